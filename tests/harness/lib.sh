@@ -95,7 +95,11 @@ env_set() {
         local tmp
         tmp=$(mktemp "$file.XXXXXX")
         grep -v "^export $key=" "$file" >"$tmp" || true
-        printf 'export %s=%q\n' "$key" "$value" >>"$tmp"
+        # Plain when safe, else single-quoted: readable, and valid for sh/bash.
+        if [[ ! $value =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then
+            value="'${value//\'/\'\\\'\'}'"
+        fi
+        printf 'export %s=%s\n' "$key" "$value" >>"$tmp"
         chmod 644 "$tmp"
         mv -f "$tmp" "$file"
     ) 9>"$HARNESS_ROOT/.env.sh.lock"

@@ -1,0 +1,53 @@
+# galyleo: `make demo` runs a real session on a local test cluster; `make test` runs every suite.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+HARNESS_ROOT ?= /srv/galyleo-test
+
+.PHONY: all venv lint pyz harness harness-down test test-fast test-py test-bats demo bench clean
+
+all: pyz
+
+$(VENV)/.done: requirements-dev.txt
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.done
+
+lint: venv
+	$(VENV)/bin/ruff check galyleo tests/py
+	$(VENV)/bin/mypy
+
+pyz: venv
+	$(VPY) build/build_pyz.py --out dist/galyleo.pyz
+
+harness:
+	bash tests/harness/up
+
+harness-down:
+	bash tests/harness/down
+
+# Every suite: lint, unit and render tests, shellcheck, bats, pyz on every Python, real cluster end to end.
+test: venv pyz harness lint test-py test-bats
+
+test-py: venv
+	$(VPY) -m pytest -q -ra tests/py
+
+test-bats: venv
+	bash tests/bats/run
+
+# Without the cluster: quick local loop for developers.
+test-fast: venv lint
+	$(VPY) -m pytest -q -m "not cluster" tests/py
+	bash tests/bats/run
+
+demo: venv pyz harness
+	bash tests/harness/demo
+
+bench: venv pyz harness
+	$(VPY) bench/run.py
+
+clean:
+	rm -rf dist build/work .pytest_cache .mypy_cache .ruff_cache

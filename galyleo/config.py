@@ -1,0 +1,158 @@
+"""Site configuration: one TOML file a site admin edits next to the pyz.
+
+Looked up in `$GALYLEO_CONFIG`, else `galyleo.toml` beside the zipapp (or beside
+the file a symlink points to). A missing file gives the built-in defaults and one
+warning; a broken one is a ConfigError naming the file (and line, when TOML says).
+Output: a frozen Config, plus where each value came from (for `help`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Dict, List, Optional, Tuple
+
+from galyleo.errors import ConfigError
+
+DEFAULT_MODULE_INITS = (
+    "/usr/share/lmod/lmod/init/bash",
+    "/etc/profile.d/lmod.sh",
+    "/usr/share/Modules/init/bash",
+    "/etc/profile.d/modules.sh",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every site setting, with the built-in default a site gets without a file."""
+
+    satellite_domain: str = "expanse-user-content.sdsc.edu"
+    satellite_url: str = ""
+    ca_bundle: str = ""
+    http_timeout: int = 10
+    account: str = ""
+    require_account: bool = True
+    partition: str = ""
+    cpus: int = 1
+    memory: int = 0
+    gpus: int = 0
+    time_limit: str = "00:30:00"
+    qos: str = ""
+    reservation: str = ""
+    constraint: str = ""
+    interface: str = "lab"
+    bind_address: str = ""
+    node_domain_suffix: str = ""
+    port_min: int = 0
+    port_max: int = 0
+    ready_timeout: int = 300
+    module_init: List[str] = field(default_factory=lambda: list(DEFAULT_MODULE_INITS))
+    module_reset: str = "reset"
+    default_modules: List[str] = field(default_factory=list)
+    scratch_dir: str = ""
+    container_runtime: str = "auto"
+    output_dir: str = "~/.galyleo"
+    job_name: str = "galyleo"
+    shiv_keep: int = 2
+
+    @property
+    def management_url(self) -> str:
+        return (self.satellite_url or f"https://manage.{self.satellite_domain}").rstrip("/")
+
+
+CHOICES: Dict[str, Tuple[str, ...]] = {
+    "module_reset": ("reset", "purge", "none"),
+    "container_runtime": ("auto", "apptainer", "singularity"),
+    "interface": ("lab", "notebook", "voila"),
+}
+
+TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list of strings"}
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """The effective Config, the file it came from (None: built-in) and a warning to print."""
+
+    config: Config
+    path: Optional[str]
+    warning: str = ""
+
+
+def candidate_paths(environ: Dict[str, str], argv0: str) -> List[str]:
+    """Where a site config may live, in order; `$GALYLEO_CONFIG` alone when set."""
+    explicit = environ.get("GALYLEO_CONFIG")
+    if explicit:
+        return [explicit]
+    dirs: List[str] = []
+    for path in (argv0, os.path.realpath(argv0)):
+        folder = os.path.dirname(os.path.abspath(path))
+        if folder not in dirs:
+            dirs.append(folder)
+    return [os.path.join(d, "galyleo.toml") for d in dirs]
+
+
+def load(environ: Optional[Dict[str, str]] = None, argv0: Optional[str] = None) -> LoadedConfig:
+    """Find and read the site config; built-in defaults (with a warning) when none exists."""
+    environ = dict(os.environ if environ is None else environ)
+    paths = candidate_paths(environ, argv0 if argv0 is not None else sys.argv[0])
+    for path in paths:
+        if os.path.exists(path):
+            return LoadedConfig(parse_file(path), path)
+    if environ.get("GALYLEO_CONFIG"):
+        raise ConfigError(f"GALYLEO_CONFIG {paths[0]!r}: no such file")
+    return LoadedConfig(Config(), None, f"no site config found (looked for {', '.join(paths)}); using built-in defaults")
+
+
+def parse_file(path: str) -> Config:
+    """Read one TOML file into a Config, rejecting unknown keys and wrong types."""
+    try:
+        with open(path, "rb") as handle:
+            data = toml_loads(handle.read().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path}: not UTF-8 text") from None
+    except ValueError as exc:  # tomllib/tomli TOMLDecodeError is a ValueError
+        raise ConfigError(f"config {path}: {exc}") from None
+    return from_mapping(data, f"config {path}")
+
+
+def from_mapping(data: Dict[str, Any], where: str, base: Optional[Config] = None) -> Config:
+    """Validate keys and value types against Config's fields; return base updated."""
+    kinds = {f.name: _kind(f.type) for f in fields(Config)}
+    updates: Dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in kinds:
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
+        updates[key] = _check(where, key, value, kinds[key])
+    return replace(base or Config(), **updates)
+
+
+def _kind(annotation: object) -> type:
+    text = str(annotation)
+    return {"str": str, "int": int, "bool": bool}.get(text, list)
+
+
+def _check(where: str, key: str, value: Any, kind: type) -> Any:
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is list:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if not ok:
+        raise ConfigError(f"{where}: {key} = {value!r}: expected {TYPE_NAMES[kind]}")
+    if kind is str and ("\n" in value or "\0" in value):
+        raise ConfigError(f"{where}: {key}: expected a single line of text")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise ConfigError(f"{where}: {key} = {value!r}: expected one of {', '.join(CHOICES[key])}")
+    if kind is int and value < 0:
+        raise ConfigError(f"{where}: {key} = {value!r}: expected a whole number >= 0")
+    return list(value) if kind is list else value
+
+
+def toml_loads(text: str) -> Dict[str, Any]:
+    """tomllib on 3.11+, the bundled pure-Python tomli before that."""
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib.loads(text)

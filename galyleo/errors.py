@@ -1,0 +1,64 @@
+"""Every message a user can see for bad input, and the internal error hierarchy.
+
+Usage errors are one line naming the option, the value and what is accepted;
+the CLI prints them and exits 2. Tests import the texts from here.
+"""
+
+from __future__ import annotations
+
+
+class GalyleoError(Exception):
+    """Something failed after validation (Slurm, Satellite, files)."""
+
+    exit_status = 1
+
+
+class UsageError(GalyleoError):
+    """Bad input from the command line or a config file: exit 2, no side effects."""
+
+    exit_status = 2
+
+
+class ConfigError(UsageError):
+    """A config file that cannot be read or holds a bad value."""
+
+
+class SubmitError(GalyleoError):
+    """sbatch refused the job or could not be run."""
+
+
+class SatelliteError(GalyleoError):
+    """The Satellite proxy could not be reached or answered `Oops!`/garbage."""
+
+
+def show(value: object) -> str:
+    """Quote a value for a one-line message, escaping anything unprintable."""
+    text = str(value)
+    if text.isprintable() and "'" not in text:
+        return f"'{text}'"
+    return repr(text)
+
+
+def bad(option: str, value: object, accepted: str) -> UsageError:
+    """The standard one-line usage error: option, offending value, accepted form."""
+    return UsageError(f"{option} {show(value)}: expected {accepted}")
+
+
+ACCEPT = {
+    "account": "a Slurm account name of letters, digits, '_', '.' or '-'",
+    "name": "a name of letters, digits, '_', '.' or '-'",
+    "partition": "a partition name (letters, digits, '_', '.', '-'), or a comma list of them",
+    "constraint": "a Slurm feature expression (letters, digits and _ . - & | , * [ ] ( ) ! :)",
+    "gres": "a Slurm GRES list such as gpu:2 or gpu:a100:1",
+    "count": "a whole number from 1 to 100000",
+    "memory": "a number of GB: 4, 4G or 4GB",
+    "time": "minutes (30), MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, above zero",
+    "interface": "one of lab, notebook, voila",
+    "directory": "an existing directory",
+    "file": "an existing readable file",
+    "sif": "an existing image file, or a docker://, library://, oras:// or shub:// URI",
+    "list": "a comma-separated list with no empty items",
+    "module": "module names separated by commas, none empty or starting with '-'",
+    "bind": "comma-separated bind specs src[:dest[:opts]], none empty",
+    "nonempty": "a non-empty value",
+}

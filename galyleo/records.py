@@ -1,0 +1,67 @@
+"""Files under ~/.galyleo: the directory is 0700 and every file 0600, whatever the umask.
+
+A session is named `galyleo-<UTC time>-<random>` before submission (the job id
+comes later), so two launches in the same second never share a name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Dict
+
+from galyleo.errors import GalyleoError
+
+
+@dataclass(frozen=True)
+class SessionPaths:
+    """Where one launched session keeps its script, output, token hand-off and record."""
+
+    name: str
+    script: str
+    output: str
+    token: str
+    record: str
+
+
+def ensure_dir(path: str) -> None:
+    """Create (or tighten) the galyleo directory so only its owner can enter it."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise GalyleoError(f"cannot use {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise GalyleoError(f"cannot write in {path}")
+
+
+def new_session(folder: str) -> SessionPaths:
+    name = f"galyleo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+    base = os.path.join(folder, name)
+    return SessionPaths(name, base + ".sh", base + ".out", base + ".token", base + ".json")
+
+
+def write_private(path: str, text: str) -> None:
+    """Create PATH 0600 (refusing to follow or reuse an existing file) and write TEXT."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise GalyleoError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def write_record(path: str, record: Dict[str, Any]) -> None:
+    write_private(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+
+
+def remove(*paths: str) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,179 @@
+"""Turn a LaunchSpec (+ site Config, + the launch handoff) into a bash job script.
+
+Pure: no I/O beyond reading the packaged templates. Python decides everything here
+(which sections, which values, which `#SBATCH` pairs); the templates in
+`snippets/` only spell it out, quoting each value where it is used with `sh`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from galyleo import __version__
+from galyleo.config import Config
+from galyleo.spec import LaunchSpec
+
+SBATCH_SAFE = re.compile(r"[^\s\"'\\`$;]+\Z")
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+Value = Union[str, int, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """What `galyleo launch` gives its job: the alias it made and where the token waits."""
+
+    alias: str
+    token_file: str
+    output_file: str
+
+
+def sbatch_value(value: object) -> str:
+    """Last guard for `#SBATCH` lines: sbatch splits them itself, so no quoting can help."""
+    text = str(value)
+    if not SBATCH_SAFE.match(text):
+        raise ValueError(f"unsafe #SBATCH value {text!r}")
+    return text
+
+
+def sh(value: object) -> str:
+    """Shell-quote any value where it is used (ints included)."""
+    return shlex.quote(str(value))
+
+
+def ident(value: object) -> str:
+    """Variable names come from Python constants; refuse anything else."""
+    text = str(value)
+    if not IDENT.match(text):
+        raise ValueError(f"not a shell identifier: {text!r}")
+    return text
+
+
+def make_environment() -> Any:
+    """The one Jinja environment: strict, no autoescape, `sh`/`sbatch` filters."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("galyleo", "snippets"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        comment_start_string="{##",  # bash's ${#name} would open a Jinja comment
+        comment_end_string="##}",
+    )
+    env.filters["sh"] = sh
+    env.filters["ident"] = ident
+    env.filters["sbatch"] = sbatch_value
+    return env
+
+
+_ENV: Optional[Any] = None
+
+
+def environment() -> Any:
+    global _ENV
+    if _ENV is None:
+        _ENV = make_environment()
+    return _ENV
+
+
+def render(spec: LaunchSpec, config: Config, handoff: Optional[Handoff] = None) -> str:
+    """The complete job script as text."""
+    return str(environment().get_template("job.sh.j2").render(context(spec, config, handoff)))
+
+
+def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dict[str, Any]:
+    return {
+        "version": __version__,
+        "sbatch": sbatch_pairs(spec, handoff),
+        "values": bound_values(spec, config, handoff),
+        "sections": sections(spec),
+        "interface": spec.interface,
+        "conda": "yml" if spec.conda_yml else ("env" if spec.conda_env else ""),
+        "container": bool(spec.sif),
+    }
+
+
+def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff]) -> List[Tuple[str, str]]:
+    """`#SBATCH` option/value pairs in a fixed order; empty values are left out."""
+    output = handoff.output_file if handoff else spec.output_dir.replace("%", "%%") + "/galyleo-%j.out"
+    pairs = [
+        ("job-name", spec.job_name),
+        ("account", spec.account),
+        ("reservation", spec.reservation),
+        ("qos", spec.qos),
+        ("partition", spec.partition),
+        ("nodes", "1"),
+        ("ntasks", "1"),
+        ("cpus-per-task", str(spec.cpus)),
+        ("gpus", str(spec.gpus) if spec.gpus else ""),
+        ("gres", spec.gres),
+        ("mem", f"{spec.memory_gb}G" if spec.memory_gb else ""),
+        ("time", spec.time_limit),
+        ("constraint", spec.constraint),
+        ("output", output),
+    ]
+    return [(key, value) for key, value in pairs if value]
+
+
+def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> List[Tuple[str, Value]]:
+    """Every value the chosen sections use, bound once at the top as GALYLEO_*."""
+    values: Dict[str, Value] = {
+        "GALYLEO_VERSION": __version__,
+        "GALYLEO_INTERFACE": spec.interface,
+        "GALYLEO_NOTEBOOK_DIR": spec.notebook_dir,
+        "GALYLEO_DOMAIN": config.satellite_domain,
+        "GALYLEO_SATELLITE_URL": config.management_url,
+        "GALYLEO_CA_BUNDLE": config.ca_bundle,
+        "GALYLEO_HTTP_TIMEOUT": config.http_timeout,
+        "GALYLEO_ALIAS": handoff.alias if handoff else "",
+        "GALYLEO_TOKEN_FILE": handoff.token_file if handoff else "",
+        "GALYLEO_OUTPUT_DIR": spec.output_dir,
+        "GALYLEO_BIND_ADDRESS": config.bind_address,
+        "GALYLEO_NODE_SUFFIX": config.node_domain_suffix,
+        "GALYLEO_PORT_MIN": config.port_min,
+        "GALYLEO_PORT_MAX": config.port_max,
+        "GALYLEO_READY_TIMEOUT": config.ready_timeout,
+    }
+    chosen = sections(spec)
+    if "modules.sh.j2" in chosen:
+        values.update({
+            "GALYLEO_MODULE_INIT": tuple(config.module_init),
+            "GALYLEO_MODULE_RESET": config.module_reset,
+            "GALYLEO_MODULE_PATHS": spec.module_paths,
+            "GALYLEO_MODULES": spec.modules,
+        })
+    if "conda.sh.j2" in chosen:
+        values.update({
+            "GALYLEO_CONDA_ENV": spec.conda_env,
+            "GALYLEO_CONDA_YML": spec.conda_yml,
+            "GALYLEO_CONDA_INIT": spec.conda_init,
+            "GALYLEO_CONDA_TOOL": "mamba" if spec.mamba else "conda",
+            "GALYLEO_CONDA_CACHE": spec.output_dir + "/cache" if spec.cache else "",
+            "GALYLEO_SCRATCH_DIR": config.scratch_dir,
+        })
+    if "container.sh.j2" in chosen:
+        values.update({
+            "GALYLEO_SIF": spec.sif,
+            "GALYLEO_CONTAINER_RUNTIME": config.container_runtime,
+            "GALYLEO_CONTAINER_FLAGS": tuple(f for f, on in (("--nv", spec.nv), ("--rocm", spec.rocm)) if on),
+            "GALYLEO_BINDS": spec.binds,
+            "GALYLEO_SCRATCH_DIR": config.scratch_dir,
+        })
+    return list(values.items())
+
+
+def sections(spec: LaunchSpec) -> List[str]:
+    """Environment snippets in their fixed order: modules, then conda, then container."""
+    chosen = []
+    if spec.modules or spec.module_paths:
+        chosen.append("modules.sh.j2")
+    if spec.conda_env or spec.conda_yml:
+        chosen.append("conda.sh.j2")
+    if spec.sif:
+        chosen.append("container.sh.j2")
+    return chosen

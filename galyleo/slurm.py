@@ -1,0 +1,47 @@
+"""Slurm commands as argv lists (never a shell); failures carry the command and its output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import List, Sequence
+
+from galyleo.errors import SubmitError
+
+TIMEOUT = 60
+
+
+def call(argv: Sequence[str], timeout: int = TIMEOUT) -> subprocess.CompletedProcess:
+    """Run one Slurm command; raise SubmitError naming it when it cannot even start."""
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise SubmitError(f"{argv[0]}: command not found (is Slurm installed on this node?)") from None
+    except subprocess.TimeoutExpired:
+        raise SubmitError(f"{' '.join(argv)}: no answer within {timeout} s (is the controller up?)") from None
+
+
+def submit(script: str) -> str:
+    """sbatch --parsable SCRIPT; the job id from the last line, checked to be numeric."""
+    done = call(["sbatch", "--parsable", script])
+    lines = done.stdout.strip().splitlines()
+    job_id = lines[-1].split(";")[0].strip() if lines else ""
+    if done.returncode != 0 or not job_id.isdigit():
+        reason = done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}"
+        raise SubmitError(f"sbatch refused the job: {reason}")
+    return job_id
+
+
+def state(job_id: str) -> str:
+    """The job's state from squeue, or "" when Slurm no longer knows it."""
+    done = call(["squeue", "--noheader", "--jobs", job_id, "--format", "%T"])
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def cancel(job_id: str, pending_only: bool = False) -> None:
+    argv: List[str] = ["scancel"] + (["--state=PENDING"] if pending_only else []) + [job_id]
+    call(argv)
+
+
+def available() -> bool:
+    return any(os.access(os.path.join(d, "sbatch"), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep) if d)

@@ -1,0 +1,241 @@
+"""Validate command-line values against the site config; return a frozen LaunchSpec.
+
+Input: the argparse namespace (strings as typed) and a Config. Output: a LaunchSpec
+whose values are safe to render: `#SBATCH` values match Slurm's own grammar (shell
+quoting does not protect them), paths are absolute and checked to exist. Any bad
+value raises UsageError naming the option, before anything else happens.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from galyleo.config import Config
+from galyleo.errors import ACCEPT, UsageError, bad
+
+NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
+PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
+CONSTRAINT = re.compile(r"[A-Za-z0-9_.\-&|,*\[\]()!:]+\Z")
+GRES = re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*\Z")
+MEMORY = re.compile(r"([0-9]+)(G|GB)?\Z", re.IGNORECASE)
+TIME_FORMS = (
+    re.compile(r"(?P<m>[0-9]+)\Z"),
+    re.compile(r"(?P<m>[0-9]+):(?P<s>[0-9]{1,2})\Z"),
+    re.compile(r"(?P<h>[0-9]+):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})\Z"),
+    re.compile(r"(?P<d>[0-9]+)-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
+)
+SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
+MAX_COUNT = 100000
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a job script needs, validated. Tuples keep it immutable."""
+
+    account: str
+    partition: str
+    cpus: int
+    memory_gb: int
+    gpus: int
+    gres: str
+    time_limit: str
+    reservation: str
+    qos: str
+    constraint: str
+    interface: str
+    notebook_dir: str
+    conda_env: str
+    conda_yml: str
+    conda_init: str
+    mamba: bool
+    cache: bool
+    modules: Tuple[str, ...]
+    module_paths: Tuple[str, ...]
+    sif: str
+    binds: Tuple[str, ...]
+    nv: bool
+    rocm: bool
+    output_dir: str
+    job_name: str
+
+
+def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
+    """Check every option (and its conflicts) and return the spec, or raise UsageError."""
+    home = home if home is not None else os.path.expanduser("~")
+    check_conflicts(args)
+    account = _name("--account", _pick(args.account, config.account), ACCEPT["account"], NAME)
+    if not account and config.require_account:
+        raise UsageError("--account: required (this site's config gives no default account)")
+    return LaunchSpec(
+        account=account,
+        partition=_name("--partition", _pick(args.partition, config.partition), ACCEPT["partition"], PARTITION),
+        cpus=_count("--cpus", _pick(args.cpus, str(config.cpus))),
+        memory_gb=memory("--memory", _pick(args.memory, str(config.memory) if config.memory else "")),
+        gpus=_count("--gpus", args.gpus) if args.gpus is not None else (config.gpus if not args.gres else 0),
+        gres=_name("--gres", args.gres or "", ACCEPT["gres"], GRES),
+        time_limit=time_limit("--time-limit", _pick(args.time_limit, config.time_limit)),
+        reservation=_name("--reservation", _pick(args.reservation, config.reservation), ACCEPT["name"], NAME),
+        qos=_name("--qos", _pick(args.qos, config.qos), ACCEPT["name"], NAME),
+        constraint=_name("--constraint", _pick(args.constraint, config.constraint), ACCEPT["constraint"], CONSTRAINT),
+        interface=interface(_pick(args.interface, config.interface)),
+        notebook_dir=directory("--notebook-dir", args.notebook_dir if args.notebook_dir is not None else home),
+        conda_env=_nonempty("--conda-env", args.conda_env),
+        conda_yml=existing_file("--conda-yml", args.conda_yml),
+        conda_init=existing_file("--conda-init", args.conda_init),
+        mamba=bool(args.mamba),
+        cache=bool(args.cache),
+        modules=modules(tuple(config.default_modules), args.env_modules),
+        module_paths=tuple(_nonempty("--append-modulepath", p) for p in (args.append_modulepath or [])),
+        sif=sif(args.sif),
+        binds=binds(args.bind),
+        nv=bool(args.nv),
+        rocm=bool(args.rocm),
+        output_dir=output_dir(config.output_dir, home),
+        job_name=_name("job_name (config)", config.job_name, ACCEPT["name"], NAME),
+    )
+
+
+def check_conflicts(args: Any) -> None:
+    """Options that cannot be combined are errors, never silently dropped."""
+    pairs = (
+        ("--conda-env", args.conda_env, "--conda-yml", args.conda_yml),
+        ("--gpus", args.gpus, "--gres", args.gres),
+        ("--nv", args.nv, "--rocm", args.rocm),
+    )
+    for first, a, second, b in pairs:
+        if a not in (None, False) and b not in (None, False):
+            raise UsageError(f"{first} and {second} cannot be used together: choose one")
+    for flag, value in (("--mamba", args.mamba), ("--cache", args.cache)):
+        if value and args.conda_yml is None:
+            raise UsageError(f"{flag}: only with --conda-yml (it applies to building an env from a yml file)")
+    if args.conda_init is not None and args.conda_env is None and args.conda_yml is None:
+        raise UsageError("--conda-init: only with --conda-env or --conda-yml")
+    for flag, value in (("--bind", args.bind), ("--nv", args.nv), ("--rocm", args.rocm)):
+        if value and args.sif is None:
+            raise UsageError(f"{flag}: only with --sif (it configures the container)")
+
+
+def _pick(given: Optional[str], default: str) -> str:
+    return default if given is None else given
+
+
+def _name(option: str, value: str, accepted: str, pattern: "re.Pattern[str]") -> str:
+    if value and not pattern.match(value):
+        raise bad(option, value, accepted)
+    return value
+
+
+def _nonempty(option: str, value: Optional[str]) -> str:
+    if value is None:
+        return ""
+    if not value.strip():
+        raise bad(option, value, ACCEPT["nonempty"])
+    return value
+
+
+def _count(option: str, value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
+        raise bad(option, value, ACCEPT["count"])
+    return int(value)
+
+
+def memory(option: str, value: str) -> int:
+    """GB as a whole number; 0 means "not given": Slurm's per-CPU default applies."""
+    if value == "":
+        return 0
+    match = MEMORY.match(value)
+    if not match or int(match.group(1)) < 1:
+        raise bad(option, value, ACCEPT["memory"])
+    return int(match.group(1))
+
+
+def time_limit(option: str, value: str) -> str:
+    """Accept Slurm's forms and return one canonical `[D-]HH:MM:SS` (never ambiguous)."""
+    for form in TIME_FORMS:
+        match = form.match(value)
+        if match:
+            parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
+            minutes_free = form in TIME_FORMS[:2]  # bare minutes and MM:SS may exceed 59 minutes
+            bounded = parts.get("s", 0) < 60 and (minutes_free or parts.get("m", 0) < 60)
+            if "d" in match.groupdict() and parts["h"] > 23:
+                bounded = False
+            total = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60 + parts.get("s", 0)
+            if bounded and total > 0:
+                return canonical_time(total)
+            break
+    raise bad(option, value, ACCEPT["time"])
+
+
+def canonical_time(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    text = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    return f"{days}-{text}" if days else text
+
+
+def interface(value: str) -> str:
+    if value not in ("lab", "notebook", "voila"):
+        raise bad("--interface", value, ACCEPT["interface"])
+    return value
+
+
+def directory(option: str, value: str) -> str:
+    path = os.path.abspath(os.path.expanduser(value)) if value else ""
+    if not path or not os.path.isdir(path):
+        raise bad(option, value, ACCEPT["directory"])
+    return path
+
+
+def existing_file(option: str, value: Optional[str]) -> str:
+    if value is None:
+        return ""
+    path = os.path.abspath(os.path.expanduser(value)) if value else ""
+    if not path or not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise bad(option, value, ACCEPT["file"])
+    return path
+
+
+def split_list(option: str, value: Optional[str], accepted: str) -> Tuple[str, ...]:
+    if value is None:
+        return ()
+    items = tuple(value.split(","))
+    if not value or any(not item.strip() for item in items):
+        raise bad(option, value, accepted)
+    return items
+
+
+def modules(defaults: Tuple[str, ...], value: Optional[str]) -> Tuple[str, ...]:
+    """Site default modules first, then the user's, in the order given."""
+    given = split_list("--env-modules", value, ACCEPT["module"])
+    if any(m.startswith("-") for m in given):
+        raise bad("--env-modules", value, ACCEPT["module"])
+    return defaults + given
+
+
+def binds(value: Optional[str]) -> Tuple[str, ...]:
+    return split_list("--bind", value, ACCEPT["bind"])
+
+
+def sif(value: Optional[str]) -> str:
+    """A registry URI as given, or an existing local image made absolute."""
+    if value is None:
+        return ""
+    if value.startswith(SIF_SCHEMES) and len(value) > value.index("://") + 3:
+        return value
+    if "://" in value:
+        raise bad("--sif", value, ACCEPT["sif"])
+    path = os.path.abspath(os.path.expanduser(value)) if value else ""
+    if not path or not os.path.isfile(path):
+        raise bad("--sif", value, ACCEPT["sif"])
+    return path
+
+
+def output_dir(value: str, home: str) -> str:
+    """Job output goes in `#SBATCH --output`, which sbatch (not bash) parses: keep it plain."""
+    path = os.path.abspath(home + value[1:] if value.startswith("~") else value)
+    if re.search(r"[\s\"'\\]", path):
+        raise bad("output_dir (config)", path, "a path without spaces, quotes or backslashes (sbatch reads it)")
+    return path
