@@ -29,6 +29,7 @@ TIME_FORMS = (
 )
 SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
 MAX_COUNT = 100000
+DIGITS = re.compile(r"[0-9]+\Z")
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _nonempty(option: str, value: Optional[str]) -> str:
 
 
 def _count(option: str, value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_COUNT:
+    if not DIGITS.match(value) or not 1 <= int(value) <= MAX_COUNT:  # ASCII only: '²'.isdigit()
         raise bad(option, value, ACCEPT["count"])
     return int(value)
 
@@ -236,6 +237,7 @@ def sif(value: Optional[str]) -> str:
 def output_dir(value: str, home: str) -> str:
     """Job output goes in `#SBATCH --output`, which sbatch (not bash) parses: keep it plain."""
     path = os.path.abspath(home + value[1:] if value.startswith("~") else value)
-    if re.search(r"[\s\"'\\]", path):
-        raise bad("output_dir (config)", path, "a path without spaces, quotes or backslashes (sbatch reads it)")
+    if re.search(r"[\s\"'\\`$;]", path):  # what render.SBATCH_SAFE refuses
+        accepted = "a path without spaces, quotes, backslashes, '`', '$' or ';' (sbatch reads it)"
+        raise bad("output_dir (config)", path, accepted)
     return path
