@@ -19,6 +19,9 @@ harness_log_start() {
     chmod 755 "$HARNESS_ROOT" "$HARNESS_LOGDIR"
     exec 3>&2
     exec >>"$HARNESS_LOG" 2>&1
+    # A command failing under set -e must still say what failed, not exit mute.
+    set -o errtrace
+    trap 'die "failed (line $LINENO): $BASH_COMMAND"' ERR
     echo "=== $HARNESS_NAME $(date -Is)"
 }
 
