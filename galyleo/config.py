@@ -15,11 +15,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from galyleo.errors import ConfigError
 
+# The profile.d scripts come first: they are what a login shell runs, and only they
+# set the site's MODULEPATH (the bare init files define `module` and nothing else).
 DEFAULT_MODULE_INITS = (
-    "/usr/share/lmod/lmod/init/bash",
     "/etc/profile.d/lmod.sh",
-    "/usr/share/Modules/init/bash",
     "/etc/profile.d/modules.sh",
+    "/usr/share/lmod/lmod/init/bash",
+    "/usr/share/Modules/init/bash",
 )
 
 

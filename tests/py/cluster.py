@@ -1,0 +1,209 @@
+"""Helpers for tests against the real local cluster (tests/harness/up).
+
+galyleo runs as the unprivileged test user (Jupyter refuses root), from the
+built pyz copied where that user can read it; Slurm, Lmod, Jupyter, Apache and
+the Satellite stand-in are the real services the harness started.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HARNESS_ROOT = os.environ.get("GALYLEO_HARNESS_ROOT", "/srv/galyleo-test")
+sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
+
+import satellite_client as sat  # noqa: E402
+
+
+def harness_env() -> Dict[str, str]:
+    """The variables tests/harness/up exported; fail (never skip) when it has not run."""
+    path = os.path.join(HARNESS_ROOT, "env.sh")
+    if not os.path.exists(path) or not os.path.exists(os.path.join(HARNESS_ROOT, "site.toml")):
+        pytest.fail(f"the test cluster is not up ({path} missing): run `make harness`")
+    out = subprocess.run(["bash", "-c", f"source {path} && env -0"], capture_output=True, check=True).stdout
+    return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+
+
+@dataclass
+class Launched:
+    """What `galyleo launch` printed, parsed."""
+
+    url: str
+    job_id: str
+    script: str
+    output: str
+    stdout: str
+
+    @property
+    def alias(self) -> str:
+        return urllib.parse.urlsplit(self.url).hostname.split(".")[0]
+
+    @property
+    def origin(self) -> str:
+        parts = urllib.parse.urlsplit(self.url)
+        return f"https://{parts.hostname}"
+
+    @property
+    def token(self) -> str:
+        return urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query)["token"][0]
+
+
+class Cluster:
+    """The test cluster as seen by one test user."""
+
+    def __init__(self, env: Dict[str, str]) -> None:
+        self.env = env
+        self.user = env["GALYLEO_TEST_USER"]
+        self.home = f"/home/{self.user}"
+        self.site = os.path.join(HARNESS_ROOT, "site.toml")
+        self.module = env["JUPYTER_MODULE"]
+        self.pyz = os.path.join(HARNESS_ROOT, "galyleo.pyz")
+
+    def install_pyz(self) -> None:
+        if os.environ.get("GALYLEO_E2E_CHECKOUT"):  # developer loop: run the checkout, not the pyz
+            return
+        built = os.path.join(REPO, "dist", "galyleo.pyz")
+        if not os.path.exists(built):
+            pytest.fail("dist/galyleo.pyz is missing: run `make pyz`")
+        shutil.copyfile(built, self.pyz)
+        os.chmod(self.pyz, 0o644)
+
+    def as_user(self, argv: List[str], extra_env: Optional[Dict[str, str]] = None, **kw) -> subprocess.CompletedProcess:
+        env = {"HOME": self.home, "GALYLEO_CONFIG": self.site, "PATH": "/usr/local/bin:/usr/bin:/bin"}
+        env.update(extra_env or {})
+        cmd = ["runuser", "-u", self.user, "--", "env", "-C", self.home, "-i"] + [f"{k}={v}" for k, v in env.items()]
+        return subprocess.run(cmd + argv, capture_output=True, text=True, timeout=kw.pop("timeout", 120), **kw)
+
+    def galyleo(self, *args: str, extra_env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+        if os.environ.get("GALYLEO_E2E_CHECKOUT"):
+            site = os.path.join(REPO, ".venv", "lib", "python3.11", "site-packages")
+            env = {"PYTHONPATH": f"{REPO}:{site}", **(extra_env or {})}
+            return self.as_user(["/usr/bin/python3", "-m", "galyleo", *args], env)
+        return self.as_user(["/usr/bin/python3", self.pyz, *args], extra_env)
+
+    def launch(self, *args: str, interface: str = "lab") -> Launched:
+        done = self.galyleo("launch", "-i", interface, "-e", self.module, "-t", "00:10:00", *args)
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.strip().splitlines()
+        fields = dict(line.split(": ", 1) for line in lines if line.startswith("Job "))
+        job = lines[0].split()[3]
+        return Launched(lines[-1], job, fields["Job script"], fields["Job output"], done.stdout)
+
+    def squeue(self) -> List[str]:
+        out = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True, check=True).stdout
+        return out.split("\n")[:-1]
+
+    def job_state(self, job_id: str) -> str:
+        out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
+        return out.strip()
+
+    def wait_job_gone(self, job_id: str, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.job_state(job_id) in ("", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT"):
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"job {job_id} still {self.job_state(job_id)} after {timeout} s")
+
+    def output(self, launched: Launched) -> str:
+        with open(launched.output, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    def cancel(self, job_id: str) -> None:
+        subprocess.run(["scancel", job_id], check=False)
+
+
+class Browser:
+    """A cookie-keeping client that talks to a session only through the proxy."""
+
+    def __init__(self) -> None:
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPCookieProcessor(self.jar),
+            sat._SatelliteHTTPSHandler(context=sat.ssl_context()),
+        )
+
+    def get(self, url: str, headers: Optional[Dict[str, str]] = None, timeout: float = 10):
+        request = urllib.request.Request(url, headers=headers or {})
+        try:
+            with self.opener.open(request, timeout=timeout) as reply:
+                return reply.status, reply.read().decode("utf-8", "replace"), reply.geturl()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode("utf-8", "replace"), url
+
+    def post_json(self, url: str, data: dict, headers: Dict[str, str]):
+        request = urllib.request.Request(url, data=json.dumps(data).encode(), headers=headers, method="POST")
+        try:
+            with self.opener.open(request, timeout=20) as reply:
+                return reply.status, json.loads(reply.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode("utf-8", "replace")
+
+    def cookie(self, name: str) -> str:
+        return next(c.value for c in self.jar if c.name == name)
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
+
+
+def wait_for_page(url: str, marker: str, timeout: float = 90) -> Browser:
+    """Poll the session URL as a browser would until the page contains MARKER."""
+    browser = Browser()
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = browser.get(url)
+            if last[0] == 200 and marker in last[1]:
+                return browser
+        except OSError as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not serve {marker!r} within {timeout} s; last reply: {str(last)[:300]}")
+
+
+def run_code(launched: Launched, browser: Browser, code: str, origin: Optional[str] = None) -> str:
+    """Start a kernel over REST and run CODE over the WebSocket, cookie only (no token)."""
+    base = launched.origin
+    origin = origin or base
+    xsrf = browser.cookie("_xsrf")
+    headers = {"Origin": origin, "X-XSRFToken": xsrf, "Content-Type": "application/json"}
+    status, kernel = browser.post_json(f"{base}/api/kernels", {"name": "python3"}, headers)
+    assert status == 201, (status, kernel)
+    session = uuid.uuid4().hex
+    ws_url = f"wss://{urllib.parse.urlsplit(base).hostname}/api/kernels/{kernel['id']}/channels?session_id={session}"
+    with sat.ws_connect(ws_url, headers={"Origin": origin, "Cookie": browser.cookie_header()}, timeout=30) as ws:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "test", "session": session, "msg_type": "execute_request",
+                       "version": "5.3", "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                        "allow_stdin": False, "stop_on_error": True},
+        }))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            message = json.loads(ws.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if message["msg_type"] == "stream":
+                return message["content"]["text"]
+            if message["msg_type"] == "error":
+                raise AssertionError(message["content"])
+    raise AssertionError("no output from the kernel")

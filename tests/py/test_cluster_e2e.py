@@ -1,0 +1,191 @@
+"""End to end on the real local cluster: galyleo launch as an unprivileged user ->
+Slurm job -> Lmod -> real Jupyter -> Satellite stand-in -> Apache HTTPS proxy -> a
+client that behaves like a browser. Needs `make harness`; skip with -m "not cluster".
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from cluster import Browser, Cluster, harness_env, run_code, sat, wait_for_page
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Cluster:
+    c = Cluster(harness_env())
+    c.install_pyz()
+    sat.configure(route_delay=0, faults={})
+    return c
+
+
+def alias_entry(alias: str):
+    return next((a for a in sat.state() if a["alias"] == alias), None)
+
+
+def wait_alias_gone(alias: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and alias_entry(alias) is not None:
+        time.sleep(0.3)
+    assert alias_entry(alias) is None, f"alias {alias} still registered: {alias_entry(alias)}"
+
+
+def calls_for(alias: str, endpoint: str):
+    return [c for c in sat.calls() if c["endpoint"].startswith(endpoint) and c["params"].get("token") == alias]
+
+
+def test_lab_like_a_browser_runs_code_over_the_proxy(cluster: Cluster) -> None:
+    launched = cluster.launch()
+    try:
+        browser = wait_for_page(launched.url, "JupyterLab")
+        # From here on only the cookie, never the token, as a browser does.
+        assert run_code(launched, browser, "print(1+1)") == "2\n"
+        # No token or cookie: refused.
+        assert Browser().get(f"{launched.origin}/api/kernels")[0] == 403
+        status, body, final = Browser().get(f"{launched.origin}/lab")
+        assert "login" in final or "Password or token" in body, (status, final)
+        # A WebSocket from a foreign origin with a valid cookie is refused.
+        kernels = browser.get(f"{launched.origin}/api/kernels")
+        kernel_id = re.search(r'"id": ?"([0-9a-f-]+)"', kernels[1]).group(1)
+        with pytest.raises(ConnectionError):
+            sat.ws_connect(
+                f"wss://{launched.alias}.{cluster.env['SATELLITE_DOMAIN']}/api/kernels/{kernel_id}/channels",
+                headers={"Origin": "https://evil.example.org", "Cookie": browser.cookie_header()},
+            )
+        # The token is in no process's argv, not in the script, not in the job output.
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        assert launched.token not in ps
+        assert launched.token not in open(launched.script).read()
+        assert launched.token not in cluster.output(launched)
+        assert oct(os.stat(os.path.dirname(launched.script)).st_mode & 0o777) == "0o700"
+    finally:
+        cluster.cancel(launched.job_id)
+    wait_alias_gone(launched.alias)
+    assert sat.destroy_count(launched.alias) == 1
+
+
+def test_scancel_destroys_the_alias_and_stops_jupyter(cluster: Cluster) -> None:
+    launched = cluster.launch()
+    wait_for_page(launched.url, "JupyterLab")
+    port = alias_entry(launched.alias)["port"]
+    cluster.cancel(launched.job_id)
+    wait_alias_gone(launched.alias)
+    cluster.wait_job_gone(launched.job_id)
+    assert sat.destroy_count(launched.alias) == 1
+    deadline = time.time() + 15
+    while time.time() < deadline and f"--port={port}" in subprocess.run(
+            ["ps", "-u", cluster.user, "-o", "args"], capture_output=True, text=True).stdout:
+        time.sleep(0.3)
+    assert f"--port={port}" not in subprocess.run(["ps", "-u", cluster.user, "-o", "args"],
+                                                  capture_output=True, text=True).stdout
+    assert "received SIGTERM" in cluster.output(launched)
+
+
+def test_notebook_and_voila_at_once_on_distinct_ports(cluster: Cluster) -> None:
+    notebook = cluster.launch(interface="notebook")
+    voila = cluster.launch(interface="voila")
+    try:
+        wait_for_page(notebook.url, "Jupyter Notebook")
+        wait_for_page(voila.url, "voila")
+        ports = {alias_entry(notebook.alias)["port"], alias_entry(voila.alias)["port"]}
+        assert len(ports) == 2
+        for launched in (notebook, voila):
+            status, body, final = Browser().get(launched.url.split("?")[0])
+            assert status in (401, 403) or "/login" in final, (launched.url, status, final, body[:200])
+        assert Browser().get(f"{notebook.origin}/api/contents")[0] == 403
+    finally:
+        cluster.cancel(notebook.job_id)
+        cluster.cancel(voila.job_id)
+    wait_alias_gone(notebook.alias)
+    wait_alias_gone(voila.alias)
+
+
+def test_generate_then_plain_sbatch_is_a_whole_session(cluster: Cluster) -> None:
+    generated = cluster.galyleo("generate", "-e", cluster.module, "-t", "10")
+    assert generated.returncode == 0, generated.stderr
+    script = os.path.join(cluster.home, "job-e2e.sh")
+    cluster.as_user(["sh", "-c", f"cat > {script}"], input=generated.stdout)
+    submitted = cluster.as_user(["sbatch", "--parsable", script])
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    url_file = os.path.join(cluster.home, ".galyleo", f"galyleo-{job_id}.url")
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not os.path.exists(url_file):
+            time.sleep(0.3)
+        assert oct(os.stat(url_file).st_mode & 0o777) == "0o600"
+        url = open(url_file).read().strip()
+        browser = wait_for_page(url, "JupyterLab")
+        assert browser.cookie("_xsrf")
+        alias = url.split("//")[1].split(".")[0]
+        assert alias_entry(alias)["jobid"] == job_id
+        output = open(os.path.join(cluster.home, ".galyleo", f"galyleo-{job_id}.out")).read()
+        assert url.split("token=")[1] not in output
+    finally:
+        cluster.cancel(job_id)
+    wait_alias_gone(alias)
+
+
+def test_route_delay_session_comes_up_redeemed_once(cluster: Cluster) -> None:
+    sat.configure(route_delay=4)
+    try:
+        launched = cluster.launch()
+        try:
+            wait_for_page(launched.url, "JupyterLab", timeout=120)
+            assert len(calls_for(launched.alias, "redeemtoken")) == 1
+        finally:
+            cluster.cancel(launched.job_id)
+    finally:
+        sat.configure(route_delay=0)
+    wait_alias_gone(launched.alias)
+
+
+def test_satellite_unreachable_no_job_left(cluster: Cluster) -> None:
+    before = cluster.squeue()
+    done = cluster.galyleo("launch", "-e", cluster.module, extra_env={"GALYLEO_CONFIG": unreachable_config(cluster)})
+    assert done.returncode == 1
+    assert "Satellite proxy" in done.stderr and "connection refused" in done.stderr
+    assert cluster.squeue() == before
+    assert done.stdout == ""
+
+
+def unreachable_config(cluster: Cluster) -> str:
+    path = os.path.join("/srv/galyleo-test", "site-unreachable.toml")
+    text = open(cluster.site).read() + 'satellite_url = "https://manage.satellite.test:1"\n'
+    with open(path, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o644)
+    return path
+
+
+def test_sbatch_rejects_job_alias_destroyed_once(cluster: Cluster) -> None:
+    before = {a["alias"] for a in sat.state()}
+    files_before = set(os.listdir(os.path.join(cluster.home, ".galyleo")))
+    done = cluster.galyleo("launch", "-e", cluster.module, "-p", "nosuchpartition")
+    assert done.returncode == 1
+    assert "sbatch refused the job" in done.stderr and "invalid partition" in done.stderr.lower()
+    leaked = {a["alias"] for a in sat.state()} - before
+    assert leaked == set()
+    alias = re.search(r"alias ([a-z0-9]+-[a-z0-9]+-[a-z0-9]+) withdrawn", done.stderr).group(1)
+    assert sat.destroy_count(alias) == 1
+    assert set(os.listdir(os.path.join(cluster.home, ".galyleo"))) == files_before
+
+
+def test_jupyter_cannot_start_job_ends_alias_destroyed(cluster: Cluster) -> None:
+    done = cluster.galyleo("launch", "-e", "py-jupyterlab/0.0.0-missing", "-t", "5")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    job_id = lines[0].split()[3]
+    output = dict(line.split(": ", 1) for line in lines if line.startswith("Job "))["Job output"]
+    alias = lines[-1].split("//")[1].split(".")[0]
+    cluster.wait_job_gone(job_id)
+    wait_alias_gone(alias)
+    assert sat.destroy_count(alias) == 1
+    text = open(output).read()
+    assert "module load py-jupyterlab/0.0.0-missing failed" in text
