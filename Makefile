@@ -33,7 +33,7 @@ harness-down:
 test: venv pyz harness lint test-py test-bats
 
 test-py: venv
-	$(VPY) -m pytest -q -ra tests/py
+	$(VPY) -m pytest -q -ra tests/py tests/harness/test_satellite_standin.py
 
 test-bats: venv
 	bash tests/bats/run
