@@ -36,12 +36,15 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     """Every option `generate` and `launch` share; help shows this site's defaults."""
     sched = parser.add_argument_group("scheduler options")
     sched.add_argument("-A", "--account", help=f"account to charge (default: {default_text(config.account)})")
-    sched.add_argument("-p", "--partition", help=f"partition (default: {default_text(config.partition, 'Slurm default')})")
+    sched.add_argument("-p", "--partition",
+                       help=f"partition (default: {default_text(config.partition, 'Slurm default')})")
     sched.add_argument("-c", "--cpus", help=f"CPUs for the job (default: {config.cpus})")
-    sched.add_argument("-m", "--memory", help=f"memory in GB: 4, 4G or 4GB (default: {default_text(config.memory, 'Slurm default')})")
+    sched.add_argument("-m", "--memory",
+                       help=f"memory in GB: 4, 4G or 4GB (default: {default_text(config.memory, 'Slurm default')})")
     sched.add_argument("-g", "--gpus", help=f"number of GPUs (default: {default_text(config.gpus)})")
     sched.add_argument("--gres", help="generic resources, e.g. gpu:a100:1 (instead of --gpus)")
-    sched.add_argument("-t", "--time-limit", help=f"run time: minutes, MM:SS, HH:MM:SS or D-HH[:MM[:SS]] (default: {config.time_limit})")
+    sched.add_argument("-t", "--time-limit",
+                       help=f"run time: minutes, MM:SS, HH:MM:SS or D-HH[:MM[:SS]] (default: {config.time_limit})")
     sched.add_argument("-R", "--reservation", help=f"reservation (default: {default_text(config.reservation)})")
     sched.add_argument("-q", "--qos", help=f"quality of service (default: {default_text(config.qos)})")
     sched.add_argument("-C", "--constraint", help=f"node features (default: {default_text(config.constraint)})")
@@ -57,7 +60,8 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     env.add_argument("-e", "--env-modules", help="comma-separated modules to load, in order"
                      + (f" (after the site's: {','.join(config.default_modules)})" if config.default_modules else ""))
     env.add_argument("--append-modulepath", action="append", metavar="PATH", help="add PATH to MODULEPATH (repeatable)")
-    env.add_argument("-s", "--sif", help="container image: a local file or a docker://, library://, oras://, shub:// URI")
+    env.add_argument("-s", "--sif",
+                     help="container image: a local file or a docker://, library://, oras://, shub:// URI")
     env.add_argument("-B", "--bind", help="comma-separated bind paths for the container")
     env.add_argument("--nv", action="store_true", help="NVIDIA GPU support in the container")
     env.add_argument("--rocm", action="store_true", help="AMD GPU support in the container")
@@ -67,15 +71,44 @@ def make_parser(config: Any) -> Parser:
     parser = Parser(prog=PROG, description="Private, HTTPS, token-protected Jupyter sessions as Slurm jobs.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    gen = commands.add_parser("generate", help="print the job script (for a manual sbatch)",
-                              description="Print a self-contained job script; `sbatch` it to get a session.")
-    add_launch_options(gen, config)
     run = commands.add_parser("launch", help="submit a session and print its URL",
                               description="Submit a Jupyter session and print its HTTPS URL (last line of stdout).")
     add_launch_options(run, config)
-    run.add_argument("-Q", "--quiet", action="store_true", help="print only the URL")
+    out = run.add_argument_group("output options")
+    out.add_argument("-Q", "--quiet", action="store_true", help="print only the URL")
+    out.add_argument("--json", action="store_true", help="print one JSON document (see README); words go to stderr")
+    out.add_argument("--wait", action="store_true", help="follow the session on stderr until its URL answers")
+    out.add_argument("--dry-run", action="store_true", help="show the script and the calls; make none, write nothing")
+    gen = commands.add_parser("generate", help="print the job script (for a manual sbatch)",
+                              description="Print a self-contained job script; `sbatch` it to get a session.")
+    add_launch_options(gen, config)
+    listing = commands.add_parser("list", help="your sessions, one line each")
+    listing.add_argument("--all", action="store_true", help="include ended sessions")
+    listing.add_argument("--json", action="store_true", help="one JSON document")
+    state = commands.add_parser("status", help="everything known about one session")
+    state.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
+    state.add_argument("--json", action="store_true", help="one JSON document")
+    opener = commands.add_parser("open", help="print a session's URL again")
+    opener.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
+    logs = commands.add_parser("logs", help="print a session's job output")
+    logs.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+    stop = commands.add_parser("stop", help="end sessions (scancel; the alias is destroyed once)")
+    stop.add_argument("ids", nargs="*", metavar="id", help="job ids, aliases or names (default: the only live one)")
+    stop.add_argument("--all", action="store_true", help="every live session")
+    clean = commands.add_parser("clean", help="remove files of ended sessions (never a live one)")
+    clean.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    conf = commands.add_parser("config", help="show or set your defaults")
+    conf_commands = conf.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
+    show = conf_commands.add_parser("show", help="each setting, its value and where it comes from")
+    show.add_argument("--json", action="store_true", help="one JSON document")
+    setter = conf_commands.add_parser("set", help="set KEY to VALUE in your user config file")
+    setter.add_argument("key")
+    setter.add_argument("value")
+    completion = commands.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=["bash", "zsh"])
     helper = commands.add_parser("help", help="show help for a command")
-    helper.add_argument("topic", nargs="?", choices=["generate", "launch", "help"])
+    helper.add_argument("topic", nargs="?", choices=sorted(commands.choices))
     return parser
 
 
@@ -90,14 +123,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         loaded = site.load()
     except UsageError as exc:
         fail(str(exc))
-    if loaded.warning:
-        sys.stderr.write(f"{PROG}: warning: {loaded.warning}\n")
     parser = make_parser(loaded.config)
     args = parser.parse_args(args_list)
+    if loaded.warning and args.command not in ("completion",):
+        sys.stderr.write(f"{PROG}: warning: {loaded.warning}\n")
     if args.command in (None, "help"):
         return show_help(parser, getattr(args, "topic", None))
     try:
-        return run_command(args, loaded.config)
+        return run_command(args, loaded, parser)
     except UsageError as exc:
         fail(str(exc))
     except GalyleoError as exc:
@@ -113,7 +146,35 @@ def show_help(parser: Parser, topic: Optional[str]) -> int:
     return 0
 
 
-def run_command(args: argparse.Namespace, config: Any) -> int:
+def run_command(args: argparse.Namespace, loaded: Any, parser: Parser) -> int:
+    config = loaded.config
+    if args.command in ("generate", "launch"):
+        return build_and_run(args, config)
+    from galyleo import commands
+
+    if args.command == "list":
+        return commands.list_sessions(config, args.all, args.json)
+    if args.command == "status":
+        return commands.status(config, args.id, args.json)
+    if args.command == "open":
+        return commands.open_url(config, args.id)
+    if args.command == "logs":
+        return commands.logs(config, args.id, args.follow)
+    if args.command == "stop":
+        if args.all and args.ids:
+            raise UsageError("stop: give session ids or --all, not both")
+        return commands.stop(config, args.ids, args.all)
+    if args.command == "clean":
+        return commands.clean(config, args.yes)
+    if args.command == "config":
+        if args.config_command == "set":
+            return commands.config_set(args.key, args.value)
+        return commands.config_show(loaded, getattr(args, "json", False))
+    sys.stdout.write(completion_script(parser, args.shell))
+    return 0
+
+
+def build_and_run(args: argparse.Namespace, config: Any) -> int:
     from galyleo import spec
 
     launch_spec = spec.build(args, config)
@@ -124,4 +185,35 @@ def run_command(args: argparse.Namespace, config: Any) -> int:
         return 0
     from galyleo import launch
 
-    return launch.run(launch_spec, config, quiet=args.quiet)
+    if sum((args.quiet, args.json, args.dry_run)) > 1:
+        raise UsageError("--quiet, --json and --dry-run: choose one")
+    options = launch.Options(quiet=args.quiet, json=args.json, wait=args.wait, dry_run=args.dry_run)
+    return launch.run(launch_spec, config, options)
+
+
+def completion_script(parser: Parser, shell: str) -> str:
+    """Completion for commands and their options, generated from this parser."""
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    cases = []
+    for name, sub in subparsers.choices.items():
+        words = " ".join(sorted(o for a in sub._actions for o in a.option_strings))
+        cases.append(f"    {name}) opts={words!r} ;;")
+    names = " ".join(subparsers.choices)
+    body = "\n".join(cases)
+    script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
+_galyleo() {{
+  local cur=${{COMP_WORDS[COMP_CWORD]}} opts
+  if [[ $COMP_CWORD -eq 1 ]]; then
+    COMPREPLY=($(compgen -W {names!r} -- "$cur"))
+    return
+  fi
+  case ${{COMP_WORDS[1]}} in
+{body}
+    *) opts='' ;;
+  esac
+  COMPREPLY=($(compgen -W "$opts" -f -- "$cur"))
+}}
+"""
+    if shell == "zsh":
+        return script + "autoload -U +X bashcompinit && bashcompinit\ncomplete -F _galyleo galyleo\n"
+    return script + "complete -F _galyleo galyleo\n"

@@ -9,6 +9,7 @@ Output: a frozen Config, plus where each value came from (for `help`).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Tuple
@@ -56,6 +57,8 @@ class Config:
     container_runtime: str = "auto"
     output_dir: str = "~/.galyleo"
     job_name: str = "galyleo"
+    signal_lead: int = 300
+    proxy_address: str = ""
     shiv_keep: int = 2
 
     @property
@@ -69,16 +72,29 @@ CHOICES: Dict[str, Tuple[str, ...]] = {
     "interface": ("lab", "notebook", "voila"),
 }
 
+# Values that end up inside URLs, JSON records and the job script unquoted by design.
+PATTERNS: Dict[str, Tuple[str, str]] = {
+    "satellite_domain": (r"[A-Za-z0-9.-]+\Z", "a DNS domain (letters, digits, '.', '-')"),
+    "satellite_url": (r"(https://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?)?\Z", "an https:// URL"),
+    "proxy_address": (r"[A-Za-z0-9.:-]*\Z", "an IP address or host name"),
+}
+
 TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list of strings"}
 
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """The effective Config, the file it came from (None: built-in) and a warning to print."""
+    """The effective Config, the site file it came from (None: built-in), where each
+    value came from (for `config show`), and a warning to print."""
 
     config: Config
     path: Optional[str]
     warning: str = ""
+    origins: Dict[str, str] = field(default_factory=dict)
+
+
+# sbatch's own input variables that name a galyleo setting (sbatch reads them too).
+SBATCH_ENV = {"SBATCH_ACCOUNT": "account", "SBATCH_PARTITION": "partition", "SBATCH_TIMELIMIT": "time_limit"}
 
 
 def candidate_paths(environ: Dict[str, str], argv0: str) -> List[str]:
@@ -94,49 +110,101 @@ def candidate_paths(environ: Dict[str, str], argv0: str) -> List[str]:
     return [os.path.join(d, "galyleo.toml") for d in dirs]
 
 
+def user_path(environ: Dict[str, str]) -> str:
+    """Per-user defaults: `$XDG_CONFIG_HOME/galyleo/config.toml` (~/.config by default)."""
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".config")
+    return os.path.join(base, "galyleo", "config.toml")
+
+
 def load(environ: Optional[Dict[str, str]] = None, argv0: Optional[str] = None) -> LoadedConfig:
-    """Find and read the site config; built-in defaults (with a warning) when none exists."""
+    """Built-in < site file < user file < environment; the command line comes later (spec.py)."""
     environ = dict(os.environ if environ is None else environ)
     paths = candidate_paths(environ, argv0 if argv0 is not None else sys.argv[0])
-    for path in paths:
-        if os.path.exists(path):
-            return LoadedConfig(parse_file(path), path)
-    if environ.get("GALYLEO_CONFIG"):
+    site = next((p for p in paths if os.path.exists(p)), None)
+    if site is None and environ.get("GALYLEO_CONFIG"):
         raise ConfigError(f"GALYLEO_CONFIG {paths[0]!r}: no such file")
-    return LoadedConfig(Config(), None, f"no site config found (looked for {', '.join(paths)}); using built-in defaults")
+    config, origins = Config(), {f.name: "built-in" for f in fields(Config)}
+    warning = "" if site else f"no site config found (looked for {', '.join(paths)}); using built-in defaults"
+    layers = [(site, "site file"), (user_path(environ), "user file")]
+    for path, kind in layers:
+        if path and os.path.exists(path):
+            data = read_file(path)
+            config = from_mapping(data, f"config {path}", config)
+            origins.update({key: f"{kind} {path}" for key in data})
+    data, names = environment_values(environ)
+    config = from_mapping(data, "environment", config, names)
+    origins.update({key: f"environment {names[key]}" for key in data})
+    return LoadedConfig(config, site, warning, origins)
 
 
-def parse_file(path: str) -> Config:
-    """Read one TOML file into a Config, rejecting unknown keys and wrong types."""
+def environment_values(environ: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """`GALYLEO_<KEY>` for any key, and sbatch's SBATCH_ACCOUNT/PARTITION/TIMELIMIT."""
+    kinds = {f.name: kind_of(f.type) for f in fields(Config)}
+    values: Dict[str, Any] = {}
+    names: Dict[str, str] = {}
+    wanted = dict(SBATCH_ENV)
+    wanted.update({f"GALYLEO_{key.upper()}": key for key in kinds})
+    for variable, key in wanted.items():
+        if environ.get(variable, "") == "":
+            continue
+        values[key] = from_text(variable, environ[variable], kinds[key])
+        names[key] = variable
+    return values, names
+
+
+def from_text(where: str, text: str, kind: type) -> Any:
+    """A setting given as text (environment, `config set`) converted to its type."""
+    if kind is int:
+        if not text.isdigit() or not text.isascii():
+            raise ConfigError(f"{where} {text!r}: expected a whole number >= 0")
+        return int(text)
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"{where} {text!r}: expected true or false")
+        return text.lower() in ("true", "1", "yes")
+    if kind is list:
+        return [item for item in text.split(",") if item]
+    return text
+
+
+def read_file(path: str) -> Dict[str, Any]:
+    """One TOML file as a dict; errors name the file (and the line, from TOML)."""
     try:
         with open(path, "rb") as handle:
-            data = toml_loads(handle.read().decode("utf-8"))
+            return toml_loads(handle.read().decode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config {path}: not UTF-8 text") from None
     except ValueError as exc:  # tomllib/tomli TOMLDecodeError is a ValueError
         raise ConfigError(f"config {path}: {exc}") from None
-    return from_mapping(data, f"config {path}")
 
 
-def from_mapping(data: Dict[str, Any], where: str, base: Optional[Config] = None) -> Config:
+def parse_file(path: str) -> Config:
+    """Read one TOML file into a Config, rejecting unknown keys and wrong types."""
+    return from_mapping(read_file(path), f"config {path}")
+
+
+def from_mapping(
+    data: Dict[str, Any], where: str, base: Optional[Config] = None, names: Optional[Dict[str, str]] = None
+) -> Config:
     """Validate keys and value types against Config's fields; return base updated."""
-    kinds = {f.name: _kind(f.type) for f in fields(Config)}
+    kinds = {f.name: kind_of(f.type) for f in fields(Config)}
     updates: Dict[str, Any] = {}
     for key, value in data.items():
         if key not in kinds:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(kinds))})")
-        updates[key] = _check(where, key, value, kinds[key])
+        label = f"{where} {names[key]}" if names and key in names else where
+        updates[key] = check_value(label, key, value, kinds[key])
     return replace(base or Config(), **updates)
 
 
-def _kind(annotation: object) -> type:
+def kind_of(annotation: object) -> type:
     text = str(annotation)
     return {"str": str, "int": int, "bool": bool}.get(text, list)
 
 
-def _check(where: str, key: str, value: Any, kind: type) -> Any:
+def check_value(where: str, key: str, value: Any, kind: type) -> Any:
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
     if kind is list:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -144,6 +212,8 @@ def _check(where: str, key: str, value: Any, kind: type) -> Any:
         raise ConfigError(f"{where}: {key} = {value!r}: expected {TYPE_NAMES[kind]}")
     if kind is str and ("\n" in value or "\0" in value):
         raise ConfigError(f"{where}: {key}: expected a single line of text")
+    if key in PATTERNS and not re.match(PATTERNS[key][0], value):
+        raise ConfigError(f"{where}: {key} = {value!r}: expected {PATTERNS[key][1]}")
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"{where}: {key} = {value!r}: expected one of {', '.join(CHOICES[key])}")
     if kind is int and value < 0:

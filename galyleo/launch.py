@@ -1,35 +1,49 @@
-"""`galyleo launch`: alias -> token -> files -> sbatch -> linktoken -> URL.
+"""`galyleo launch`: alias -> token -> files -> sbatch -> linktoken -> URL (-> --wait).
 
 Everything is validated before this runs. After the first side effect (getlink)
 any failure, Ctrl-C or SIGTERM undoes what was done: the alias is destroyed
 exactly once (by us if the job never started, by the job's own trap if it did),
-a submitted job is cancelled, and the files written are removed.
+a submitted job is cancelled, and the files written are removed. `--dry-run`
+shows the script and the calls, and makes none.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
+import socket
 import sys
 import time
-from typing import Any, List, Optional
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, Optional
 
 from galyleo import records, render, slurm
+from galyleo.cancel import withdraw
 from galyleo.config import Config
 from galyleo.errors import GalyleoError, SatelliteError
-from galyleo.satellite import Client
 from galyleo.spec import LaunchSpec
 
-STARTED = ("RUNNING", "COMPLETING", "CONFIGURING", "STOPPED", "SUSPENDED")
+
+@dataclass(frozen=True)
+class Options:
+    """How launch reports: plain, quiet, JSON; whether it waits; or only shows (dry run)."""
+
+    quiet: bool = False
+    json: bool = False
+    wait: bool = False
+    dry_run: bool = False
 
 
-def run(spec: LaunchSpec, config: Config, quiet: bool = False) -> int:
+def run(spec: LaunchSpec, config: Config, options: Options) -> int:
+    if options.dry_run:
+        return dry_run(spec, config)
     if not slurm.available():
         raise GalyleoError("sbatch: command not found (run galyleo on a login node of a Slurm cluster)")
     records.ensure_dir(spec.output_dir)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return _launch(spec, config, quiet)
+        return _launch(spec, config, options)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -38,7 +52,9 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _launch(spec: LaunchSpec, config: Config, quiet: bool) -> int:
+def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
+    from galyleo.satellite import Client
+
     client = Client(config)
     alias = client.getlink()
     paths = records.new_session(spec.output_dir)
@@ -50,7 +66,8 @@ def _launch(spec: LaunchSpec, config: Config, quiet: bool) -> int:
         records.write_private(paths.token, token)
         records.write_private(paths.script, render.render(spec, config, handoff))
         job_id = slurm.submit(paths.script)
-        records.write_record(paths.record, record(spec, config, paths, alias, job_id, url))
+        session = record(spec, config, paths, alias, job_id, url)
+        records.write_record(paths.record, session)
     except BaseException as exc:
         withdraw(client, alias, job_id)
         records.remove(paths.token, paths.script, paths.record)
@@ -61,35 +78,36 @@ def _launch(spec: LaunchSpec, config: Config, quiet: bool) -> int:
         client.linktoken(alias, job_id)
     except SatelliteError as exc:
         sys.stderr.write(f"galyleo: warning: {exc} (the session works without it)\n")
-    if not quiet:
-        print(f"Submitted batch job {job_id} (session {paths.name})")
-        print(f"Job script: {paths.script}")
-        print(f"Job output: {paths.output}")
-    print(url)
-    return 0
+    report(session, options)
+    if not options.wait:
+        return 0
+    from galyleo import watch
+
+    return watch.follow(job_id, url, config, lambda: withdraw(client, alias, job_id))
 
 
-def withdraw(client: Client, alias: str, job_id: Optional[str]) -> None:
-    """Undo a half-done launch without ever destroying the alias twice."""
-    destroy = True
-    if job_id is not None:
-        try:
-            slurm.cancel(job_id, pending_only=True)
-            if slurm.state(job_id) in STARTED:
-                slurm.cancel(job_id)
-                destroy = False  # the job's EXIT trap destroys it
-        except GalyleoError as exc:
-            sys.stderr.write(f"galyleo: warning: could not cancel job {job_id}: {exc}\n")
-    if destroy:
-        try:
-            client.destroy(alias)
-        except SatelliteError as exc:
-            sys.stderr.write(f"galyleo: warning: {exc}\n")
+def report(session: Dict[str, Any], options: Options) -> None:
+    """URL last on stdout (only line with --quiet); with --json one document, words on stderr."""
+    if options.json:
+        json.dump(session_json(session), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return
+    if not options.quiet:
+        print(f"Submitted batch job {session['job_id']} (session {session['name']})")
+        print(f"Job script: {session['script']}")
+        print(f"Job output: {session['output']}")
+    print(session["url"], flush=True)
 
 
-def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias: str, job_id: str, url: str) -> dict:
-    """The session record (0600): what a later `galyleo list/open/stop` needs."""
-    options: List[Any] = [[k, v] for k, v in vars(spec).items()]
+def session_json(session: Dict[str, Any]) -> Dict[str, Any]:
+    keys = ("name", "job_id", "alias", "url", "script", "output", "record", "interface", "created")
+    return dict({k: session.get(k, "") for k in keys}, state="SUBMITTED")
+
+
+def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias: str, job_id: str,
+           url: str) -> Dict[str, Any]:
+    """The session record (0600, holds the URL with its token): what list/status/open/stop need."""
     return {
         "name": paths.name,
         "job_id": job_id,
@@ -98,6 +116,30 @@ def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias:
         "domain": config.satellite_domain,
         "script": paths.script,
         "output": paths.output,
+        "record": paths.record,
+        "interface": spec.interface,
+        "login_host": socket.gethostname(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "options": dict(options),
+        "options": asdict(spec),
     }
+
+
+def dry_run(spec: LaunchSpec, config: Config) -> int:
+    """What launch would do, on stdout; nothing is called or written."""
+    paths = records.new_session(spec.output_dir)
+    handoff = render.Handoff("ALIAS-FROM-GETLINK", paths.token, paths.output)
+    base = config.management_url
+    steps = [
+        f"GET {base}/getlink.cgi  -> a new alias",
+        f"write {paths.token} (0600): a new 256-bit Jupyter token",
+        f"write {paths.script} (0600): the script below",
+        f"sbatch --parsable {paths.script}",
+        f"write {paths.record} (0600): the session record",
+        f"GET {base}/linktoken.cgi?token=<alias>&jobid=<job id>",
+        f"print https://<alias>.{config.satellite_domain}/?token=<token>",
+    ]
+    print("# galyleo launch --dry-run: nothing below was called or written")
+    for number, step in enumerate(steps, 1):
+        print(f"# {number}. {step}")
+    sys.stdout.write(render.render(spec, config, handoff))
+    return 0

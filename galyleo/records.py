@@ -65,3 +65,8 @@ def remove(*paths: str) -> None:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def expand(path: str) -> str:
+    """`~` in a configured directory means the user's home."""
+    return os.path.abspath(os.path.expanduser(path))

@@ -89,7 +89,7 @@ def render(spec: LaunchSpec, config: Config, handoff: Optional[Handoff] = None) 
 def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dict[str, Any]:
     return {
         "version": __version__,
-        "sbatch": sbatch_pairs(spec, handoff),
+        "sbatch": sbatch_pairs(spec, handoff, config.signal_lead),
         "values": bound_values(spec, config, handoff),
         "sections": sections(spec),
         "interface": spec.interface,
@@ -98,7 +98,7 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
     }
 
 
-def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff]) -> List[Tuple[str, str]]:
+def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int = 0) -> List[Tuple[str, str]]:
     """`#SBATCH` option/value pairs in a fixed order; empty values are left out."""
     output = handoff.output_file if handoff else spec.output_dir.replace("%", "%%") + "/galyleo-%j.out"
     pairs = [
@@ -115,6 +115,7 @@ def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff]) -> List[Tuple[str
         ("mem", f"{spec.memory_gb}G" if spec.memory_gb else ""),
         ("time", spec.time_limit),
         ("constraint", spec.constraint),
+        ("signal", f"B:USR1@{signal_lead}" if signal_lead else ""),
         ("output", output),
     ]
     return [(key, value) for key, value in pairs if value]
@@ -138,6 +139,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_PORT_MIN": config.port_min,
         "GALYLEO_PORT_MAX": config.port_max,
         "GALYLEO_READY_TIMEOUT": config.ready_timeout,
+        "GALYLEO_SIGNAL_LEAD": config.signal_lead,
     }
     chosen = sections(spec)
     if "modules.sh.j2" in chosen:

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from galyleo.errors import SubmitError
 
 TIMEOUT = 60
 
 
-def call(argv: Sequence[str], timeout: int = TIMEOUT) -> subprocess.CompletedProcess:
+# sbatch would let these override the script's own #SBATCH lines; galyleo has
+# already resolved them (command line > environment > config) into the script.
+OVERRIDING_ENV = ("SBATCH_ACCOUNT", "SBATCH_PARTITION", "SBATCH_TIMELIMIT")
+
+
+def call(
+    argv: Sequence[str], timeout: int = TIMEOUT, env: Optional[Dict[str, str]] = None
+) -> subprocess.CompletedProcess:
     """Run one Slurm command; raise SubmitError naming it when it cannot even start."""
     try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except FileNotFoundError:
         raise SubmitError(f"{argv[0]}: command not found (is Slurm installed on this node?)") from None
     except subprocess.TimeoutExpired:
@@ -23,7 +30,8 @@ def call(argv: Sequence[str], timeout: int = TIMEOUT) -> subprocess.CompletedPro
 
 def submit(script: str) -> str:
     """sbatch --parsable SCRIPT; the job id from the last line, checked to be numeric."""
-    done = call(["sbatch", "--parsable", script])
+    env = {k: v for k, v in os.environ.items() if k not in OVERRIDING_ENV}
+    done = call(["sbatch", "--parsable", script], env=env)
     lines = done.stdout.strip().splitlines()
     job_id = lines[-1].split(";")[0].strip() if lines else ""
     if done.returncode != 0 or not job_id.isdigit():

@@ -1,0 +1,263 @@
+"""The session commands: list, status, open, logs, stop, clean.
+
+Each reads the records under ~/.galyleo, asks Slurm once, and prints. Words go
+to stdout for people; with --json one document goes to stdout (schema in
+docs/session.schema.json) and nothing else does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from galyleo import reasons, records, sessions, slurm
+from galyleo.config import Config
+from galyleo.errors import GalyleoError
+from galyleo.sessions import JobInfo, Session
+
+
+def describe(info: JobInfo) -> str:
+    """The state column: PENDING with its reason, RUNNING with time left, ENDED with how."""
+    if info.state == "PENDING":
+        return f"PENDING ({reasons.explain(info.reason).words})"
+    if info.state == "RUNNING":
+        return f"RUNNING ({info.time_left} left)"
+    if info.state == "ENDED":
+        return f"ENDED ({info.how})"
+    if info.state == "UNKNOWN":
+        return "UNKNOWN (Slurm controller not answering)"
+    return info.state
+
+
+def as_json(session: Session, info: JobInfo) -> Dict[str, Any]:
+    reason = reasons.explain(info.reason) if info.state == "PENDING" else None
+    return {
+        "job_id": session.job_id, "name": session.name, "alias": session.alias, "url": session.url,
+        "state": info.state, "reason": info.reason if reason else "", "reason_text": reason.words if reason else "",
+        "never_starts": bool(reason and reason.never), "advice": reasons.advice(info.reason) if reason else None,
+        "node": info.node, "time_left": info.time_left if info.state == "RUNNING" else "",
+        "expected_start": info.start if info.state == "PENDING" and info.start not in ("N/A", "Unknown") else "",
+        "ended": info.how if info.state == "ENDED" else "", "interface": session.interface,
+        "created": session.created, "age": sessions.age(session.created),
+        "script": session.script, "output": session.output, "record": session.record,
+    }
+
+
+def emit(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def load(config: Config) -> List[Session]:
+    return sessions.load_all(records.expand(config.output_dir))
+
+
+def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
+    found = load(config)
+    infos = sessions.query(found)
+    shown = [s for s in found if show_all or infos[s.job_id].live]
+    if as_doc:
+        emit({"sessions": [as_json(s, infos[s.job_id]) for s in shown]})
+        return 0
+    if not shown:
+        print("no live sessions" + ("" if show_all else " (galyleo list --all shows ended ones)"))
+        return 0
+    rows = [("JOBID", "STATE", "INTERFACE", "NODE", "AGE", "URL")]
+    for s in shown:
+        info = infos[s.job_id]
+        rows.append((s.job_id, describe(info), s.interface or "-", info.node or "-", sessions.age(s.created),
+                     s.url if info.state == "RUNNING" else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5])
+    return 0
+
+
+def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
+    found = load(config)
+    infos = sessions.query(found)
+    session = sessions.resolve(found, ident, infos)
+    info = infos[session.job_id]
+    if info.state == "PENDING":
+        info = JobInfo(info.state, info.reason, info.node, info.time_left, expected_start(session.job_id) or info.start)
+    doc = as_json(session, info)
+    doc["satellite"] = satellite_state(config, session.alias)
+    if as_doc:
+        emit(doc)
+        return 0
+    print(f"session    {session.name} (job {session.job_id}, {session.interface or 'jupyter'})")
+    print(f"state      {describe(info)}")
+    if doc["advice"]:
+        print(f"advice     {doc['advice']}")
+    if doc["expected_start"]:
+        print(f"starts     {doc['expected_start']} (scheduler's estimate)")
+    for label, key in (("node", "node"), ("time left", "time_left"), ("proxy", "satellite"),
+                       ("url", "url"), ("script", "script"), ("output", "output")):
+        if doc[key]:
+            print(f"{label:<10} {doc[key]}")
+    return 0
+
+
+def expected_start(job_id: str) -> str:
+    done = slurm.call(["squeue", "--noheader", "--start", "--jobs", job_id, "--format", "%S"], timeout=20)
+    value = done.stdout.strip() if done.returncode == 0 else ""
+    return "" if value in ("N/A", "Unknown") else value
+
+
+def satellite_state(config: Config, alias: str) -> str:
+    """The proxy's view (tokenjobstate) in words; the reply may be `CODE` or `<age> CODE`."""
+    from galyleo.satellite import Client
+
+    words = {"PE": "alias pending", "M": "mapped, route coming", "PR": "proxied (URL live)", "U": "unknown",
+             "Q": "job queued", "R": "job running, not yet redeemed", "D": "job gone"}
+    try:
+        reply = Client(config).jobstate(alias).split()
+    except GalyleoError as exc:
+        return f"unavailable ({exc})"
+    code = reply[-1] if reply else "U"
+    return words.get(code, code)
+
+
+def open_url(config: Config, ident: Optional[str]) -> int:
+    found = load(config)
+    session = sessions.resolve(found, ident, sessions.query(found))
+    print(session.url)
+    return 0
+
+
+def logs(config: Config, ident: Optional[str], follow: bool) -> int:
+    found = load(config)
+    infos = sessions.query(found)
+    session = sessions.resolve(found, ident, infos)
+    if not os.path.exists(session.output) and not follow:
+        raise GalyleoError(f"no job output yet at {session.output} (job {describe(infos[session.job_id])})")
+    return tail_file(session.output, follow, lambda: infos[session.job_id].live and still_live(session.job_id))
+
+
+def still_live(job_id: str) -> bool:
+    rows = sessions.squeue_rows()
+    return rows is None or (job_id in rows and rows[job_id].state in sessions.LIVE)
+
+
+def tail_file(path: str, follow: bool, live: Any) -> int:
+    """Print the file; with follow, keep printing what is appended until the job ends."""
+    position = 0
+    idle = 0.0
+    while True:
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(position)
+                chunk = handle.read()
+                position = handle.tell()
+        except FileNotFoundError:
+            chunk = b""
+        if chunk:
+            sys.stdout.write(chunk.decode("utf-8", "replace"))
+            sys.stdout.flush()
+        if not follow:
+            return 0
+        time.sleep(0.5)
+        idle += 0.5
+        if idle >= 5 and not live():
+            return 0
+        if chunk:
+            idle = 0.0
+
+
+def stop(config: Config, idents: Sequence[str], stop_all: bool) -> int:
+    from galyleo.cancel import withdraw
+    from galyleo.satellite import Client
+
+    found = load(config)
+    infos = sessions.query(found)
+    if stop_all:
+        chosen = [s for s in found if infos[s.job_id].live]
+    else:
+        wanted: List[Optional[str]] = list(idents) or [None]
+        chosen = [sessions.resolve(found, ident, infos) for ident in wanted]
+    client = Client(config)
+    for session in chosen:
+        if not infos[session.job_id].live:
+            print(f"job {session.job_id}: already ended")
+            continue
+        withdraw(client, session.alias, session.job_id)
+        print(f"stopped job {session.job_id} ({session.alias})")
+    if not chosen:
+        print("no live sessions to stop")
+    return 0
+
+
+def clean(config: Config, assume_yes: bool) -> int:
+    """Remove the records and files of ended sessions; never a live (or unknown) one."""
+    found = load(config)
+    infos = sessions.query(found)
+    if any(info.state == "UNKNOWN" for info in infos.values()):
+        raise GalyleoError("the Slurm controller does not answer: cannot tell which sessions ended; nothing removed")
+    ended = [s for s in found if infos[s.job_id].state == "ENDED"]
+    if not ended:
+        print("nothing to clean")
+        return 0
+    files = [p for s in ended for p in files_of(s) if os.path.exists(p)]
+    print(f"{len(ended)} ended session(s), {len(files)} file(s):")
+    for path in files:
+        print(f"  {path}")
+    if not assume_yes and not confirm("remove them?"):
+        print("nothing removed")
+        return 1
+    records.remove(*files)
+    print(f"removed {len(files)} file(s)")
+    return 0
+
+
+def files_of(session: Session) -> List[str]:
+    """The session's files, only those inside its own galyleo directory (a record names them)."""
+    folder = os.path.dirname(session.record)
+    base = session.record[: -len(".json")]
+    paths = [session.record, session.output, session.script, base + ".url", base + ".token", base + ".sh"]
+    return [p for p in dict.fromkeys(paths) if p and os.path.dirname(os.path.abspath(p)) == folder]
+
+
+def confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise GalyleoError("not removing anything without a terminal to ask: use --yes")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def config_show(loaded: Any, as_doc: bool) -> int:
+    """Each effective setting and where it came from."""
+    from dataclasses import asdict
+
+    values = asdict(loaded.config)
+    if as_doc:
+        emit({key: {"value": value, "from": loaded.origins.get(key, "built-in")} for key, value in values.items()})
+        return 0
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        print(f"{key:<{width}}  {json.dumps(value):<40}  {loaded.origins.get(key, 'built-in')}")
+    return 0
+
+
+def config_set(key: str, value: str) -> int:
+    """Set KEY in the user file, keeping its other lines (and comments) as they are."""
+    from galyleo import config as site
+
+    kinds = {f: site.kind_of(t) for f, t in site.Config.__annotations__.items()}
+    if key not in kinds:
+        raise site.ConfigError(f"config set {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
+    typed = site.check_value("config set", key, site.from_text(f"config set {key}", value, kinds[key]), kinds[key])
+    path = site.user_path(dict(os.environ))
+    lines = open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
+    line = f"{key} = {json.dumps(typed)}"
+    kept = [entry for entry in lines if entry.split("=", 1)[0].strip() != key]
+    text = "\n".join(kept + [line]) + "\n"
+    site.toml_loads(text)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+    print(f"{path}: {line}")
+    return 0

@@ -1,0 +1,68 @@
+"""Slurm's pending reasons in plain words, and which ones mean "never starts as submitted".
+
+A reason that can never clear by waiting names the option to change; the rest
+just say what the job waits for. Unknown reasons are shown as Slurm spells them.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, NamedTuple, Optional
+
+
+class Reason(NamedTuple):
+    words: str
+    never: bool = False
+    advice: str = ""
+
+
+REASONS: Dict[str, Reason] = {
+    "None": Reason("not yet considered by the scheduler"),
+    "Priority": Reason("waiting for jobs with higher priority"),
+    "Resources": Reason("waiting for CPUs, memory or GPUs to become free"),
+    "Dependency": Reason("waiting for a job it depends on"),
+    "BeginTime": Reason("waiting for its requested start time"),
+    "JobHeldUser": Reason("held by you", advice="release it with `scontrol release <job id>`"),
+    "JobHeldAdmin": Reason("held by an administrator", advice="ask your site's support"),
+    "Reservation": Reason("waiting for its reservation to start"),
+    "ReqNodeNotAvail": Reason("a required node is unavailable (down, drained or reserved)"),
+    "PartitionDown": Reason("the partition is down", advice="try another --partition"),
+    "PartitionInactive": Reason("the partition is inactive", advice="try another --partition"),
+    "NodeDown": Reason("a node it needs is down"),
+    "QOSMaxCpuPerUserLimit": Reason("your QOS's CPU-per-user limit is reached (waits for your other jobs)"),
+    "QOSMaxJobsPerUserLimit": Reason("your QOS's running-jobs limit is reached (waits for your other jobs)"),
+    "AssocMaxJobsLimit": Reason("your account's running-jobs limit is reached (waits for your other jobs)"),
+    "AssocGrpCpuLimit": Reason("your account's group CPU limit is reached (waits for other jobs)"),
+    "AssocGrpMemLimit": Reason("your account's group memory limit is reached (waits for other jobs)"),
+    "PartitionTimeLimit": Reason("the time limit is above the partition's maximum", True, "lower --time-limit"),
+    "PartitionNodeLimit": Reason("the partition cannot give that many nodes", True, "choose another --partition"),
+    "QOSMaxWallDurationPerJobLimit": Reason("the time limit is above the QOS's maximum", True,
+                                            "lower --time-limit or choose another --qos"),
+    "AssocMaxWallDurationLimit": Reason("the time limit is above your account's maximum", True,
+                                        "lower --time-limit"),
+    "QOSMaxMemoryPerJob": Reason("the memory asked is above the QOS's maximum", True, "lower --memory"),
+    "QOSMaxCpuPerJobLimit": Reason("the CPUs asked are above the QOS's maximum", True, "lower --cpus"),
+    "QOSMaxGRESPerJob": Reason("the GPUs/GRES asked are above the QOS's maximum", True, "lower --gpus or --gres"),
+    "QOSMinGRES": Reason("the QOS needs GPUs/GRES the job does not ask for", True,
+                         "add --gpus or choose another --qos"),
+    "AssocGrpCPUMinutesLimit": Reason("your account has no CPU time left", True, "use another --account"),
+    "AssocGrpBillingMinutes": Reason("your account has no allocation left", True, "use another --account"),
+    "InvalidAccount": Reason("the account is not valid for you", True, "check --account"),
+    "InvalidQOS": Reason("the QOS is not valid for you", True, "check --qos"),
+    "QOSNotAllowed": Reason("the QOS is not allowed on this partition or account", True, "check --qos"),
+    "AccountNotAllowed": Reason("the account may not use this partition", True, "check --account or --partition"),
+    "BadConstraints": Reason("no node has the features asked for", True, "change --constraint"),
+    "ReqNodeNotAvail, UnavailableNodes": Reason("required nodes are unavailable"),
+}
+
+
+def explain(code: str) -> Reason:
+    """Plain words for Slurm's reason code (codes with a suffix in parentheses too)."""
+    base = code.split("(")[0].strip()
+    return REASONS.get(code) or REASONS.get(base) or Reason(code or "unknown")
+
+
+def advice(code: str) -> Optional[str]:
+    reason = explain(code)
+    if not reason.never:
+        return None
+    return f"this job can never start as submitted: {reason.words}; {reason.advice}"

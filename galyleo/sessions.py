@@ -1,0 +1,158 @@
+"""Sessions as galyleo remembers them (records under ~/.galyleo) and as Slurm sees them now.
+
+A record outlives Slurm's memory of its job: a job squeue no longer lists has
+ENDED (how, if the job output says). A controller that does not answer is
+UNKNOWN, never ENDED, after a few retries with back-off.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+from galyleo import slurm
+from galyleo.errors import GalyleoError, UsageError
+
+LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "RESIZING")
+SQUEUE_FORMAT = "%i|%T|%r|%N|%L|%S"
+BACKOFF = (0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Session:
+    """One record: what launch (or a standalone job) wrote about a session."""
+
+    name: str
+    job_id: str
+    alias: str
+    url: str
+    output: str
+    script: str
+    interface: str
+    created: str
+    record: str
+
+    @classmethod
+    def from_file(cls, path: str) -> Optional["Session"]:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            return cls(
+                name=str(data.get("name", "")), job_id=str(data["job_id"]), alias=str(data.get("alias", "")),
+                url=str(data.get("url", "")), output=str(data.get("output", "")), script=str(data.get("script", "")),
+                interface=str(data.get("interface") or data.get("options", {}).get("interface", "")),
+                created=str(data.get("created", "")), record=path,
+            )
+        except (OSError, ValueError, KeyError, AttributeError):
+            return None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """Slurm's view of one job: state, reason code, node, time left, expected start, how it ended."""
+
+    state: str
+    reason: str = ""
+    node: str = ""
+    time_left: str = ""
+    start: str = ""
+    how: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE or self.state == "UNKNOWN"
+
+
+def load_all(folder: str) -> List[Session]:
+    """Every readable record in FOLDER, oldest first."""
+    found = (Session.from_file(p) for p in glob.glob(os.path.join(glob.escape(folder), "galyleo-*.json")))
+    return sorted((s for s in found if s is not None), key=lambda s: (s.created, s.name))
+
+
+def query(sessions: Sequence[Session]) -> Dict[str, JobInfo]:
+    """Slurm's view of each session's job, in one squeue call (retried; UNKNOWN if the controller is gone)."""
+    rows = squeue_rows()
+    result: Dict[str, JobInfo] = {}
+    for session in sessions:
+        if rows is None:
+            result[session.job_id] = JobInfo("UNKNOWN", how="the Slurm controller did not answer")
+        elif session.job_id in rows and rows[session.job_id].state in LIVE:
+            result[session.job_id] = rows[session.job_id]
+        else:
+            final = rows[session.job_id].state if session.job_id in rows else ""
+            result[session.job_id] = JobInfo("ENDED", how=ended_how(session, final))
+    return result
+
+
+def squeue_rows() -> Optional[Dict[str, JobInfo]]:
+    """This user's jobs (all states Slurm still remembers), or None if squeue keeps failing."""
+    for delay in BACKOFF + (0.0,):
+        done = slurm.call(["squeue", "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT], timeout=20)
+        if done.returncode == 0:
+            rows = {}
+            for line in done.stdout.splitlines():
+                parts = line.split("|")
+                if len(parts) == 6:
+                    job, state, reason, node, left, start = (p.strip() for p in parts)
+                    rows[job] = JobInfo(state, reason, node, left, start)
+            return rows
+        if delay:
+            time.sleep(delay)
+    return None
+
+
+def ended_how(session: Session, final_state: str) -> str:
+    """How a session ended: Slurm's final state while it remembers, else the job output's last words."""
+    if final_state:
+        return final_state.lower()
+    text = tail(session.output, 4096)
+    if "received SIGTERM" in text:
+        return "cancelled or time limit reached"
+    match = re.findall(r"session ended \(exit status (\d+)\)", text)
+    if match:
+        return "completed" if match[-1] == "0" else f"failed (exit status {match[-1]})"
+    return "no longer known to Slurm" if text else "never started (no job output)"
+
+
+def tail(path: str, size: int) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def resolve(sessions: Sequence[Session], ident: Optional[str], infos: Dict[str, JobInfo]) -> Session:
+    """The session named by job id, alias or record name; with none given, the only live one."""
+    if ident:
+        for session in sessions:
+            if ident in (session.job_id, session.alias, session.name):
+                return session
+        raise UsageError(f"session {ident!r}: expected a job id, alias or name from `galyleo list --all`")
+    live = [s for s in sessions if infos.get(s.job_id, JobInfo("UNKNOWN")).live]
+    if len(live) == 1:
+        return live[0]
+    if not live:
+        raise GalyleoError("no live session: give a job id or alias (see `galyleo list --all`)")
+    raise UsageError(f"{len(live)} live sessions ({', '.join(s.job_id for s in live)}): say which one")
+
+
+def age(created: str, now: Optional[float] = None) -> str:
+    """'3m', '2h05m', '4d' since an ISO UTC time."""
+    try:
+        then = time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    except ValueError:
+        return "?"
+    seconds = max(0, int((now or time.time()) - then))
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d"
