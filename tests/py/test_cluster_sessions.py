@@ -173,3 +173,22 @@ def test_dry_run_leaves_no_trace(cluster: Cluster) -> None:
     assert len(sat.calls()) == calls
     assert set(os.listdir(folder)) == files
     assert cluster.squeue() == jobs
+
+
+def test_time_limit_warning_keeps_the_session_running(cluster: Cluster) -> None:
+    launched = json_of(cluster.galyleo("launch", "--json", "-e", cluster.module))
+    try:
+        script = open(launched["script"]).read()
+        assert "#SBATCH --signal=B:USR1@300" in script
+        wait_for_page(launched["url"], "JupyterLab")
+        # What Slurm does `lead` seconds before the time limit.
+        subprocess.run(["scancel", "--batch", "--signal=USR1", launched["job_id"]], check=True)
+        deadline = time.time() + 20
+        while time.time() < deadline and "time limit ends this session" not in open(launched["output"]).read():
+            time.sleep(0.3)
+        assert "time limit ends this session in about 5 minutes" in open(launched["output"]).read()
+        time.sleep(1)
+        assert cluster.job_state(launched["job_id"]) == "RUNNING"
+        wait_for_page(launched["url"], "JupyterLab", timeout=10)
+    finally:
+        cluster.cancel(launched["job_id"])
