@@ -12,6 +12,15 @@ HARNESS_T0=${EPOCHREALTIME/./}
 # shellcheck disable=SC2034
 GALYLEO_TEST_USER=galytest
 
+# The scripts take no arguments: anything given (even --help) prints the
+# header comment and exits before touching anything.
+harness_no_args() {
+    (($# == 0)) && return 0
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0" | grep -v '^shellcheck'
+    [[ $1 == -h || $1 == --help ]] && exit 0
+    exit 2
+}
+
 # Everything detailed goes to the log; the caller's terminal gets one line.
 # fd 3 keeps the original stderr for that line and for fatal errors.
 harness_log_start() {
