@@ -1,0 +1,285 @@
+"""Tier (d): build the real zipapp and run it on every CPython 3.8-3.13 present.
+
+Like shiv's test_hello_world: build with build/build_pyz.py into a temporary directory,
+then run the pyz as users do, each interpreter with a fresh HOME and SHIV_ROOT.
+Also: reproducible bytes, no native code, custom shebang/root, stale-build cleanup.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+from galyleo import __version__, shivcache
+
+pytestmark = pytest.mark.pyz
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "build" / "build_pyz.py"
+VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+GENERATE = ["generate", "-A", "abc123", "-p", "debug", "-c", "2", "-m", "4", "-t", "00:30:00",
+            "-e", "cpu/0.17.3b,gcc/10.2.0,py-jupyterlab/3.2.1"]
+PROBE = "import markupsafe, requests, jinja2; print(markupsafe.escape.__module__, requests.__version__)"
+
+
+def interpreter(version: str) -> Optional[str]:
+    """A real pyenv interpreter (never the shim), or None when this machine lacks it."""
+    found = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))
+    return found[-1] if found else None
+
+
+PRESENT = {v: interpreter(v) for v in VERSIONS}
+
+
+def snapshot(dest: Path) -> Path:
+    """A copy of the sources the build reads: others' edits or commits mid-test cannot change its bytes."""
+    shutil.copytree(REPO / "galyleo", dest / "galyleo", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "build/build_pyz.py", "build/requirements.txt"):
+        if (REPO / name).exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    (REPO / "build" / "work").mkdir(exist_ok=True)
+    (dest / "build" / "work").symlink_to(REPO / "build" / "work")  # the pinned build backend, cached
+    return dest / "build" / "build_pyz.py"
+
+
+@pytest.fixture(scope="module")
+def builder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return snapshot(tmp_path_factory.mktemp("src"))
+
+
+def build(script: Path, out: Path, *extra: str) -> Path:
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}  # the snapshot has no git history
+    proc = subprocess.run([sys.executable, str(script), "--out", str(out), *extra],
+                          capture_output=True, text=True, cwd=script.parent.parent, env=env)
+    assert proc.returncode == 0, f"build failed:\n{proc.stdout}\n{proc.stderr}"
+    return out
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def clean_env(home: Path, shiv_root: Optional[Path]) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SHIV_", "GALYLEO_")) and k not in ("SOURCE_DATE_EPOCH", "PYTHONPATH")}
+    env["HOME"] = str(home)
+    if shiv_root is not None:
+        env["SHIV_ROOT"] = str(shiv_root)
+    return env
+
+
+def run(argv: List[str], env: Dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+
+
+def fresh_home(base: Path, name: str) -> Path:
+    home = base / name / "home"
+    home.mkdir(parents=True)
+    return home
+
+
+@pytest.fixture(scope="module")
+def two_builds(builder: Path, tmp_path_factory: pytest.TempPathFactory) -> List[Path]:
+    """The same sources built twice, concurrently (half the wall time)."""
+    outs = [tmp_path_factory.mktemp(name) / "galyleo.pyz" for name in ("pyz", "again")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda out: build(builder, out), outs))
+
+
+@pytest.fixture(scope="module")
+def pyz(two_builds: List[Path]) -> Path:
+    return two_builds[0]
+
+
+@pytest.fixture(scope="module")
+def runs(pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Dict[str, object]]:
+    """--version, generate and an import probe under each present interpreter, in parallel."""
+    base = tmp_path_factory.mktemp("runs")
+    notebooks = base / "notebooks"  # one -d and one output_dir for all, so scripts may be byte-compared
+    notebooks.mkdir()
+    config = base / "galyleo.toml"  # also exercises tomli (3.8-3.10) against tomllib (3.11+)
+    config.write_text(f'output_dir = "{base / "out"}"\nshiv_keep = 2\n')
+
+    def one(version: str) -> Dict[str, object]:
+        python = PRESENT[version]
+        assert python
+        home = fresh_home(base, version)
+        env = {**clean_env(home, home / "shiv"), "GALYLEO_CONFIG": str(config)}
+        started = time.monotonic()
+        cold = run([python, str(pyz), "--version"], env)
+        cold_s = time.monotonic() - started
+        gen = run([python, str(pyz), *GENERATE, "-d", str(notebooks)], env)
+        probe = run([python, str(pyz), "-c", PROBE], {**env, "SHIV_INTERPRETER": "1"})
+        return {"version": cold, "cold_s": cold_s, "generate": gen, "probe": probe, "root": home / "shiv"}
+
+    present = [v for v in VERSIONS if PRESENT[v]]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(zip(present, pool.map(one, present)))
+
+
+def needs(version: str) -> None:
+    if not PRESENT[version]:
+        pytest.skip(f"CPython {version} is not installed under /root/.pyenv/versions")
+
+
+def build_dir(root: Path) -> Path:
+    (found,) = [p for p in root.iterdir() if p.is_dir() and shivcache.split_build(p.name) == "galyleo.pyz"]
+    return found
+
+
+def test_build_is_reproducible(two_builds: List[Path]) -> None:
+    assert sha256(two_builds[0]) == sha256(two_builds[1])
+
+
+def test_epoch_defaults_to_last_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    sys.path.insert(0, str(BUILD.parent))
+    try:
+        import build_pyz
+    finally:
+        sys.path.remove(str(BUILD.parent))
+    last = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"], capture_output=True, text=True)
+    assert build_pyz.source_date_epoch() == last.stdout.strip()
+
+
+def test_bundle_is_pure_python_with_package_data(pyz: Path) -> None:
+    names = zipfile.ZipFile(pyz).namelist()
+    assert [n for n in names if n.endswith((".so", ".pyd", ".dylib"))] == []
+    assert [n for n in names if "_speedups" in n] == []
+    assert "site-packages/galyleo/snippets/job.sh.j2" in names
+    for package in ("jinja2", "markupsafe", "requests", "urllib3", "idna", "charset_normalizer", "certifi", "tomli"):
+        assert f"site-packages/{package}/__init__.py" in names
+    assert not [n for n in names if n.startswith("site-packages/bin/") or n.endswith(".pyc")]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_runs_on(version: str, runs: Dict[str, Dict[str, object]]) -> None:
+    needs(version)
+    result = runs[version]
+    cold = result["version"]
+    assert isinstance(cold, subprocess.CompletedProcess)
+    assert (cold.returncode, cold.stdout) == (0, f"galyleo {__version__}\n"), cold.stderr
+    gen = result["generate"]
+    assert isinstance(gen, subprocess.CompletedProcess)
+    assert gen.returncode == 0, gen.stderr
+    assert gen.stdout.startswith("#!/bin/bash\n")
+    probe = result["probe"]
+    assert isinstance(probe, subprocess.CompletedProcess)
+    assert probe.stdout.split()[0] == "markupsafe._native", probe.stderr  # pure fallback, not _speedups
+    root = result["root"]
+    assert isinstance(root, Path)
+    tag = "cpython-" + version.replace(".", "")
+    site = build_dir(root) / "site-packages"
+    assert (site / "jinja2" / "__pycache__" / f"environment.{tag}.pyc").is_file()
+    assert (build_dir(root) / f"{shivcache.MARKER}{tag}").is_file()
+
+
+def test_generated_script_is_identical_everywhere(runs: Dict[str, Dict[str, object]]) -> None:
+    if len(runs) < 2:
+        pytest.skip("fewer than two interpreters present")
+    scripts = {v: r["generate"].stdout for v, r in runs.items()}  # type: ignore[attr-defined]
+    first = next(iter(scripts.values()))
+    assert first.startswith("#!/bin/bash\n")
+    assert {v: s == first for v, s in scripts.items()} == {v: True for v in scripts}
+
+
+def test_one_root_gets_bytecode_for_each_interpreter(pyz: Path, tmp_path: Path) -> None:
+    """shiv compiles with whichever interpreter unpacks; the marker covers the next ones."""
+    needs("3.8")
+    needs("3.13")
+    env = clean_env(fresh_home(tmp_path, "h"), tmp_path / "shiv")
+    for version in ("3.8", "3.13"):
+        assert run([str(PRESENT[version]), str(pyz), "--version"], env).returncode == 0
+    cache = build_dir(tmp_path / "shiv") / "site-packages" / "requests" / "__pycache__"
+    assert (cache / "sessions.cpython-38.pyc").is_file()
+    assert (cache / "sessions.cpython-313.pyc").is_file()
+
+
+def fake_build(root: Path, name: str, seed: str, age: int) -> Path:
+    """A build directory shaped like shiv's, with its lock file, `age` hours old."""
+    path = root / f"{name}_{hashlib.sha256(seed.encode()).hexdigest()}"
+    (path / "site-packages" / "galyleo").mkdir(parents=True)
+    (root / f".{path.name}_lock").touch()
+    stamp = time.time() - age * 3600
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_first_start_removes_stale_builds_only(pyz: Path, tmp_path: Path) -> None:
+    root = tmp_path / "shiv"
+    root.mkdir()
+    old = [fake_build(root, "galyleo.pyz", f"old{i}", age=10 - i) for i in range(4)]  # old[3] newest
+    in_use = fake_build(root, "galyleo.pyz", "in-use", age=20)
+    foreign = fake_build(root, "other.pyz", "foreign", age=30)
+    env = clean_env(fresh_home(tmp_path, "h"), root)
+    python = next(p for p in PRESENT.values() if p) if any(PRESENT.values()) else sys.executable
+    with open(root / f".{in_use.name}_lock") as held:
+        fcntl.flock(held, fcntl.LOCK_SH)  # as a running galyleo of that build does
+        assert run([python, str(pyz), "--version"], env).returncode == 0
+    assert [p.exists() for p in old] == [False, False, True, True]  # keeps the newest shiv_keep=2
+    assert in_use.exists() and foreign.exists()
+    current = [p for p in root.iterdir() if p.is_dir() and p not in [*old, in_use, foreign]]
+    assert len(current) == 1 and (current[0] / "site-packages" / "galyleo" / "cli.py").is_file()
+    late = fake_build(root, "galyleo.pyz", "late", age=40)
+    assert run([python, str(pyz), "--version"], env).returncode == 0
+    assert late.exists()  # warm starts never scan the root
+
+
+def test_custom_shebang_and_root(builder: Path, tmp_path: Path) -> None:
+    python = "/usr/bin/python3"
+    if not os.access(python, os.X_OK):
+        pytest.skip(f"{python} is absent")
+    out = build(builder, tmp_path / "galyleo.pyz", "--python", python, "--root", "~/.cache/galyleo")
+    assert out.read_bytes().startswith(f"#!{python}\n".encode())
+    home = fresh_home(tmp_path, "h")
+    proc = run([str(out), "--version"], clean_env(home, None))
+    assert (proc.returncode, proc.stdout) == (0, f"galyleo {__version__}\n"), proc.stderr
+    assert build_dir(home / ".cache" / "galyleo").is_dir()
+    assert not (home / ".shiv").exists()
+
+
+def test_fast_paths_skip_heavy_imports(pyz: Path, tmp_path: Path) -> None:
+    python = next((p for p in reversed(list(PRESENT.values())) if p), None) or sys.executable
+    env = clean_env(fresh_home(tmp_path, "h"), tmp_path / "shiv")
+    notebooks = tmp_path / "nb"
+    notebooks.mkdir()
+
+    def imported(*args: str) -> str:
+        proc = run([python, "-X", "importtime", str(pyz), *args], env)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr
+
+    imported("--version")  # unpack first: the cold start compiles, then measure warm
+    assert " jinja2" not in imported("--version")
+    log = imported(*GENERATE, "-d", str(notebooks))
+    assert " jinja2" in log and " requests" not in log
+
+
+def test_module_runs_from_checkout() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALYLEO_")}
+    proc = subprocess.run([sys.executable, "-m", "galyleo", "--version"], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=60)
+    assert (proc.returncode, proc.stdout) == (0, f"galyleo {__version__}\n"), proc.stderr
+
+
+def test_build_layout_parsing(tmp_path: Path) -> None:
+    build_id = "a" * 64
+    file = tmp_path / f"galyleo.pyz_{build_id}" / "site-packages" / "galyleo" / "shivcache.py"
+    expected = shivcache.Build(str(tmp_path), "galyleo.pyz", f"galyleo.pyz_{build_id}")
+    assert shivcache.current_build(str(file)) == expected
+    assert shivcache.current_build(str(REPO / "galyleo" / "shivcache.py")) is None
+    assert shivcache.split_build(f"galyleo.pyz_{build_id}.tmp") is None
+    assert shivcache.split_build("galyleo.pyz_" + "A" * 64) is None
