@@ -64,25 +64,33 @@ class LaunchSpec:
 
 
 def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
-    """Check every option (and its conflicts) and return the spec, or raise UsageError."""
+    """Check every option (and its conflicts) and return the spec, or raise UsageError.
+
+    A value that came from a setting (site file, user file, environment) is checked
+    just as strictly, and the error names the setting rather than the option.
+    """
     home = home if home is not None else os.path.expanduser("~")
     check_conflicts(args)
-    account = _name("--account", _pick(args.account, config.account), ACCEPT["account"], NAME)
+    account = _name(*choose("--account", args.account, "account", config.account), ACCEPT["account"], NAME)
     if not account and config.require_account:
-        raise UsageError("--account: required (this site's config gives no default account)")
+        raise UsageError("--account: required (no default account is configured at this site)")
+    gpus = ("--gpus", args.gpus) if args.gpus is not None else ("setting gpus", str(config.gpus) if config.gpus else "")
     return LaunchSpec(
         account=account,
-        partition=_name("--partition", _pick(args.partition, config.partition), ACCEPT["partition"], PARTITION),
-        cpus=_count("--cpus", _pick(args.cpus, str(config.cpus))),
-        memory_gb=memory("--memory", _pick(args.memory, str(config.memory) if config.memory else "")),
-        gpus=_count("--gpus", args.gpus) if args.gpus is not None else (config.gpus if not args.gres else 0),
+        partition=_name(*choose("--partition", args.partition, "partition", config.partition),
+                        ACCEPT["partition"], PARTITION),
+        cpus=_count(*choose("--cpus", args.cpus, "cpus", str(config.cpus))),
+        memory_gb=memory(*choose("--memory", args.memory, "memory", str(config.memory) if config.memory else "")),
+        gpus=0 if args.gres or not gpus[1] else _count(*gpus),
         gres=_name("--gres", args.gres or "", ACCEPT["gres"], GRES),
-        time_limit=time_limit("--time-limit", _pick(args.time_limit, config.time_limit)),
-        reservation=_name("--reservation", _pick(args.reservation, config.reservation), ACCEPT["name"], NAME),
-        qos=_name("--qos", _pick(args.qos, config.qos), ACCEPT["name"], NAME),
-        constraint=_name("--constraint", _pick(args.constraint, config.constraint), ACCEPT["constraint"], CONSTRAINT),
+        time_limit=time_limit(*choose("--time-limit", args.time_limit, "time_limit", config.time_limit)),
+        reservation=_name(*choose("--reservation", args.reservation, "reservation", config.reservation),
+                          ACCEPT["name"], NAME),
+        qos=_name(*choose("--qos", args.qos, "qos", config.qos), ACCEPT["name"], NAME),
+        constraint=_name(*choose("--constraint", args.constraint, "constraint", config.constraint),
+                         ACCEPT["constraint"], CONSTRAINT),
         interface=interface(_pick(args.interface, config.interface)),
-        notebook_dir=directory("--notebook-dir", args.notebook_dir if args.notebook_dir is not None else home),
+        notebook_dir=directory(*choose("--notebook-dir", args.notebook_dir, "$HOME (the default --notebook-dir)", home)),
         conda_env=_nonempty("--conda-env", args.conda_env),
         conda_yml=existing_file("--conda-yml", args.conda_yml),
         conda_init=existing_file("--conda-init", args.conda_init),
@@ -95,8 +103,15 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         nv=bool(args.nv),
         rocm=bool(args.rocm),
         output_dir=output_dir(config.output_dir, home),
-        job_name=_name("job_name (config)", config.job_name, ACCEPT["name"], NAME),
+        job_name=_name("setting job_name", config.job_name, ACCEPT["name"], NAME),
     )
+
+
+def choose(option: str, given: Optional[str], key: str, default: str) -> Tuple[str, str]:
+    """The value to check and the name to blame: the option if typed, else the setting."""
+    if given is not None:
+        return option, given
+    return (key if key.startswith("$") else f"setting {key}"), default
 
 
 def check_conflicts(args: Any) -> None:
@@ -210,6 +225,8 @@ def split_list(option: str, value: Optional[str], accepted: str) -> Tuple[str, .
 
 def modules(defaults: Tuple[str, ...], value: Optional[str]) -> Tuple[str, ...]:
     """Site default modules first, then the user's, in the order given."""
+    if any(not m.strip() or m.startswith("-") for m in defaults):
+        raise bad("setting default_modules", ",".join(defaults), ACCEPT["module"])
     given = split_list("--env-modules", value, ACCEPT["module"])
     if any(m.startswith("-") for m in given):
         raise bad("--env-modules", value, ACCEPT["module"])
@@ -236,8 +253,10 @@ def sif(value: Optional[str]) -> str:
 
 def output_dir(value: str, home: str) -> str:
     """Job output goes in `#SBATCH --output`, which sbatch (not bash) parses: keep it plain."""
-    path = os.path.abspath(home + value[1:] if value.startswith("~") else value)
+    if value == "~" or value.startswith("~/"):
+        value = home + value[1:]
+    path = os.path.abspath(os.path.expanduser(value))
     if re.search(r"[\s\"'\\`$;]", path):  # what render.SBATCH_SAFE refuses
         accepted = "a path without spaces, quotes, backslashes, '`', '$' or ';' (sbatch reads it)"
-        raise bad("output_dir (config)", path, accepted)
+        raise bad("setting output_dir", path, accepted)
     return path
