@@ -140,6 +140,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_PORT_MAX": config.port_max,
         "GALYLEO_READY_TIMEOUT": config.ready_timeout,
         "GALYLEO_SIGNAL_LEAD": config.signal_lead,
+        "GALYLEO_SCRATCH_DIR": config.scratch_dir,
     }
     chosen = sections(spec)
     if "modules.sh.j2" in chosen:
@@ -156,7 +157,6 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_CONDA_INIT": spec.conda_init,
             "GALYLEO_CONDA_TOOL": "mamba" if spec.mamba else "conda",
             "GALYLEO_CONDA_CACHE": spec.output_dir + "/cache" if spec.cache else "",
-            "GALYLEO_SCRATCH_DIR": config.scratch_dir,
         })
     if "container.sh.j2" in chosen:
         values.update({
@@ -164,7 +164,6 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_CONTAINER_RUNTIME": config.container_runtime,
             "GALYLEO_CONTAINER_FLAGS": tuple(f for f, on in (("--nv", spec.nv), ("--rocm", spec.rocm)) if on),
             "GALYLEO_BINDS": spec.binds,
-            "GALYLEO_SCRATCH_DIR": config.scratch_dir,
         })
     return list(values.items())
 

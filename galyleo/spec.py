@@ -90,7 +90,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         constraint=_name(*choose("--constraint", args.constraint, "constraint", config.constraint),
                          ACCEPT["constraint"], CONSTRAINT),
         interface=interface(_pick(args.interface, config.interface)),
-        notebook_dir=directory(*choose("--notebook-dir", args.notebook_dir, "$HOME (the default --notebook-dir)", home)),
+        notebook_dir=directory(*choose("--notebook-dir", args.notebook_dir, "$HOME (default --notebook-dir)", home)),
         conda_env=_nonempty("--conda-env", args.conda_env),
         conda_yml=existing_file("--conda-yml", args.conda_yml),
         conda_init=existing_file("--conda-init", args.conda_init),

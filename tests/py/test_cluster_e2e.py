@@ -11,7 +11,6 @@ import subprocess
 import time
 
 import pytest
-
 from cluster import Browser, Cluster, harness_env, run_code, sat, wait_for_page
 
 pytestmark = pytest.mark.cluster

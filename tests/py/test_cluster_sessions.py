@@ -13,7 +13,6 @@ import time
 
 import jsonschema
 import pytest
-
 from cluster import REPO, Cluster, harness_env, sat, wait_for_page
 
 pytestmark = pytest.mark.cluster

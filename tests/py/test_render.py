@@ -453,8 +453,6 @@ def test_shellcheck_findings_are_reported(tmp_path: Path, shell_checks) -> None:
     assert bash_n(broken) != ""
 
 
-@pytest.mark.xfail(strict=True, reason="galyleo bug: a literal '$' in a bound value (site scratch_dir = "
-                   "'/scratch/$USER') makes shellcheck report SC2016 on the emitted script")
 def test_dollar_in_a_value_is_shellcheck_clean(tmp_path: Path, shell_checks) -> None:
     run_shellcheck, _ = shell_checks
     path = tmp_path / "dollar.sh"

@@ -23,12 +23,15 @@ def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0) -> Path:
     log = bin_dir / "calls.log"
     (bin_dir / "squeue.out").write_text(squeue_out)
     for name, body in {
-        "squeue": f'cat "{bin_dir}/squeue.out"; [ {squeue_status} = 0 ] || echo "slurm_load_jobs error: Unable to contact slurm controller (connect failure)" >&2; exit {squeue_status}',
+        "squeue": f'cat "{bin_dir}/squeue.out"; [ {squeue_status} = 0 ] || '
+                  'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; '
+                  f'exit {squeue_status}',
         "scancel": "exit 0",
         "sbatch": "echo should-not-run >&2; exit 1",
     }.items():
         path = bin_dir / name
-        path.write_text(f'#!/bin/bash\nprintf "%s\\0" "$(basename "$0")" "$@" >> "{log}"; printf "\\n" >> "{log}"\n{body}\n')
+        logline = f'printf "%s\\0" "$(basename "$0")" "$@" >> "{log}"; printf "\\n" >> "{log}"'
+        path.write_text(f"#!/bin/bash\n{logline}\n{body}\n")
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return log
 
