@@ -104,6 +104,13 @@ class Cluster:
         job = lines[0].split()[3]
         return Launched(lines[-1], job, fields["Job script"], fields["Job output"], done.stdout)
 
+    def fresh_home(self) -> str:
+        """An empty home for one test's galyleo calls, so other sessions' files never interfere."""
+        path = os.path.join(self.home, f"t-{uuid.uuid4().hex[:8]}")
+        os.mkdir(path, 0o700)
+        shutil.chown(path, self.user, self.user)
+        return path
+
     def squeue(self) -> List[str]:
         out = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True, check=True).stdout
         return out.split("\n")[:-1]
