@@ -147,3 +147,14 @@ def bash_n(path: Path) -> str:
 @pytest.fixture(scope="session")
 def shell_checks() -> Tuple[Callable[[Sequence[Path]], Dict[str, List[str]]], Callable[[Path], str]]:
     return shellcheck, bash_n
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The real local test cluster (tests/harness/up), with the freshly built pyz installed."""
+    from cluster import Cluster, harness_env, sat
+
+    found = Cluster(harness_env())
+    found.install_pyz()
+    sat.configure(route_delay=0, faults={})
+    return found

@@ -11,17 +11,9 @@ import subprocess
 import time
 
 import pytest
-from cluster import Browser, Cluster, harness_env, run_code, sat, wait_for_page
+from cluster import Browser, Cluster, run_code, sat, wait_for_page
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Cluster:
-    c = Cluster(harness_env())
-    c.install_pyz()
-    sat.configure(route_delay=0, faults={})
-    return c
 
 
 def alias_entry(alias: str):

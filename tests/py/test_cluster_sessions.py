@@ -13,18 +13,10 @@ import time
 
 import jsonschema
 import pytest
-from cluster import REPO, Cluster, harness_env, sat, wait_for_page
+from cluster import REPO, Cluster, sat, wait_for_page
 
 pytestmark = pytest.mark.cluster
 SCHEMA = json.load(open(os.path.join(REPO, "docs", "session.schema.json")))
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Cluster:
-    c = Cluster(harness_env())
-    c.install_pyz()
-    sat.configure(route_delay=0, faults={})
-    return c
 
 
 def valid(document: dict) -> dict:

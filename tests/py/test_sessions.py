@@ -48,14 +48,11 @@ def record(folder: Path, job_id: str, alias: str, created: str = "2026-11-29T05:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GALYLEO_CONFIG", str(data_dir / "site.toml"))
+def env(test_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The conftest home and site config, with the fake Slurm first on PATH and no back-off waits."""
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
     monkeypatch.setattr(sessions, "BACKOFF", (0.0, 0.0, 0.0))
-    return home
+    return test_home
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple:
