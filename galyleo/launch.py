@@ -3,8 +3,11 @@
 Everything is validated before this runs. After the first side effect (getlink)
 any failure, Ctrl-C or SIGTERM undoes what was done: the alias is destroyed
 exactly once (by us if the job never started, by the job's own trap if it did),
-a submitted job is cancelled, and the files written are removed. `--dry-run`
-shows the script and the calls, and makes none.
+a submitted job is cancelled, and the files written are removed. Signals are held
+(not lost) while a call that creates something is in flight (getlink, sbatch;
+each bounded by its timeout) and while undoing, so galyleo always learns the
+alias or job id it must withdraw. `--dry-run` shows the script and the calls,
+and makes none.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from galyleo import records, render, slurm
 from galyleo.cancel import withdraw
@@ -44,46 +47,90 @@ def run(spec: LaunchSpec, config: Config, options: Options) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _launch(spec, config, options)
+    except Terminated:
+        sys.stderr.write("galyleo: error: terminated\n")
+        return 143
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python raises KeyboardInterrupt for SIGINT (exit 143, not 130)."""
+
+
 def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
+
+
+class Held:
+    """Within the block, SIGINT/SIGTERM are recorded instead of raised; `deliver()` raises them later."""
+
+    def __init__(self) -> None:
+        self.signals: List[int] = []
+        self.previous: Dict[int, Any] = {}
+
+    def __enter__(self) -> "Held":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, lambda number, frame: self.signals.append(number))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def deliver(self) -> None:
+        if signal.SIGTERM in self.signals:
+            raise Terminated
+        if self.signals:
+            raise KeyboardInterrupt
 
 
 def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
     from galyleo.satellite import Client
 
     client = Client(config)
-    alias = client.getlink()
+    held = Held()
+    with held:  # an interrupted getlink could make an alias we would never hear of
+        alias = client.getlink()
     paths = records.new_session(spec.output_dir)
     job_id: Optional[str] = None
     try:
+        held.deliver()
         token = secrets.token_hex(32)
         url = f"https://{alias}.{config.satellite_domain}/?token={token}"
         handoff = render.Handoff(alias, paths.token, paths.output)
         records.write_private(paths.token, token)
         records.write_private(paths.script, render.render(spec, config, handoff))
-        job_id = slurm.submit(paths.script)
+        with held:  # likewise a job sbatch submitted but whose id we never read
+            job_id = slurm.submit(paths.script)
+        held.deliver()
         session = record(spec, config, paths, alias, job_id, url)
         records.write_record(paths.record, session)
+        link(client, alias, job_id)
     except BaseException as exc:
-        withdraw(client, alias, job_id)
-        records.remove(paths.token, paths.script, paths.record)
+        with Held():
+            withdraw(client, alias, job_id)
+            records.remove(paths.token, paths.script, paths.record)
+        undone = f"alias {alias} withdrawn" + (f", job {job_id} cancelled" if job_id else "")
         if isinstance(exc, GalyleoError) and not isinstance(exc, SatelliteError):
-            raise type(exc)(f"{exc} (alias {alias} withdrawn)") from None
+            raise type(exc)(f"{exc} ({undone})") from None
+        if isinstance(exc, KeyboardInterrupt):
+            sys.stderr.write(f"galyleo: launch interrupted: {undone}\n")
         raise
-    try:
-        client.linktoken(alias, job_id)
-    except SatelliteError as exc:
-        sys.stderr.write(f"galyleo: warning: {exc} (the session works without it)\n")
     report(session, options)
     if not options.wait:
         return 0
     from galyleo import watch
 
     return watch.follow(job_id, url, config, lambda: withdraw(client, alias, job_id))
+
+
+def link(client: Any, alias: str, job_id: str) -> None:
+    """linktoken: lets the proxy show the job's state; the session works without it."""
+    try:
+        client.linktoken(alias, job_id)
+    except SatelliteError as exc:
+        sys.stderr.write(f"galyleo: warning: {exc} (the session works without it)\n")
 
 
 def report(session: Dict[str, Any], options: Options) -> None:
