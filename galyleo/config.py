@@ -55,6 +55,9 @@ class Config:
     default_modules: List[str] = field(default_factory=list)
     scratch_dir: str = ""
     container_runtime: str = "auto"
+    conda_cache_dir: str = ""
+    conda_installer_url: str = ""
+    preflight_timeout: int = 20
     output_dir: str = "~/.galyleo"
     job_name: str = "galyleo"
     signal_lead: int = 300
@@ -77,6 +80,7 @@ PATTERNS: Dict[str, Tuple[str, str]] = {
     "satellite_domain": (r"[A-Za-z0-9.-]+\Z", "a DNS domain (letters, digits, '.', '-')"),
     "satellite_url": (r"(https://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?)?\Z", "an https:// URL"),
     "proxy_address": (r"[A-Za-z0-9.:-]*\Z", "an IP address or host name"),
+    "conda_installer_url": (r"(https://\S+)?\Z", "an https:// URL of a conda installer (e.g. Miniforge's)"),
 }
 
 TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list of strings"}
