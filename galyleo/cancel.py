@@ -2,7 +2,9 @@
 
 If Slurm can still cancel the job while it is pending, the job never ran, so
 nobody else will destroy the alias: we do. If the job has started, its own EXIT
-trap destroys the alias when scancel's SIGTERM arrives: we must not.
+trap destroys the alias when scancel's SIGTERM arrives: we must not. A job that
+ended without running its trap (a plain `scancel` while pending) leaves its
+alias behind: `release` destroys it when galyleo next sees the session ended.
 """
 
 from __future__ import annotations
@@ -38,3 +40,15 @@ def withdraw(client: Any, alias: str, job_id: Optional[str]) -> bool:
 
 def warn(message: str) -> None:
     sys.stderr.write(f"galyleo: warning: {message}\n")
+
+
+def release(client: Any, alias: str) -> bool:
+    """Destroy the alias of an ended session if the proxy still holds it. True if we destroyed it."""
+    try:
+        if not alias or not client.known(alias):
+            return False
+        client.destroy(alias)
+    except SatelliteError as exc:
+        warn(f"alias {alias} of an ended session could not be released: {exc}")
+        return False
+    return True

@@ -3,8 +3,11 @@
 Every reply is HTTP 200, errors included: a body starting `Oops!`, or one that
 does not parse, is a failure. Verification always uses the site CA bundle (or
 the system store) passed per request, so REQUESTS_CA_BUNDLE cannot override it.
-Connection failures are retried a few times, but getlink only when the request
-surely never left (connect errors), since it creates an alias.
+Connection failures are retried a few times, but getlink and linktoken only
+when the request surely never left (connect errors): a getlink that timed out
+may still have made an alias, and a repeated linktoken is refused ("only
+once"). A destroy repeated after a timeout that finds the alias already gone
+has succeeded.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ class Client:
         self.verify: Union[str, bool] = config.ca_bundle or True
         self.timeout = config.http_timeout
         self.http = requests.Session()
+        self.retried = False
 
     def call(self, endpoint: str, params: Dict[str, str], retry_on: Callable[[Exception], bool]) -> str:
         """GET one endpoint; return the body, or raise SatelliteError with the cause."""
         url = f"{self.base}/{endpoint}.cgi"
+        self.retried = False
         for attempt in range(RETRIES + 1):
             try:
                 reply = self.http.get(url, params=params, timeout=self.timeout, verify=self.verify)
@@ -42,6 +47,7 @@ class Client:
             except requests.RequestException as exc:
                 if attempt == RETRIES or not retry_on(exc):
                     raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: {describe(exc)}") from None
+                self.retried = True
                 time.sleep(BACKOFF * (attempt + 1))
         body = reply.text
         if reply.status_code != 200:
@@ -59,10 +65,23 @@ class Client:
         return alias
 
     def linktoken(self, alias: str, job_id: str) -> None:
-        self.call("linktoken", {"token": alias, "jobid": job_id}, any_connection_error)
+        self.call("linktoken", {"token": alias, "jobid": job_id}, never_sent)
 
     def destroy(self, alias: str) -> None:
-        self.call("destroytoken", {"token": alias}, any_connection_error)
+        try:
+            self.call("destroytoken", {"token": alias}, any_connection_error)
+        except SatelliteError as exc:
+            if not (self.retried and "already destroyed" in str(exc)):
+                raise
+
+    def known(self, alias: str) -> bool:
+        """Whether the proxy still holds ALIAS (tokenjobstate answers nothing for an unknown one)."""
+        try:
+            return bool(self.jobstate(alias))
+        except SatelliteError as exc:
+            if str(exc).endswith("empty reply"):
+                return False
+            raise
 
     def jobstate(self, alias: str) -> str:
         return self.call("tokenjobstate", {"token": alias}, any_connection_error).strip()
