@@ -182,6 +182,7 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool) -> int:
     for session in chosen:
         if not infos[session.job_id].live:
             print(f"job {session.job_id}: already ended")
+            release_aliases(config, [session])
             continue
         withdraw(client, session.alias, session.job_id)
         print(f"stopped job {session.job_id} ({session.alias})")
@@ -207,9 +208,21 @@ def clean(config: Config, assume_yes: bool) -> int:
     if not assume_yes and not confirm("remove them?"):
         print("nothing removed")
         return 1
+    release_aliases(config, ended)
     records.remove(*files)
     print(f"removed {len(files)} file(s)")
     return 0
+
+
+def release_aliases(config: Config, ended: Sequence[Session]) -> None:
+    """Aliases of ended sessions the proxy still holds (a pending job cancelled by a plain scancel)."""
+    from galyleo.cancel import release
+    from galyleo.satellite import Client
+
+    client = Client(config)
+    for session in ended:
+        if release(client, session.alias):
+            print(f"released alias {session.alias} of ended job {session.job_id}")
 
 
 def files_of(session: Session) -> List[str]:
