@@ -1,0 +1,178 @@
+"""Login-node checks before anything happens (`launch`; skip with --no-preflight).
+
+Input: a LaunchSpec and the Config. Checks: the --conda-yml parses and names an
+env; conda can be found the way the job finds it; the --conda-env exists and
+(when nothing else provides Jupyter) has the interface's command; each module
+loads, in order, after the site's reset and the --append-modulepath paths, as
+the module system on this node sees it. A failure raises UsageError (one line,
+exit 2) before any Satellite call, file or job. A tool that does not answer
+within `preflight_timeout` seconds is a warning, never a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+from galyleo.config import Config
+from galyleo.errors import UsageError, show
+from galyleo.spec import LaunchSpec
+from galyleo.ymlname import YmlError, read_env_name
+
+# Where the job looks for conda when nothing else names it (the order a user's shell would).
+CONDA_PREFIXES = ("~/miniforge3", "~/miniconda3", "~/anaconda3", "~/mambaforge", "/opt/conda")
+COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
+MESSAGE_LIMIT = 400
+
+
+@dataclass(frozen=True)
+class Conda:
+    """How conda was found, and the argv that runs it (arguments appended)."""
+
+    how: str
+    argv: List[str]
+
+
+def check(spec: LaunchSpec, config: Config, environ: Optional[Dict[str, str]] = None) -> None:
+    environ = dict(os.environ if environ is None else environ)
+    timeout = config.preflight_timeout or 20
+    if shutil.which("sbatch", path=environ.get("PATH", os.defpath)) is None:
+        return  # not a login node: `launch` says so itself, before anything else
+    if spec.conda_yml:
+        yml_name(spec.conda_yml)
+    if spec.modules or spec.module_paths:
+        modules(spec, config, timeout)
+    if spec.sif:
+        return  # the env lives inside the image: the job checks it there
+    if spec.conda_env or spec.conda_yml:
+        conda = find_conda(spec.conda_init, environ, timeout)
+        if conda is None and not (spec.conda_yml and config.conda_installer_url):
+            option = "--conda-env" if spec.conda_env else "--conda-yml"
+            raise UsageError(f"{option}: conda not found on this node (--conda-init, CONDA_EXE, PATH, "
+                             f"{', '.join(CONDA_PREFIXES)}, ~/.bashrc): give --conda-init PATH/etc/profile.d/conda.sh")
+        if conda is not None and spec.conda_env:
+            conda_env(spec, conda, timeout)
+
+
+def yml_name(path: str) -> str:
+    try:
+        return read_env_name(path)
+    except YmlError as exc:
+        raise UsageError(f"--conda-yml {show(path)}: {exc}") from None
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"galyleo: warning: pre-flight: {message}\n")
+
+
+def run(argv: Sequence[str], timeout: int, what: str) -> Optional[subprocess.CompletedProcess]:
+    """Run ARGV; None (and a warning) when it does not answer in time or cannot start."""
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        warn(f"{what} did not answer within {timeout} s; not checked")
+    except OSError as exc:
+        warn(f"{what} could not be run ({exc.strerror}); not checked")
+    return None
+
+
+def find_conda(init: str, environ: Dict[str, str], timeout: int) -> Optional[Conda]:
+    """The first of: --conda-init, CONDA_EXE, conda on PATH, the usual prefixes, ~/.bashrc."""
+    if init:
+        return Conda(f"--conda-init {init}", ["bash", "-c", 'source "$0" >/dev/null && conda "$@"', init])
+    exe = environ.get("CONDA_EXE", "")
+    if exe and os.access(exe, os.X_OK):
+        return Conda(f"CONDA_EXE {exe}", [exe])
+    found = shutil.which("conda", path=environ.get("PATH", os.defpath))
+    if found:
+        return Conda(f"PATH {found}", [found])
+    for prefix in CONDA_PREFIXES:
+        exe = os.path.join(os.path.expanduser(prefix), "bin", "conda")
+        if os.access(exe, os.X_OK):
+            return Conda(f"{prefix}", [exe])
+    bashrc = ["bash", "-c", 'source ~/.bashrc >/dev/null 2>&1; conda "$@"', "galyleo"]
+    done = run(bashrc[:3] + ["galyleo", "--version"], timeout, "conda from ~/.bashrc")
+    return Conda("~/.bashrc", bashrc) if done is not None and done.returncode == 0 else None
+
+
+def conda_env(spec: LaunchSpec, conda: Conda, timeout: int) -> None:
+    """The env exists (by name in `conda env list`, or as a prefix) and has the interface."""
+    target = spec.conda_env
+    if "/" in target:
+        prefix: Optional[str] = os.path.abspath(os.path.expanduser(target))
+        if not os.path.isdir(os.path.join(str(prefix), "conda-meta")):
+            raise UsageError(f"--conda-env {show(target)}: not a conda environment (no conda-meta directory)")
+    else:
+        done = run(conda.argv + ["env", "list", "--json"], timeout, f"conda ({conda.how})")
+        if done is None:
+            return
+        try:
+            envs = [str(e) for e in json.loads(done.stdout)["envs"]]
+        except (ValueError, KeyError, TypeError):
+            warn(f"conda ({conda.how}) gave no environment list; not checked")
+            return
+        named = (e for e in envs if os.path.basename(e) == target)
+        prefix = envs[0] if target == "base" and envs else next(named, None)
+        if prefix is None:
+            names = ", ".join(os.path.basename(e) for e in envs[1:]) or "none"
+            raise UsageError(f"--conda-env {show(target)}: no such conda environment "
+                             f"(conda from {conda.how} knows: base, {names})")
+    command = COMMANDS[spec.interface]
+    if not spec.modules and not os.access(os.path.join(str(prefix), "bin", command), os.X_OK):
+        raise UsageError(f"--conda-env {show(target)}: {prefix} has no {command} "
+                         f"(install it in the env, or load it with --env-modules)")
+
+
+MODULE_PROBE = r"""
+set +u
+reset=$1 ninit=$2
+shift 2
+inits=("${@:1:ninit}")
+shift "${ninit}"
+npaths=$1
+shift
+paths=("${@:1:npaths}")
+shift "${npaths}"
+if ! type module >/dev/null 2>&1; then
+  for f in "${inits[@]}"; do
+    if [[ -r "$f" ]]; then source "$f" >/dev/null 2>&1; break; fi
+  done
+fi
+type module >/dev/null 2>&1 || { printf 'NOMODULE\0'; exit 3; }
+err=$(mktemp)
+trap 'rm -f "${err}"' EXIT
+if [[ "${reset}" != none ]]; then module "${reset}" >/dev/null 2>&1; fi
+for p in "${paths[@]}"; do
+  module use --append "$p" 2>"${err}" || { printf 'use %s\0' "$p"; cat "${err}"; exit 3; }
+done
+for m in "$@"; do
+  module load "$m" 2>"${err}" || { printf 'load %s\0' "$m"; cat "${err}"; exit 3; }
+done
+"""
+
+
+def modules(spec: LaunchSpec, config: Config, timeout: int) -> None:
+    """Load every module in a throw-away shell, in the job's order; report the first failure."""
+    inits = list(config.module_init)
+    argv = ["bash", "-c", MODULE_PROBE, "galyleo", config.module_reset, str(len(inits)), *inits,
+            str(len(spec.module_paths)), *spec.module_paths, *spec.modules]
+    done = run(argv, timeout, "the module system")
+    if done is None or done.returncode == 0:
+        return
+    what, _, message = done.stdout.partition("\0")
+    if what == "NOMODULE":
+        raise UsageError(f"--env-modules: no 'module' command on this node, and none of these init files "
+                         f"exists: {' '.join(inits)}")
+    if not what:
+        warn(f"the module check failed without saying why (exit {done.returncode}); not checked")
+        return
+    verb, _, name = what.partition(" ")
+    option = "--append-modulepath" if verb == "use" else "--env-modules"
+    first = next((part for part in message.split("\n\n") if part.strip()), "")  # Lmod: first paragraph
+    said = " ".join(first.split())[:MESSAGE_LIMIT] or "(no message)"
+    raise UsageError(f"{option} {show(name)}: the module system says: {said}")
