@@ -79,6 +79,8 @@ def make_parser(config: Any) -> Parser:
     out.add_argument("--json", action="store_true", help="print one JSON document (see README); words go to stderr")
     out.add_argument("--wait", action="store_true", help="follow the session on stderr until its URL answers")
     out.add_argument("--dry-run", action="store_true", help="show the script and the calls; make none, write nothing")
+    out.add_argument("--no-preflight", action="store_true",
+                     help="skip the login-node checks of the conda env, the yml and the modules")
     gen = commands.add_parser("generate", help="print the job script (for a manual sbatch)",
                               description="Print a self-contained job script; `sbatch` it to get a session.")
     add_launch_options(gen, config)
@@ -105,6 +107,12 @@ def make_parser(config: Any) -> Parser:
     setter = conf_commands.add_parser("set", help="set KEY to VALUE in your user config file")
     setter.add_argument("key")
     setter.add_argument("value")
+    cache = commands.add_parser("cache", help="list or remove cached --conda-yml environments (conda-pack)")
+    cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=Parser)
+    cache_commands.add_parser("list", help="the cached environments: key, size, date, name, platform, yml")
+    remover = cache_commands.add_parser("rm", help="remove cached environments by key (or --all)")
+    remover.add_argument("keys", nargs="*", metavar="key", help="keys or unique key prefixes from `cache list`")
+    remover.add_argument("--all", action="store_true", help="every cached environment")
     completion = commands.add_parser("completion", help="print a shell completion script")
     completion.add_argument("shell", choices=["bash", "zsh"])
     helper = commands.add_parser("help", help="show help for a command")
@@ -166,6 +174,12 @@ def run_command(args: argparse.Namespace, loaded: Any, parser: Parser) -> int:
         return commands.stop(config, args.ids, args.all)
     if args.command == "clean":
         return commands.clean(config, args.yes)
+    if args.command == "cache":
+        from galyleo import condacache
+
+        if args.cache_command == "rm":
+            return condacache.remove(config, args.keys, args.all)
+        return condacache.show(config)
     if args.command == "config":
         if args.config_command == "set":
             return commands.config_set(args.key, args.value)
@@ -187,6 +201,10 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
 
     if sum((args.quiet, args.json, args.dry_run)) > 1:
         raise UsageError("--quiet, --json and --dry-run: choose one")
+    if not (args.no_preflight or args.dry_run):
+        from galyleo import preflight
+
+        preflight.check(launch_spec, config)
     options = launch.Options(quiet=args.quiet, json=args.json, wait=args.wait, dry_run=args.dry_run)
     return launch.run(launch_spec, config, options)
 
