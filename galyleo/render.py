@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__
+from galyleo import __version__, condacache
 from galyleo.config import Config
 from galyleo.spec import LaunchSpec
 
@@ -156,7 +156,8 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_CONDA_YML": spec.conda_yml,
             "GALYLEO_CONDA_INIT": spec.conda_init,
             "GALYLEO_CONDA_TOOL": "mamba" if spec.mamba else "conda",
-            "GALYLEO_CONDA_CACHE": spec.output_dir + "/cache" if spec.cache else "",
+            "GALYLEO_CONDA_CACHE": condacache.directory(config, spec.output_dir) if spec.cache else "",
+            "GALYLEO_CONDA_INSTALLER": config.conda_installer_url,
         })
     if "container.sh.j2" in chosen:
         values.update({
