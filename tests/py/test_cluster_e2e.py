@@ -168,7 +168,7 @@ def test_sbatch_rejects_job_alias_destroyed_once(cluster: Cluster) -> None:
 
 
 def test_jupyter_cannot_start_job_ends_alias_destroyed(cluster: Cluster) -> None:
-    done = cluster.galyleo("launch", "-e", "py-jupyterlab/0.0.0-missing", "-t", "5")
+    done = cluster.galyleo("launch", "--no-preflight", "-e", "py-jupyterlab/0.0.0-missing", "-t", "5")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     job_id = lines[0].split()[3]
