@@ -110,7 +110,7 @@ def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
     except BaseException as exc:
         with Held():
             withdraw(client, alias, job_id)
-            records.remove(paths.token, paths.script, paths.record)
+            records.remove(paths.token, paths.script, paths.record, paths.output)
         undone = f"alias {alias} withdrawn" + (f", job {job_id} cancelled" if job_id else "")
         if isinstance(exc, GalyleoError) and not isinstance(exc, SatelliteError):
             raise type(exc)(f"{exc} ({undone})") from None
