@@ -1,0 +1,194 @@
+#!/usr/bin/env bats
+# The software environment the job builds before Jupyter: modules (reset, paths,
+# loads in order), conda (activate, create from a yml, conda-pack cache), and
+# Apptainer/Singularity (image, binds, flags, registry pulls, conda inside).
+
+load helpers
+
+setup() {
+  common_setup
+  CONDA_SH="${STUBS}/conda/etc/profile.d/conda.sh"
+  printf 'name: demo\ndependencies:\n  - python=3.11\n' >"${T}/environment.yml"
+  : >"${T}/image.sif"
+}
+teardown() { common_teardown; }
+
+@test "modules: init found by probing, reset failing is a warning, then use and loads in order" {
+  generate -d "${T}/nb" -e gcc/10.2.0,python/3.11,jupyter --append-modulepath "${T}/modulefiles"
+  run_job -0 --separate-stderr
+  run -0 stublog calls module
+  assert_output "module reset
+module use --append ${T}/modulefiles
+module load gcc/10.2.0
+module load python/3.11
+module load jupyter"
+  [[ "${stderr}" == *"module system initialised from ${STUBS}/modules/init.bash"* ]] || fail "${stderr}"
+  [[ "${stderr}" == *"warning: 'module reset' failed"* ]] || fail "${stderr}"
+  # Jupyter ran with every module loaded
+  run -0 stublog field jupyter call env
+  assert_output --partial '"LOADEDMODULES": "gcc/10.2.0:python/3.11:jupyter"'
+  assert_output --partial "\"MODULEPATH\": \"${T}/modulefiles\""
+  # modules come after registration and before Jupyter starts
+  run -0 stublog events
+  assert_output --regexp $'linktoken\n(module call\n)+jupyter call\n'
+}
+
+@test "modules: site module_reset = \"purge\"" {
+  CFG[module_reset]='"purge"'
+  generate -d "${T}/nb" -e a,b
+  run_job -0 --separate-stderr
+  run -0 stublog calls module
+  assert_output $'module purge\nmodule load a\nmodule load b'
+  [[ "${stderr}" != *warning* ]] || fail "${stderr}"
+}
+
+@test "modules: site module_reset = \"none\" loads without resetting" {
+  CFG[module_reset]='"none"'
+  generate -d "${T}/nb" -e a,b
+  run_job -0
+  run -0 stublog calls module
+  assert_output $'module load a\nmodule load b'
+}
+
+@test "modules: a load that fails stops the job (exit 1, named), destroy once, no Jupyter" {
+  generate -d "${T}/nb" -e a,missing/1.0,c
+  STUB_ENV+=(STUB_MODULE_FAIL=missing/1.0)
+  run_job -1 --separate-stderr
+  run -0 stublog calls module
+  assert_output $'module reset\nmodule load a\nmodule load missing/1.0'
+  [[ "${stderr}" == *"error: module load missing/1.0 failed"* ]] || fail "${stderr}"
+  [[ "${stderr}" == *'module(s) are unknown: "missing/1.0"'* ]] || fail "module's own message missing: ${stderr}"
+  assert_equal "$(stublog count jupyter)" 0
+  assert_equal "$(satellite_count destroytoken)" 1
+}
+
+@test "modules: no module command and no init file -> exit 1 naming the files, destroy once" {
+  CFG[module_init]="[\"${T}/nope1\", \"${T}/nope2\"]"
+  generate -d "${T}/nb" -e a
+  run_job -1 --separate-stderr
+  [[ "${stderr}" == *"no 'module' command in the job, and none of these init files exists: ${T}/nope1 ${T}/nope2"* ]] \
+    || fail "${stderr}"
+  assert_equal "$(satellite_count destroytoken)" 1
+}
+
+@test "conda env: activated by name before Jupyter, which runs inside it" {
+  generate -d "${T}/nb" --conda-env myenv --conda-init "${CONDA_SH}"
+  run_job -0 --separate-stderr
+  run -0 stublog calls conda
+  assert_output "conda activate myenv"
+  assert_equal "$(stublog field jupyter call conda)" myenv
+  [[ "${stderr}" == *"conda from --conda-init ${CONDA_SH}"* ]] || fail "${stderr}"
+}
+
+@test "conda env: found in ~/miniforge3 without --conda-init; failed activate is fatal, destroy once" {
+  ln -s "${STUBS}/conda" "${T}/home/miniforge3"
+  generate -d "${T}/nb" --conda-env broken
+  STUB_ENV+=(STUB_CONDA_FAIL_ACTIVATE=broken)
+  run_job -1 --separate-stderr
+  [[ "${stderr}" == *"conda from ${T}/home/miniforge3"* ]] || fail "${stderr}"
+  [[ "${stderr}" == *"error: conda activate broken failed"* ]] || fail "${stderr}"
+  assert_equal "$(stublog count jupyter)" 0
+  assert_equal "$(satellite_count destroytoken)" 1
+}
+
+@test "conda yml: env created at a per-job prefix under scratch, then activated" {
+  generate -d "${T}/nb" --conda-yml "${T}/environment.yml" --conda-init "${CONDA_SH}"
+  run_job -0
+  prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  run -0 stublog calls conda
+  assert_output "conda env create --yes --prefix ${prefix} --file ${T}/environment.yml
+conda activate ${prefix}"
+  assert_equal "$(stublog field jupyter call conda)" "${prefix}"
+}
+
+@test "conda yml with --mamba: the mamba beside conda creates the env" {
+  generate -d "${T}/nb" --conda-yml "${T}/environment.yml" --mamba --conda-init "${CONDA_SH}"
+  run_job -0
+  prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  run -0 stublog calls conda mamba
+  assert_output "mamba env create --yes --prefix ${prefix} --file ${T}/environment.yml
+conda activate ${prefix}"
+}
+
+@test "conda yml --cache: a miss creates and packs; the next job unpacks and does not create" {
+  generate -d "${T}/nb" --conda-yml "${T}/environment.yml" --cache --conda-init "${CONDA_SH}"
+  run_job -0 --separate-stderr
+  prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  run -0 stublog calls conda conda-unpack
+  assert_line --index 0 "conda env create --yes --prefix ${prefix} --file ${T}/environment.yml"
+  assert_line --index 1 --regexp "^conda pack --quiet --force --prefix ${prefix} --output ${T}/out/cache/\..*\.tar\.gz$"
+  assert_line --index 2 "conda activate ${prefix}"
+  run -0 find "${T}/out/cache" -name '*.tar.gz'
+  assert_output --regexp "^${T}/out/cache/[0-9a-f]{32}\.tar\.gz$"
+  pack="${output}"
+
+  # a later job on another node: fresh scratch, new job id
+  : >"${STUB_LOG}/calls.jsonl"
+  rm -rf "${T}/scratch"/*
+  JOBID=4343
+  run_job -0 --separate-stderr
+  prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  run -0 stublog calls conda conda-unpack
+  assert_output "conda-unpack
+conda activate ${prefix}"
+  [[ "${stderr}" == *"${pack}"* ]] || fail "the pack used is not named: ${stderr}"
+}
+
+@test "container: apptainer exec with --nv and the binds, Jupyter runs inside the image" {
+  generate -d "${T}/nb" --sif "${T}/image.sif" --bind "/data,${T}/scratch:/scratch" --nv
+  run_job -0
+  port="$(jupyter_port)"
+  assert_argv apptainer 1 exec --nv --bind "/data,${T}/scratch:/scratch" "${T}/image.sif" \
+    jupyter lab --no-browser --ip=127.0.0.1 --port="${port}" --ServerApp.port_retries=0 \
+    --ServerApp.allow_origin="${ORIGIN}"
+  assert_equal "$(stublog count apptainer)" 1
+  assert_equal "$(stublog field jupyter call container)" "${T}/image.sif"
+  assert_equal "$(stublog field jupyter call token_len)" 64
+  run -0 stublog satellite
+  assert_line "redeemtoken token=${ALIAS} port=${port}"
+}
+
+@test "container: site container_runtime = \"singularity\", no binds or flags" {
+  CFG[container_runtime]='"singularity"'
+  generate -d "${T}/nb" --sif "${T}/image.sif" --rocm
+  run_job -0
+  assert_argv singularity 1 exec --rocm "${T}/image.sif" jupyter lab --no-browser --ip=127.0.0.1 \
+    --port="$(jupyter_port)" --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}"
+  assert_equal "$(stublog count apptainer)" 0
+}
+
+@test "container: a registry image is pulled to scratch before Jupyter starts and before redeem" {
+  generate -d "${T}/nb" --sif docker://quay.io/jupyter/base-notebook:latest
+  run_job -0 --separate-stderr
+  image="${T}/scratch/galyleo-${JOBID}.sif"
+  assert_argv apptainer 1 pull --force "${image}" docker://quay.io/jupyter/base-notebook:latest
+  assert_argv apptainer 2 exec "${image}" jupyter lab --no-browser --ip=127.0.0.1 \
+    --port="$(jupyter_port)" --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}"
+  run -0 stublog events
+  assert_output --regexp $'apptainer call\napptainer call\njupyter call\n(.*\n)*curl satellite redeemtoken'
+  [[ "${stderr}" == *"cache ${T}/scratch/galyleo-cache-tester"* ]] || fail "${stderr}"
+}
+
+@test "container: a failed pull stops the job, destroy once, no Jupyter" {
+  generate -d "${T}/nb" --sif docker://example.org/nope:1
+  STUB_ENV+=(STUB_PULL_FAIL=1)
+  run_job -1 --separate-stderr
+  [[ "${stderr}" == *"error: could not pull docker://example.org/nope:1"* ]] || fail "${stderr}"
+  assert_equal "$(stublog count jupyter)" 0
+  assert_equal "$(satellite_count destroytoken)" 1
+}
+
+@test "container + conda: the env is activated inside the container, then Jupyter" {
+  generate -d "${T}/nb" --sif "${T}/image.sif" --conda-env myenv --conda-init "${CONDA_SH}"
+  run_job -0 --separate-stderr
+  run -0 stublog calls conda
+  assert_output "conda activate myenv"
+  assert_equal "$(stublog field conda call container)" "${T}/image.sif"
+  assert_equal "$(stublog field jupyter call container)" "${T}/image.sif"
+  assert_equal "$(stublog field jupyter call conda)" myenv
+  run -0 stublog events
+  assert_output --regexp $'apptainer call\nconda call\njupyter call\n'
+  # and Jupyter got its exact arguments through the wrapper shell
+  assert_argv jupyter 1 lab --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" \
+    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}"
+}

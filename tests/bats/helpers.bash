@@ -1,0 +1,161 @@
+# Shared set-up for the tier-2 bats tests: a site config, a private log dir for the
+# stand-ins in stubs/, a generated job script, and a hermetic way to run it
+# (`env -i`, stand-ins first on PATH, SLURM_* set as Slurm would).
+# shellcheck shell=bash disable=SC2034 # (variables here are for the .bats files)
+
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+bats_load_library bats-file
+
+BATS_HERE="$(cd "$(dirname "${BATS_TEST_FILENAME}")" && pwd)"
+REPO="$(cd "${BATS_HERE}/../.." && pwd)"
+STUBS="${BATS_HERE}/stubs"
+GALYLEO_PY="${REPO}/.venv/bin/python"
+[[ -x "${GALYLEO_PY}" ]] || GALYLEO_PY=python3
+
+# common_setup: fresh dirs, default site config values and stand-in knobs per test.
+common_setup() {
+  T="${BATS_TEST_TMPDIR}"
+  export STUB_LOG="${T}/log"
+  mkdir -p "${STUB_LOG}" "${T}/home" "${T}/out" "${T}/nb" "${T}/scratch" "${T}/tmp"
+  : >"${T}/ca.pem"
+  ALIAS=wages-astonish-recapture
+  DOMAIN=example.test
+  ORIGIN="https://${ALIAS}.${DOMAIN}"
+  JOBID=4242
+  CANARY="${T}/pwned"
+  JOB="${T}/job.sh"
+  declare -gA CFG=(
+    [satellite_domain]="\"${DOMAIN}\""
+    [ca_bundle]="\"${T}/ca.pem\""
+    [http_timeout]=5
+    [require_account]=false
+    [bind_address]='"127.0.0.1"'
+    [ready_timeout]=10
+    [module_init]="[\"${T}/no-such-init\", \"${STUBS}/modules/init.bash\"]"
+    [module_reset]='"reset"'
+    [output_dir]="\"${T}/out\""
+    [scratch_dir]="\"${T}/scratch\""
+  )
+  STUB_ENV=(STUB_ALIAS="${ALIAS}")
+  JOB_PID=""
+}
+
+# common_teardown: stop anything a test left running (job group, Jupyter, squatter).
+common_teardown() {
+  local pid
+  if [[ -n "${JOB_PID}" ]] && kill -0 "${JOB_PID}" 2>/dev/null; then
+    kill -KILL -- "-${JOB_PID}" 2>/dev/null || kill -KILL "${JOB_PID}" 2>/dev/null || true
+  fi
+  for pid in $(stublog_pids) $(cat "${STUB_LOG}/squatter.pid" 2>/dev/null); do
+    kill -KILL "${pid}" 2>/dev/null || true
+  done
+}
+
+stublog() { "${STUBS}/lib/stublog" "$@"; }
+
+# stublog_pids: pids of every fake server that started.
+stublog_pids() {
+  [[ -r "${STUB_LOG}/calls.jsonl" ]] || return 0
+  python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["cmd"] in ("jupyter", "voila") and r["event"] == "call": print(r["pid"])' "${STUB_LOG}/calls.jsonl"
+}
+
+# write_config: the site config from CFG (TOML), at $T/galyleo.toml.
+write_config() {
+  local key
+  for key in "${!CFG[@]}"; do
+    printf '%s = %s\n' "${key}" "${CFG[${key}]}"
+  done >"${T}/galyleo.toml"
+}
+
+# generate OPTIONS...: `galyleo generate OPTIONS` (standalone mode) into $JOB.
+generate() {
+  write_config
+  (cd "${REPO}" && GALYLEO_CONFIG="${T}/galyleo.toml" HOME="${T}/home" "${GALYLEO_PY}" -m galyleo generate "$@") >"${JOB}" \
+    || fail "galyleo generate $* failed"
+}
+
+# generate_launch ALIAS TOKEN_FILE OPTIONS...: the script `galyleo launch` would submit.
+generate_launch() {
+  local alias="$1" token_file="$2"
+  shift 2
+  write_config
+  (cd "${REPO}" && PYTHONPATH="${REPO}" GALYLEO_CONFIG="${T}/galyleo.toml" HOME="${T}/home" \
+    "${GALYLEO_PY}" "${BATS_HERE}/render_launch.py" "${alias}" "${token_file}" "${T}/out/job.out" "$@") >"${JOB}" \
+    || fail "render in launch mode failed"
+}
+
+# seed_alias ALIAS: the fake proxy already knows ALIAS as pending (as after launch's getlink).
+seed_alias() {
+  printf '{"%s": {"state": "pending", "jobid": null, "port": null}}\n' "$1" >"${STUB_LOG}/satellite.json"
+}
+
+# job_env: the environment the job runs with (as on a compute node, stand-ins first).
+job_env() {
+  JOB_ENV=(HOME="${T}/home" USER=tester LOGNAME=tester LANG=C.UTF-8
+    PATH="${STUBS}/bin:/usr/local/bin:/usr/bin:/bin" TMPDIR="${T}/tmp"
+    SLURM_JOB_ID="${JOBID}" SLURM_JOB_NAME=galyleo SLURM_SUBMIT_DIR="${T}" SLURM_CPUS_PER_TASK=1
+    STUB_LOG="${STUB_LOG}" "${STUB_ENV[@]}")
+  rm -f "${STUB_LOG}"/redeemed-*
+}
+
+# run_job [RUN FLAGS...]: `bash job.sh` under bats' `run` (e.g. run_job -0, run_job -1).
+run_job() {
+  job_env
+  run "$@" env -i "${JOB_ENV[@]}" bash "${JOB}"
+}
+
+# start_job: run the job in the background in its own process group; sets JOB_PID.
+start_job() {
+  job_env
+  setsid env -i "${JOB_ENV[@]}" bash "${JOB}" >"${T}/job.out" 2>&1 3>&- &
+  JOB_PID=$!
+}
+
+# wait_for CMD EVENT [SECONDS]: until the stand-ins have logged CMD/EVENT.
+wait_for() {
+  local deadline=$((SECONDS + ${3:-10}))
+  until [[ "$(stublog count "$1" "$2")" -gt 0 ]]; do
+    ((SECONDS < deadline)) || fail "timed out waiting for $1 $2; log: $(stublog events)"
+    sleep 0.05
+  done
+}
+
+# wait_for_redeem [SECONDS]: until the job has redeemed its alias (the session is live).
+wait_for_redeem() {
+  local deadline=$((SECONDS + ${1:-10}))
+  until [[ "$(satellite_count redeemtoken)" -gt 0 ]]; do
+    ((SECONDS < deadline)) || fail "timed out waiting for redeemtoken; log: $(stublog events)"
+    sleep 0.05
+  done
+}
+
+# satellite_count ENDPOINT: how many times the job called ENDPOINT.
+satellite_count() {
+  stublog satellite | awk -v e="$1" '$1 == e' | wc -l
+}
+
+# assert_argv CMD N EXPECTED...: the Nth call of CMD had exactly this argv.
+#   CMD may be "CMD:EVENT" for other records with an argv (curl:satellite).
+assert_argv() {
+  local cmd="${1%%:*}" event="call" n="$2" got=() want
+  [[ "$1" == *:* ]] && event="${1#*:}"
+  shift 2
+  want=("$@")
+  mapfile -d '' -t got < <(stublog argv "${cmd}" "${n}" "${event}")
+  assert_equal "$(declare -p got | sed 's/^declare -a got=//')" "$(declare -p want | sed 's/^declare -a want=//')"
+}
+
+# jupyter_port [CMD]: the port the fake Jupyter (or voila) really listened on.
+jupyter_port() {
+  stublog field "${1:-jupyter}" listening port
+}
+
+# assert_no_canary: no injected command ran.
+assert_no_canary() {
+  assert_file_not_exists "${CANARY}"
+}

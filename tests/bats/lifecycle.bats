@@ -1,0 +1,165 @@
+#!/usr/bin/env bats
+# How a session ends: the alias is destroyed exactly once however the job stops
+# (normal end, scancel's SIGTERM, Jupyter failing or timing out, a proxy error),
+# and a port that turns out to be taken is retried on another one.
+
+load helpers
+
+setup() {
+  common_setup
+  generate -d "${T}/nb"
+}
+teardown() { common_teardown; }
+
+@test "normal exit: Jupyter ends on its own -> job exits 0, destroy exactly once, after redeem" {
+  run_job -0 --separate-stderr
+  assert_equal "$(satellite_count destroytoken)" 1
+  run -0 stublog events
+  assert_output --regexp $'redeemtoken\n(.*\n)*jupyter exited\n(.*\n)*curl satellite destroytoken$'
+  assert_equal "$(stublog count jupyter terminated)" 0
+  assert_equal "$(stublog field curl satellite reply)" "Success! Token destroyed."
+  [[ "${stderr}" == *"alias ${ALIAS} destroyed"* ]] || fail "no destroy message in: ${stderr}"
+}
+
+@test "Jupyter exits mid-session with an error: its status is the job's, destroy once" {
+  STUB_ENV+=(STUB_JUPYTER_EXIT_STATUS=3)  # ends on its own right after redeem
+  run_job -3 --separate-stderr
+  assert_equal "$(satellite_count redeemtoken)" 1
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog field jupyter exited status)" 3
+  [[ "${stderr}" == *"lab exited with status 3"* ]] || fail "${stderr}"
+}
+
+@test "SIGTERM to the script (scancel): exit 143, destroy exactly once, Jupyter stopped" {
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never)
+  start_job
+  wait_for jupyter http
+  wait_for_redeem
+  sleep 0.2  # into `wait`
+  kill -TERM "${JOB_PID}"
+  status=0
+  wait "${JOB_PID}" || status=$?
+  assert_equal "${status}" 143
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog field jupyter terminated signal)" SIGTERM
+  run -0 cat "${T}/job.out"
+  assert_output --partial "received SIGTERM"
+  assert_output --partial "alias ${ALIAS} destroyed"
+}
+
+@test "SIGTERM to the whole job (script and Jupyter at once): destroy exactly once" {
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never)
+  start_job
+  wait_for jupyter listening
+  wait_for_redeem
+  sleep 0.2
+  kill -TERM -- "-${JOB_PID}"
+  status=0
+  wait "${JOB_PID}" || status=$?
+  assert_equal "${status}" 143
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog count jupyter terminated)" 1
+}
+
+@test "SIGTERM while waiting for Jupyter to answer: destroy once, never redeemed" {
+  STUB_ENV+=(STUB_JUPYTER_DELAY=5 STUB_JUPYTER_EXIT=never)
+  start_job
+  wait_for jupyter call
+  sleep 0.2
+  kill -TERM "${JOB_PID}"
+  status=0
+  wait "${JOB_PID}" || status=$?
+  assert_equal "${status}" 143
+  assert_equal "$(satellite_count redeemtoken)" 0
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog count jupyter listening)" 0
+}
+
+@test "Jupyter fails to start: three attempts, exit 1 with the reason, destroy once, no redeem" {
+  STUB_ENV+=(STUB_JUPYTER_FAIL=start)
+  run_job -1 --separate-stderr
+  assert_equal "$(stublog count jupyter)" 3
+  assert_equal "$(satellite_count redeemtoken)" 0
+  assert_equal "$(satellite_count destroytoken)" 1
+  [[ "${stderr}" == *"error: lab could not be started"* ]] || fail "${stderr}"
+  [[ "${stderr}" == *"told to fail to start"* ]] || fail "Jupyter's own message missing: ${stderr}"
+}
+
+@test "Jupyter slower than ready_timeout: exit 1 naming the port and timeout, destroy once, Jupyter stopped" {
+  CFG[ready_timeout]=1
+  generate -d "${T}/nb"
+  STUB_ENV+=(STUB_JUPYTER_DELAY=4 STUB_JUPYTER_EXIT=never)
+  run_job -1 --separate-stderr
+  port="$(stublog argv jupyter 1 | tr '\0' '\n' | sed -n 's/^--port=//p')"
+  [[ "${stderr}" == *"lab did not answer on port ${port} within 1 s"* ]] || fail "${stderr}"
+  assert_equal "$(satellite_count redeemtoken)" 0
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog count jupyter terminated)" 1
+}
+
+@test "Jupyter that takes a while to listen: redeemed only once it answers" {
+  STUB_ENV+=(STUB_JUPYTER_DELAY=1.5)
+  run_job -0
+  run -0 stublog events
+  assert_output --regexp $'jupyter call\n(.*\n)*jupyter listening\n(.*\n)*curl satellite redeemtoken\n'
+  assert_equal "$(stublog field curl satellite params 3)" "[[\"token\", \"${ALIAS}\"], [\"port\", \"$(jupyter_port)\"]]"
+}
+
+@test "port grabbed between the probe and Jupyter's bind: retried on another port, that one redeemed" {
+  base=$((20000 + RANDOM % 20000))
+  CFG[port_min]="${base}"
+  CFG[port_max]=$((base + 1))
+  generate -d "${T}/nb"
+  STUB_ENV+=(STUB_JUPYTER_FAIL=steal-once)
+  run_job -0 --separate-stderr
+  assert_equal "$(stublog count jupyter)" 2
+  first="$(stublog field jupyter failed port)"
+  second="$(jupyter_port)"
+  [[ "${first}" != "${second}" ]] || fail "retried on the taken port ${first}"
+  assert_equal "$(stublog field curl satellite params 3)" "[[\"token\", \"${ALIAS}\"], [\"port\", \"${second}\"]]"
+  [[ "${stderr}" == *"(attempt 2)"* ]] || fail "${stderr}"
+  assert_equal "$(satellite_count destroytoken)" 1
+}
+
+@test "something already listening on the only other port in range: the free one is chosen" {
+  base=$((20000 + RANDOM % 20000))
+  CFG[port_min]="${base}"
+  CFG[port_max]=$((base + 1))
+  generate -d "${T}/nb"
+  python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5)
+open(sys.argv[2], "w").write("ready"); time.sleep(60)' "${base}" "${T}/squatting" 3>&- &
+  squatter=$!
+  for _ in {1..250}; do [[ -s "${T}/squatting" ]] && break; sleep 0.02; done
+  run_job -0
+  kill "${squatter}"
+  assert_equal "$(stublog count jupyter)" 1
+  assert_equal "$(jupyter_port)" $((base + 1))
+  run -0 stublog satellite
+  assert_line "redeemtoken token=${ALIAS} port=$((base + 1))"
+}
+
+@test "getlink fails (proxy says Oops): exit 1, nothing to destroy, Jupyter never started" {
+  STUB_ENV+=(STUB_SATELLITE_OOPS=getlink)
+  run_job -1 --separate-stderr
+  [[ "${stderr}" == *"could not get an alias"* ]] || fail "${stderr}"
+  run -0 stublog satellite
+  assert_output "getlink"
+  assert_equal "$(stublog count jupyter)" 0
+}
+
+@test "redeem refused: exit 1 with the reason, destroy once" {
+  STUB_ENV+=(STUB_SATELLITE_OOPS=redeemtoken)
+  run_job -1 --separate-stderr
+  [[ "${stderr}" == *"would not route ${ORIGIN}"* ]] || fail "${stderr}"
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog count jupyter terminated)" 1
+}
+
+@test "linktoken refused: only a warning, the session still runs" {
+  STUB_ENV+=(STUB_SATELLITE_OOPS=linktoken)
+  run_job -0 --separate-stderr
+  [[ "${stderr}" == *"warning: could not link the alias"* ]] || fail "${stderr}"
+  assert_equal "$(satellite_count redeemtoken)" 1
+  assert_equal "$(satellite_count destroytoken)" 1
+}
