@@ -12,7 +12,10 @@ from __future__ import annotations
 import re
 from typing import Dict, Optional, Tuple
 
-KEY = re.compile(r"""(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{\[&*!|>%@`-][^#]*?|-[^\s#][^#]*?)\s*:(?:\s+|\Z)(?P<rest>.*)\Z""")
+KEY = re.compile(
+    r"""(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"{\[&*!|>%@`-][^#]*?|-[^\s#][^#]*?)"""
+    r"""\s*:(?:\s+|\Z)(?P<rest>.*)\Z"""
+)
 ENV_NAME = re.compile(r"[^/\s:#]+\Z")
 
 
