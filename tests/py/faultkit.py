@@ -19,7 +19,7 @@ import subprocess
 import time
 from typing import Dict, Iterator, List, Optional
 
-from cluster import REPO, HARNESS_ROOT, Cluster, sat
+from cluster import HARNESS_ROOT, REPO, Cluster, sat
 
 ALIAS = re.compile(r"\b([a-z0-9]+-[a-z0-9]+-[a-z0-9]+)\b")
 

@@ -17,8 +17,20 @@ import time
 import pytest
 from cluster import Cluster, harness_env, sat
 from faultkit import (
-    assert_clean, fault, galyleo_files, launched, my_jobs, run, site_config, spawn, unreachable_slurm_conf,
-    user_file, wait_alias_gone, wait_alias_state, wait_no_jobs, withdrawn_alias,
+    assert_clean,
+    fault,
+    galyleo_files,
+    launched,
+    my_jobs,
+    run,
+    site_config,
+    spawn,
+    unreachable_slurm_conf,
+    user_file,
+    wait_alias_gone,
+    wait_alias_state,
+    wait_no_jobs,
+    withdrawn_alias,
 )
 
 pytestmark = pytest.mark.cluster

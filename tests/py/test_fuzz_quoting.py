@@ -1,0 +1,190 @@
+"""Quoting, fuzzed: hostile text in every user value that reaches the job script.
+
+Hypothesis builds values from quotes, $(...), backticks, ;, &&, |, newlines, globs,
+leading dashes, `~`, `#`, `%`, backslashes and non-ASCII. Shell-bound values
+(notebook dir, module names and paths, conda env name, image path or URI, bind
+paths) must come out of `bash -n`-clean scripts and, when the script runs
+against the recording stand-ins in tests/bats/stubs, arrive in the stand-ins'
+argv (or cwd) byte for byte while the canary command inside them never runs.
+`#SBATCH` values (account, partition, qos, reservation, constraint) are parsed
+by sbatch, not bash: anything outside Slurm's own alphabet is rejected up front
+(exit 2, one line naming the option), and what is accepted appears verbatim.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+from conftest import DATA, ROOT, bash_n
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+STUBS = ROOT / "tests" / "bats" / "stubs"
+pytestmark = pytest.mark.skipif(not (STUBS / "bin" / "jupyter").exists(), reason="tests/bats/stubs missing")
+
+CANARY_TOKEN = "@CANARY@"
+ATOMS = [
+    "'", '"', "$(touch @CANARY@)", "`touch @CANARY@`", "; touch @CANARY@", " && touch @CANARY@", "|", "\n",
+    "*", "?", "[a]", "{a,b}", "~", "#", "%", "%j", "\\", "$HOME", "${HOME}", "$", " ", "\t", "é", "日本", "🙂",
+    "-", "--", "!", "<", ">", "&", "=",
+]
+hostile = st.lists(st.one_of(st.sampled_from(ATOMS), st.text(st.characters(codec="utf-8", exclude_characters="\0,"),
+                                                              min_size=1, max_size=3)),
+                   min_size=1, max_size=6).map("".join)
+# Commas split comma lists, so list items never hold one; module names may not start with '-'.
+item = hostile.filter(lambda s: "," not in s and s.strip() != "")
+module_name = item.filter(lambda s: not s.startswith("-"))
+FAST = settings(max_examples=12, phases=[Phase.explicit, Phase.generate], deadline=None,
+                suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+class Sandbox:
+    """A site config, a home, and the stand-ins' log for one generated script."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="galyleo-fuzz-"))
+        self.canary = self.root / "pwned"
+        for sub in ("home", "out", "scratch", "tmp", "log"):
+            (self.root / sub).mkdir()
+        (self.root / "ca.pem").write_text("")
+        config = {
+            "satellite_domain": "example.test", "ca_bundle": str(self.root / "ca.pem"), "http_timeout": 5,
+            "require_account": False, "bind_address": "127.0.0.1", "ready_timeout": 10,
+            "module_init": [str(STUBS / "modules" / "init.bash")], "module_reset": "reset",
+            "output_dir": str(self.root / "out"), "scratch_dir": str(self.root / "scratch"),
+        }
+        self.config = self.root / "galyleo.toml"
+        self.config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in config.items()))
+
+    def evil(self, text: str) -> str:
+        return text.replace(CANARY_TOKEN, str(self.canary))
+
+    def generate(self, *args: str) -> "subprocess.CompletedProcess[str]":
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GALYLEO_", "SBATCH_", "SLURM_"))}
+        env.update(GALYLEO_CONFIG=str(self.config), HOME=str(self.root / "home"), PYTHONPATH=str(ROOT))
+        # bytes, not text=True: universal newlines would turn a '\r' in a value into '\n'
+        done = subprocess.run([os.sys.executable, "-m", "galyleo", "generate", *args], capture_output=True,
+                              env=env, cwd=str(ROOT), timeout=60, stdin=subprocess.DEVNULL)
+        return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode("utf-8", "surrogateescape"),
+                                           done.stderr.decode("utf-8", "replace"))
+
+    def run_job(self, script: str) -> subprocess.CompletedProcess:
+        path = self.root / "job.sh"
+        path.write_bytes(script.encode("utf-8", "surrogateescape"))
+        assert bash_n(path) == ""
+        env = {"HOME": str(self.root / "home"), "USER": "tester", "LANG": "C.UTF-8", "TMPDIR": str(self.root / "tmp"),
+               "PATH": f"{STUBS / 'bin'}:/usr/local/bin:/usr/bin:/bin", "SLURM_JOB_ID": "4242",
+               "STUB_LOG": str(self.root / "log"), "STUB_ALIAS": "wages-astonish-recapture"}
+        return subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, timeout=20,
+                              stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def calls(self, cmd: str, event: str = "call") -> List[Dict[str, Any]]:
+        log = self.root / "log" / "calls.jsonl"
+        lines = log.read_text(encoding="utf-8", errors="surrogateescape").splitlines() if log.exists() else []
+        return [r for r in map(json.loads, lines) if r["cmd"] == cmd and r["event"] == event]
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@FAST
+@given(notebook=item.filter(lambda s: "/" not in s and s not in (".", "..")), modules=st.lists(module_name,
+       min_size=1, max_size=2), modulepath=item, env_name=item)
+def test_shell_values_arrive_verbatim_and_nothing_runs(notebook: str, modules: List[str], modulepath: str,
+                                                       env_name: str) -> None:
+    box = Sandbox()
+    try:
+        notebook_dir = box.root / "nb" / box.evil(notebook)
+        notebook_dir.mkdir(parents=True)
+        modules = [box.evil(m) for m in modules]
+        modulepath, env_name = box.evil(modulepath), box.evil(env_name)
+        # OPTION=VALUE: a value may start with '-' (argparse would take `OPTION -x` for an option)
+        done = box.generate(f"--notebook-dir={notebook_dir}", f"--env-modules={','.join(modules)}",
+                            f"--append-modulepath={modulepath}", f"--conda-env={env_name}",
+                            f"--conda-init={STUBS / 'conda/etc/profile.d/conda.sh'}")
+        assert done.returncode == 0, done.stderr
+        job = box.run_job(done.stdout)
+        assert job.returncode == 0, job.stderr[-2000:]
+        argvs = [c["argv"] for c in box.calls("module")]
+        assert argvs == [["reset"], ["use", "--append", modulepath]] + [["load", m] for m in modules]
+        assert [c["argv"] for c in box.calls("conda")] == [["activate", env_name]]
+        (jupyter,) = box.calls("jupyter")
+        assert jupyter["cwd"] == os.path.realpath(notebook_dir)
+        assert jupyter["conda"] == env_name
+        assert not box.canary.exists()
+    finally:
+        box.close()
+
+
+@FAST
+@given(image=item.filter(lambda s: "/" not in s and s not in (".", "..")), uri=st.booleans(),
+       binds=st.lists(item, min_size=1, max_size=2))
+def test_container_values_arrive_verbatim_and_nothing_runs(image: str, uri: bool, binds: List[str]) -> None:
+    box = Sandbox()
+    try:
+        image = box.evil(image)
+        if uri:
+            sif = "docker://" + image
+        else:
+            sif = str(box.root / "img" / image)
+            Path(sif).parent.mkdir(parents=True, exist_ok=True)
+            Path(sif).write_text("")
+        binds = [box.evil(b) for b in binds]
+        done = box.generate(f"--notebook-dir={box.root / 'home'}", f"--sif={sif}", f"--bind={','.join(binds)}")
+        assert done.returncode == 0, done.stderr
+        job = box.run_job(done.stdout)
+        assert job.returncode == 0, job.stderr[-2000:]
+        calls = [c["argv"] for c in box.calls("apptainer")]
+        if uri:
+            assert calls[0][:2] == ["pull", "--force"] and calls[0][3] == sif
+            image_path = calls[0][2]
+        else:
+            image_path = sif
+        assert calls[-1][:4] == ["exec", "--bind", ",".join(binds), image_path], calls
+        assert not box.canary.exists()
+    finally:
+        box.close()
+
+
+SBATCH_OPTIONS = {"--account": "account", "--partition": "partition", "--qos": "qos",
+                  "--reservation": "reservation", "--constraint": "constraint"}
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(option=st.sampled_from(sorted(SBATCH_OPTIONS)), value=hostile.filter(lambda s: s != "--"))
+def test_sbatch_values_rejected_up_front_or_verbatim(option: str, value: str) -> None:
+    # `--opt=--` is left out: argparse drops that value (a known gap, see the issue report).
+    from galyleo import cli, config, render, spec
+    from galyleo.errors import UsageError
+
+    site = config.parse_file(str(DATA / "site.toml"))
+    args = cli.make_parser(site).parse_args(["generate", f"{option}={value}", "-d", "/"])
+    try:
+        launch_spec = spec.build(args, site, home="/")
+    except UsageError as exc:
+        message = str(exc)
+        assert message.startswith(option) and "\n" not in message, message
+        return
+    assert all(c.isascii() and (c.isalnum() or c in "_.-&|,*[]()!:") for c in value), value
+    script = render.render(launch_spec, site)
+    assert f"#SBATCH --{SBATCH_OPTIONS[option]}={value}\n" in script
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as handle:
+        handle.write(script)
+    try:
+        assert bash_n(Path(handle.name)) == ""
+    finally:
+        os.unlink(handle.name)
+
+
+@pytest.mark.parametrize("option", sorted(SBATCH_OPTIONS))
+@pytest.mark.parametrize("value", ["a\nb", "a b", "a;b", "$(x)", "`x`", "'a'", "a=b", "é", "a\\b"])
+def test_sbatch_values_that_slurm_cannot_take_exit_2(option: str, value: str, cli: Any, test_home: Path) -> None:
+    result = cli(["launch", f"{option}={value}", "-d", str(test_home)])
+    assert result.status == 2 and len(result.err_lines) == 1 and option in result.err, result
