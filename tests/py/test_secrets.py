@@ -1,0 +1,181 @@
+"""Secrets stay secret: the token (from `secrets`, 256 bits) only in 0600 files and
+the printed URL; ~/.galyleo 0700 and its files 0600 even under umask 000; TLS
+verification that nothing turns off; Jupyter limited to the session's origin.
+The cluster tests look at a real session: `ps`, every file of the user, the
+Satellite call log, and a second unprivileged user dialling the port directly.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+import subprocess
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from galyleo import cli as galyleo_cli
+from galyleo import launch, render, slurm, spec
+from galyleo.config import Config, fields
+from galyleo.satellite import Client
+
+ALIAS = "wages-astonish-recapture"
+
+
+class FakeClient:
+    def __init__(self, conf: Config) -> None:
+        pass
+
+    def getlink(self) -> str:
+        return ALIAS
+
+    def linktoken(self, alias: str, job_id: str) -> None:
+        pass
+
+    def destroy(self, alias: str) -> None:
+        raise AssertionError("nothing failed")
+
+
+def fake_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                interface: str = "lab") -> str:
+    monkeypatch.setattr("galyleo.satellite.Client", FakeClient)
+    monkeypatch.setattr(slurm, "available", lambda: True)
+    monkeypatch.setattr(slurm, "submit", lambda path: "4242")
+    conf = Config(account="a", output_dir=str(tmp_path / "out"))
+    args = galyleo_cli.make_parser(conf).parse_args(["launch", "-i", interface])
+    assert launch.run(spec.build(args, conf, home=str(tmp_path)), conf, launch.Options(quiet=True)) == 0
+    return capsys.readouterr().out.strip()
+
+
+def test_token_is_256_bits_from_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture) -> None:
+    drawn: List[int] = []
+    real = launch.secrets.token_hex
+    monkeypatch.setattr(launch.secrets, "token_hex", lambda n: drawn.append(n) or real(n))
+    token = fake_launch(tmp_path, monkeypatch, capsys).split("token=")[1]
+    assert 32 in drawn and len(token) == 64 and int(token, 16) >= 0  # 32 bytes = 256 bits >= 192
+    assert (tmp_path / "out").glob("*.token").__next__().read_text() == token
+
+
+def test_private_files_under_umask_000(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture) -> None:
+    old = os.umask(0)
+    try:
+        token = fake_launch(tmp_path, monkeypatch, capsys).split("token=")[1]
+        (tmp_path / "out").chmod(0o777)  # even a loosened directory is tightened on the next launch
+        fake_launch(tmp_path, monkeypatch, capsys)
+    finally:
+        os.umask(old)
+    folder = tmp_path / "out"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = list(folder.iterdir())
+    assert len(files) == 6 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files), files
+    assert not [f for f in files if f.suffix == ".sh" and token in f.read_text()]
+
+
+def test_job_script_writes_under_umask_077_and_limits_the_origin() -> None:
+    conf = Config(account="a", satellite_domain="example.test")
+    args = galyleo_cli.make_parser(conf).parse_args(["generate", "-i", "lab"])
+    script = render.render(spec.build(args, conf, home="/"), conf, render.Handoff(ALIAS, "/t/x.token", "/t/x.out"))
+    assert "\numask 077\n" in script
+    assert 'galyleo_origin="https://${GALYLEO_ALIAS}.${GALYLEO_DOMAIN}"' in script
+    assert '--ServerApp.allow_origin="${galyleo_origin}"' in script and "allow_origin='*'" not in script
+    assert "allow_origin_pat" not in script and "disable_check_xsrf" not in script
+    voila = render.render(spec.build(galyleo_cli.make_parser(conf).parse_args(["generate", "-i", "voila"]), conf,
+                                     home="/"), conf)
+    assert 'c.Voila.token = os.environ["JUPYTER_TOKEN"]' in voila
+    assert '"allow_origin": os.environ["GALYLEO_ORIGIN"]' in voila
+
+
+def test_https_verification_cannot_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = [f.name for f in fields(Config)]
+    assert not [n for n in names if "verify" in n or "insecure" in n], names
+    help_text = galyleo_cli.make_parser(Config()).format_help() + "".join(
+        galyleo_cli.make_parser(Config()).parse_known_args(["launch"])[0].__dict__)
+    assert "insecure" not in help_text and "no-verify" not in help_text
+    assert Client(Config()).verify is True
+    assert Client(Config(ca_bundle="/site/ca.pem")).verify == "/site/ca.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "")  # an empty bundle variable must not mean "do not verify"
+    seen = {}
+
+    class Reply:
+        status_code = 200
+        text = "Your token is \n" + ALIAS + "\n"
+
+    client = Client(Config())
+    monkeypatch.setattr(client.http, "get", lambda url, **kw: seen.update(kw) or Reply())
+    assert client.getlink() == ALIAS and seen["verify"] is True
+
+
+# --- on the real cluster ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cluster():
+    from cluster import Cluster, harness_env
+
+    c = Cluster(harness_env())
+    c.install_pyz()
+    return c
+
+
+def second_user() -> str:
+    name = "galytest2"
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+    return name
+
+
+@pytest.mark.cluster
+def test_a_real_session_keeps_its_token_secret(cluster) -> None:
+    from cluster import Launched, run_code, sat, wait_for_page
+    from faultkit import launched, run, wait_alias_gone, wait_alias_state, wait_no_jobs
+
+    home = cluster.fresh_home()
+    done = run(cluster, home, "launch", "-e", cluster.module, "-t", "00:10:00")
+    session = launched(done)
+    token = session["url"].split("token=")[1]
+    try:
+        port = wait_alias_state(session["alias"], ("mapped", "proxied"))["port"]
+        browser = wait_for_page(session["url"], "JupyterLab")
+        real = Launched(session["url"], session["job_id"], session["script"], session["output"], done.stdout)
+        assert run_code(real, browser, "print(6*7)") == "42\n"
+        # Not in any process's argv (ps of every user), not in any Satellite call.
+        ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True).stdout
+        assert token not in ps
+        assert not [c for c in sat.calls() if token in repr(c)]
+        # Another unprivileged user on the node, straight at the port, without the token: refused.
+        other = second_user()
+        for path in ("/api/kernels", "/api/contents", "/api/status", f"/api/kernels?token={token[:-1]}0"):
+            code = subprocess.run(["runuser", "-u", other, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                   f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
+            assert code in ("401", "403"), (path, code)
+        lab = subprocess.run(["runuser", "-u", other, "--", "curl", "-s", "-o", "/dev/null", "-w",
+                              "%{http_code} %{redirect_url}", f"http://127.0.0.1:{port}/lab"],
+                             capture_output=True, text=True).stdout
+        assert lab.startswith("302") and "/login" in lab, lab
+        # Every file the user has that holds the token is private; only the record and Jupyter's own
+        # runtime files (0600 in a 0700 directory) hold it; the script and job output never do.
+        holders = []
+        for folder, dirs, files in os.walk(home):
+            for name in files:
+                path = os.path.join(folder, name)
+                if token.encode() in open(path, "rb").read():
+                    holders.append(path)
+                    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+                    assert os.stat(folder).st_mode & 0o777 == 0o700 or folder.endswith(".galyleo"), folder
+        assert session["script"] not in holders and session["output"] not in holders
+        assert [h for h in holders if h.endswith(".json") and "/.galyleo/" in h], holders
+        runtime = os.path.join(home, ".local", "share", "jupyter", "runtime")
+        kernels = [f for f in os.listdir(runtime) if f.startswith("kernel-")]
+        assert kernels and all(stat.S_IMODE(os.stat(os.path.join(runtime, f)).st_mode) == 0o600 for f in kernels)
+        assert os.stat(runtime).st_mode & 0o777 == 0o700
+        assert not os.path.exists(os.path.join(home, ".bash_history"))
+    finally:
+        cluster.cancel(session["job_id"])
+    wait_no_jobs(home)
+    wait_alias_gone(session["alias"])
+    assert token not in open(session["output"]).read()
