@@ -185,6 +185,7 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool) -> int:
             release_aliases(config, [session])
             continue
         withdraw(client, session.alias, session.job_id)
+        records.remove(session.record[: -len(".json")] + ".token")  # a job that never started never read it
         print(f"stopped job {session.job_id} ({session.alias})")
     if not chosen:
         print("no live sessions to stop")
