@@ -1,0 +1,66 @@
+"""Load: 20 launches at once on the test cluster, all from one home.
+
+The node has 16 one-CPU, 1-GB slots (slurm.conf: CPUs=16, RealMemory=16384) shared
+with whatever else runs, on 2 real cores, so not all 20 can run at once: the test
+asks that all 20 are submitted with distinct names, job ids and aliases, that every
+job that gets a slot comes up on its own port (at least 8 at once), that the rest
+wait in the queue, and that `galyleo stop --all` then leaves no job, no alias and
+only intact records behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from cluster import Cluster, harness_env, sat
+from faultkit import my_jobs, run, site_config, spawn, wait_alias_gone, wait_no_jobs
+
+pytestmark = pytest.mark.cluster
+COUNT = 20
+
+
+def test_twenty_concurrent_launches() -> None:
+    cluster = Cluster(harness_env())
+    cluster.install_pyz()
+    home = cluster.fresh_home()
+    config = site_config(cluster, home, ready_timeout=300)
+    args = ("launch", "--json", "-e", cluster.module, "-c", "1", "-m", "1", "-t", "00:10:00")
+    procs = [spawn(cluster, home, *args, config=config) for _ in range(COUNT)]
+    results = [p.communicate(timeout=180) for p in procs]
+    try:
+        assert [p.returncode for p in procs] == [0] * COUNT, [err for _, err in results if err]
+        docs = [json.loads(out) for out, _ in results]
+        for key in ("name", "job_id", "alias", "record"):
+            assert len({d[key] for d in docs}) == COUNT, key
+        aliases = {d["alias"] for d in docs}
+        deadline = time.time() + 240
+        routed: dict = {}
+        while time.time() < deadline:
+            states = dict(line.split() for line in subprocess.run(
+                ["squeue", "-h", "-o", "%i %T", "-j", ",".join(d["job_id"] for d in docs)],
+                capture_output=True, text=True).stdout.splitlines())
+            records = {a: sat.alias_record(a) for a in aliases}
+            routed = {a: r["port"] for a, r in records.items() if r and r["state"] in ("mapped", "proxied")}
+            running = [d for d in docs if states.get(d["job_id"]) == "RUNNING"]
+            if running and all(d["alias"] in routed for d in running) and len(routed) >= min(8, COUNT):
+                break
+            time.sleep(1)
+        assert len(routed) >= 8, (len(routed), states)
+        assert len(set(routed.values())) == len(routed), routed  # distinct ports
+        for doc in docs:
+            assert json.load(open(doc["record"]))["alias"] == doc["alias"]
+    finally:
+        stopped = run(cluster, home, "stop", "--all", timeout=180)
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.count("stopped job") == COUNT, stopped.stdout
+    wait_no_jobs(home, timeout=120)
+    for alias in aliases:
+        wait_alias_gone(alias, timeout=60)
+        assert sat.destroy_count(alias) == 1, alias
+    for doc in docs:
+        assert json.load(open(doc["record"]))["job_id"] == doc["job_id"]
+    assert my_jobs(home) == [] and not [f for f in os.listdir(os.path.join(home, ".galyleo")) if f.endswith(".token")]
