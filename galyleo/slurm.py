@@ -21,7 +21,9 @@ def call(
 ) -> subprocess.CompletedProcess:
     """Run one Slurm command; raise SubmitError naming it when it cannot even start."""
     try:
-        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env)
+        # Own session: a Ctrl-C at the terminal reaches galyleo, which decides; never a half-run sbatch.
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env,
+                              start_new_session=True)
     except FileNotFoundError:
         raise SubmitError(f"{argv[0]}: command not found (is Slurm installed on this node?)") from None
     except subprocess.TimeoutExpired:

@@ -97,7 +97,7 @@ def test_wait_exits_zero_when_ready_and_nonzero_when_the_job_dies(cluster: Clust
         assert wait_for_page(url, "JupyterLab", timeout=3)
     finally:
         subprocess.run(["scancel", "-u", cluster.user, "-n", "galyleo"], check=False)
-    dead = cluster.galyleo("launch", "--wait", "-e", "py-jupyterlab/0.0.0-missing")
+    dead = cluster.galyleo("launch", "--wait", "--no-preflight", "-e", "py-jupyterlab/0.0.0-missing")
     assert dead.returncode == 1
     assert "before the session was ready" in dead.stderr
 
