@@ -204,7 +204,9 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
     if not (args.no_preflight or args.dry_run):
         from galyleo import preflight
 
+        warm = launch.warm_up()
         preflight.check(launch_spec, config)
+        warm.join()
     options = launch.Options(quiet=args.quiet, json=args.json, wait=args.wait, dry_run=args.dry_run)
     return launch.run(launch_spec, config, options)
 

@@ -7,6 +7,7 @@ Pure: no I/O beyond reading the packaged templates. Python decides everything he
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -68,7 +69,25 @@ def make_environment() -> Any:
     env.filters["sh"] = sh
     env.filters["ident"] = ident
     env.filters["sbatch"] = sbatch_value
+    env.bytecode_cache = bytecode_cache(jinja2)
     return env
+
+
+CACHE_DIR = "__jinjacache__"
+
+
+def bytecode_cache(jinja2: Any) -> Any:
+    """Compiled snippets, kept only where shivcache made a private folder for them (a pyz's
+    own unpack): compiling them costs more than the rest of `generate`. The folder holds
+    code that will run, so it is used only if it is ours and nobody else can write to it."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), CACHE_DIR)
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & 0o022 or not os.access(folder, os.W_OK):
+        return None
+    return jinja2.FileSystemBytecodeCache(folder)
 
 
 _ENV: Optional[Any] = None

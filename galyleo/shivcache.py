@@ -112,6 +112,7 @@ def reexec() -> None:
 
 def first_start(build: Build, keep: int) -> None:
     compile_bytecode(os.path.join(build.path, "site-packages"))
+    os.makedirs(os.path.join(os.path.dirname(os.path.abspath(__file__)), "__jinjacache__"), mode=0o700, exist_ok=True)
     remove_stale(build, keep)
     with open(build.marker, "w"):
         pass
