@@ -139,6 +139,27 @@ open(sys.argv[2], "w").write("ready"); time.sleep(60)' "${base}" "${T}/squatting
   assert_line "redeemtoken token=${ALIAS} port=$((base + 1))"
 }
 
+@test "a listener that never accepts (full backlog) is not waited on: the probe gives up, the free port is chosen" {
+  base=$((20000 + RANDOM % 20000))
+  CFG[port_min]="${base}"
+  CFG[port_max]=$((base + 1))
+  generate -d "${T}/nb"
+  python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)
+held = []
+for _ in range(3):  # fill the accept queue: later SYNs are dropped, a connect hangs
+    c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", int(sys.argv[1]))); held.append(c)
+time.sleep(0.3)
+open(sys.argv[2], "w").write("ready"); time.sleep(60)' "${base}" "${T}/squatting" 3>&- &
+  squatter=$!
+  for _ in {1..250}; do [[ -s "${T}/squatting" ]] && break; sleep 0.02; done
+  run_job -0
+  kill "${squatter}" || true
+  assert_equal "$(jupyter_port)" $((base + 1))
+  run -0 stublog satellite
+  assert_line "redeemtoken token=${ALIAS} port=$((base + 1))"
+}
+
 @test "getlink fails (proxy says Oops): exit 1, nothing to destroy, Jupyter never started" {
   STUB_ENV+=(STUB_SATELLITE_OOPS=getlink)
   run_job -1 --separate-stderr
