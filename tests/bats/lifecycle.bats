@@ -121,43 +121,51 @@ teardown() { common_teardown; }
   assert_equal "$(satellite_count destroytoken)" 1
 }
 
-@test "something already listening on the only other port in range: the free one is chosen" {
-  base=$((20000 + RANDOM % 20000))
+# squat_port PORT BACKLOG FILL: start a listener on PORT that never accepts, with
+#   FILL connections of its own already queued (a full queue makes later connects
+#   hang); returns once it listens and sets SQUATTER to its pid.
+squat_port() {
+  python3 - "$@" "${T}/squatting" 3>&- <<'PY' &
+import socket, sys, time
+port, backlog, fill = (int(a) for a in sys.argv[1:4])
+server = socket.socket()
+server.bind(("127.0.0.1", port))
+server.listen(backlog)
+held = [socket.socket() for _ in range(fill)]
+for client in held:
+    client.setblocking(False)
+    client.connect_ex(("127.0.0.1", port))
+time.sleep(0.3)
+open(sys.argv[4], "w").write("ready")
+time.sleep(300)
+PY
+  SQUATTER=$!
+  for _ in {1..250}; do [[ -s "${T}/squatting" ]] && return 0; sleep 0.02; done
+  fail "the squatter on port $1 did not start"
+}
+
+# port_pair_job BACKLOG FILL: a job whose port range is two ports, the first held by
+#   a squatter; the job must choose the second and redeem it.
+port_pair_job() {
+  local base=$((20000 + RANDOM % 20000))
   CFG[port_min]="${base}"
   CFG[port_max]=$((base + 1))
   generate -d "${T}/nb"
-  python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5)
-open(sys.argv[2], "w").write("ready"); time.sleep(60)' "${base}" "${T}/squatting" 3>&- &
-  squatter=$!
-  for _ in {1..250}; do [[ -s "${T}/squatting" ]] && break; sleep 0.02; done
+  squat_port "${base}" "$@"
   run_job -0
-  kill "${squatter}"
+  kill "${SQUATTER}"
   assert_equal "$(stublog count jupyter)" 1
   assert_equal "$(jupyter_port)" $((base + 1))
   run -0 stublog satellite
   assert_line "redeemtoken token=${ALIAS} port=$((base + 1))"
 }
 
+@test "something already listening on the only other port in range: the free one is chosen" {
+  port_pair_job 5 0
+}
+
 @test "a listener that never accepts (full backlog) is not waited on: the probe gives up, the free port is chosen" {
-  base=$((20000 + RANDOM % 20000))
-  CFG[port_min]="${base}"
-  CFG[port_max]=$((base + 1))
-  generate -d "${T}/nb"
-  python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)
-held = []
-for _ in range(3):  # fill the accept queue: later SYNs are dropped, a connect hangs
-    c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", int(sys.argv[1]))); held.append(c)
-time.sleep(0.3)
-open(sys.argv[2], "w").write("ready"); time.sleep(60)' "${base}" "${T}/squatting" 3>&- &
-  squatter=$!
-  for _ in {1..250}; do [[ -s "${T}/squatting" ]] && break; sleep 0.02; done
-  run_job -0
-  kill "${squatter}" || true
-  assert_equal "$(jupyter_port)" $((base + 1))
-  run -0 stublog satellite
-  assert_line "redeemtoken token=${ALIAS} port=$((base + 1))"
+  port_pair_job 0 3
 }
 
 @test "getlink fails (proxy says Oops): exit 1, nothing to destroy, Jupyter never started" {
