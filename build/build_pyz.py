@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -25,6 +27,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 REQUIREMENTS = HERE / "requirements.txt"
 ENTRY_POINT = "galyleo.__main__:zipapp_main"
+FAST_START = HERE / "fast_start.py"
 # galyleo's own build backend, pinned (not the venv's) so its metadata files are stable.
 BACKEND = "setuptools==80.9.0"
 BACKEND_CACHE = HERE / "work" / BACKEND.replace("==", "-")
@@ -149,11 +152,40 @@ def check(site: Path) -> None:
 
 
 def run_shiv(site: Path, out: Path, python: str, root: Optional[str], env: Dict[str, str]) -> None:
-    args = [sys.executable, "-m", "shiv", "--site-packages", str(site), "--reproducible", "--compile-pyc",
+    """shiv without --compile-pyc: galyleo's first start compiles (shivcache), for each
+    interpreter and without the modules no galyleo command imports."""
+    args = [sys.executable, "-m", "shiv", "--site-packages", str(site), "--reproducible",
             "-e", ENTRY_POINT, "-p", python, "-o", str(out)]
     if root:
         args += ["--root", root]
     subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
+
+
+def fast_start_source(environment: Dict[str, object]) -> str:
+    """build/fast_start.py with this build's id, root and entry point filled in."""
+    text = FAST_START.read_text()
+    for line, value in (('BUILD_ID = ""', environment["build_id"]), ("ROOT = None", environment["root"]),
+                        ('ENTRY = ""', environment["entry_point"])):
+        if text.count(line) != 1:
+            sys.exit(f"build_pyz: {FAST_START}: expected one line starting {line!r}")
+        text = text.replace(line, f"{line.split(' = ')[0]} = {value!r}")
+    return text
+
+
+def add_fast_start(pyz: Path) -> None:
+    """Replace shiv's __main__.py with build/fast_start.py, keeping every other entry
+    (and each entry's date, mode and compression) as shiv wrote it: still reproducible."""
+    data = pyz.read_bytes()
+    shebang = data[: data.index(b"\n") + 1]
+    with zipfile.ZipFile(pyz) as archive:
+        environment = json.loads(archive.read("environment.json"))
+        entries = [(info, archive.read(info)) for info in archive.infolist()]
+    main = fast_start_source(environment).encode()
+    with open(pyz, "wb") as handle:
+        handle.write(shebang)
+        with zipfile.ZipFile(handle, "w") as archive:
+            for info, payload in entries:
+                archive.writestr(info, main if info.filename == "__main__.py" else payload)
 
 
 def build(out: Path, python: str, root: Optional[str]) -> str:
@@ -170,6 +202,7 @@ def build(out: Path, python: str, root: Optional[str]) -> str:
         check(site)
         partial = out.with_name(f".{out.name}.partial")
         run_shiv(site, partial, python, root, env)
+        add_fast_start(partial)
         os.replace(partial, out)
     return hashlib.sha256(out.read_bytes()).hexdigest()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, List, NoReturn, Optional, Sequence
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from galyleo import __version__
 from galyleo.errors import GalyleoError, UsageError
@@ -67,57 +67,126 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     env.add_argument("--rocm", action="store_true", help="AMD GPU support in the container")
 
 
-def make_parser(config: Any) -> Parser:
-    parser = Parser(prog=PROG, description="Private, HTTPS, token-protected Jupyter sessions as Slurm jobs.")
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    run = commands.add_parser("launch", help="submit a session and print its URL",
-                              description="Submit a Jupyter session and print its HTTPS URL (last line of stdout).")
-    add_launch_options(run, config)
-    out = run.add_argument_group("output options")
+def add_launch(parser: argparse.ArgumentParser, config: Any) -> None:
+    add_launch_options(parser, config)
+    out = parser.add_argument_group("output options")
     out.add_argument("-Q", "--quiet", action="store_true", help="print only the URL")
     out.add_argument("--json", action="store_true", help="print one JSON document (see README); words go to stderr")
     out.add_argument("--wait", action="store_true", help="follow the session on stderr until its URL answers")
     out.add_argument("--dry-run", action="store_true", help="show the script and the calls; make none, write nothing")
     out.add_argument("--no-preflight", action="store_true",
                      help="skip the login-node checks of the conda env, the yml and the modules")
-    gen = commands.add_parser("generate", help="print the job script (for a manual sbatch)",
-                              description="Print a self-contained job script; `sbatch` it to get a session.")
-    add_launch_options(gen, config)
-    listing = commands.add_parser("list", help="your sessions, one line each")
-    listing.add_argument("--all", action="store_true", help="include ended sessions")
-    listing.add_argument("--json", action="store_true", help="one JSON document")
-    state = commands.add_parser("status", help="everything known about one session")
-    state.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
-    state.add_argument("--json", action="store_true", help="one JSON document")
-    opener = commands.add_parser("open", help="print a session's URL again")
-    opener.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
-    logs = commands.add_parser("logs", help="print a session's job output")
-    logs.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
-    stop = commands.add_parser("stop", help="end sessions (scancel; the alias is destroyed once)")
-    stop.add_argument("ids", nargs="*", metavar="id", help="job ids, aliases or names (default: the only live one)")
-    stop.add_argument("--all", action="store_true", help="every live session")
-    clean = commands.add_parser("clean", help="remove files of ended sessions (never a live one)")
-    clean.add_argument("-y", "--yes", action="store_true", help="do not ask")
-    conf = commands.add_parser("config", help="show or set your defaults")
-    conf_commands = conf.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
-    show = conf_commands.add_parser("show", help="each setting, its value and where it comes from")
+
+
+def add_session_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
+
+
+def add_list(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("--all", action="store_true", help="include ended sessions")
+    parser.add_argument("--json", action="store_true", help="one JSON document")
+
+
+def add_status(parser: argparse.ArgumentParser, config: Any) -> None:
+    add_session_id(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON document")
+
+
+def add_logs(parser: argparse.ArgumentParser, config: Any) -> None:
+    add_session_id(parser)
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing until the job ends")
+
+
+def add_stop(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("ids", nargs="*", metavar="id", help="job ids, aliases or names (default: the only live one)")
+    parser.add_argument("--all", action="store_true", help="every live session")
+
+
+def add_clean(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask")
+
+
+def add_config(parser: argparse.ArgumentParser, config: Any) -> None:
+    actions = parser.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
+    show = actions.add_parser("show", help="each setting, its value and where it comes from")
     show.add_argument("--json", action="store_true", help="one JSON document")
-    setter = conf_commands.add_parser("set", help="set KEY to VALUE in your user config file")
+    setter = actions.add_parser("set", help="set KEY to VALUE in your user config file")
     setter.add_argument("key")
     setter.add_argument("value")
-    cache = commands.add_parser("cache", help="list or remove cached --conda-yml environments (conda-pack)")
-    cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=Parser)
-    cache_commands.add_parser("list", help="the cached environments: key, size, date, name, platform, yml")
-    remover = cache_commands.add_parser("rm", help="remove cached environments by key (or --all)")
+
+
+def add_cache(parser: argparse.ArgumentParser, config: Any) -> None:
+    actions = parser.add_subparsers(dest="cache_command", metavar="ACTION", parser_class=Parser)
+    actions.add_parser("list", help="the cached environments: key, size, date, name, platform, yml")
+    remover = actions.add_parser("rm", help="remove cached environments by key (or --all)")
     remover.add_argument("keys", nargs="*", metavar="key", help="keys or unique key prefixes from `cache list`")
     remover.add_argument("--all", action="store_true", help="every cached environment")
-    completion = commands.add_parser("completion", help="print a shell completion script")
-    completion.add_argument("shell", choices=["bash", "zsh"])
-    helper = commands.add_parser("help", help="show help for a command")
-    helper.add_argument("topic", nargs="?", choices=sorted(commands.choices))
+
+
+def add_completion(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("shell", choices=["bash", "zsh"])
+
+
+def add_help(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("topic", nargs="?", choices=sorted(COMMANDS))
+
+
+def add_nothing(parser: argparse.ArgumentParser, config: Any) -> None:
+    pass
+
+
+# name -> (one-line help, description, what adds its arguments); the order of `galyleo help`.
+COMMANDS: Dict[str, Tuple[str, str, Callable[[argparse.ArgumentParser, Any], None]]] = {
+    "launch": ("submit a session and print its URL",
+               "Submit a Jupyter session and print its HTTPS URL (last line of stdout).", add_launch),
+    "generate": ("print the job script (for a manual sbatch)",
+                 "Print a self-contained job script; `sbatch` it to get a session.", add_launch_options),
+    "list": ("your sessions, one line each", "", add_list),
+    "status": ("everything known about one session", "", add_status),
+    "open": ("print a session's URL again", "", lambda parser, config: add_session_id(parser)),
+    "logs": ("print a session's job output", "", add_logs),
+    "stop": ("end sessions (scancel; the alias is destroyed once)", "", add_stop),
+    "clean": ("remove files of ended sessions (never a live one)", "", add_clean),
+    "config": ("show or set your defaults", "", add_config),
+    "cache": ("list or remove cached --conda-yml environments (conda-pack)", "", add_cache),
+    "completion": ("print a shell completion script", "", add_completion),
+    "help": ("show help for a command", "", add_help),
+}
+TOP_DESCRIPTION = "Private, HTTPS, token-protected Jupyter sessions as Slurm jobs."
+
+
+def make_parser(config: Any, with_options: bool = True) -> Parser:
+    """The whole command tree; without options (top-level help), no command's arguments
+    are added and `config` is not read."""
+    parser = Parser(prog=PROG, description=TOP_DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, (summary, description, add_arguments) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=description or None)
+        if with_options:
+            add_arguments(sub, config)
     return parser
+
+
+def command_parser(name: str, config: Any) -> Parser:
+    """One command's parser alone, as `galyleo NAME` shows it: building the other
+    commands' parsers would be most of argparse's cost."""
+    summary, description, add_arguments = COMMANDS[name]
+    parser = Parser(prog=f"{PROG} {name}", description=description or None)
+    add_arguments(parser, config)
+    parser.set_defaults(command=name)
+    return parser
+
+
+def parse(argv: List[str], config: Any) -> argparse.Namespace:
+    """`galyleo COMMAND ...` through that command's parser; anything else through the tree."""
+    if argv[:1] and argv[0] in COMMANDS:
+        return command_parser(argv[0], config).parse_args(argv[1:])
+    return make_parser(config).parse_args(argv)
+
+
+def is_top_level_help(argv: List[str]) -> bool:
+    return argv in ([], ["help"], ["-h"], ["--help"])
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -125,20 +194,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args_list[:1] == ["--version"]:
         print(f"{PROG} {__version__}")
         return 0
+    if is_top_level_help(args_list):  # names the commands only: no site defaults to read
+        make_parser(None, with_options=False).print_help()
+        return 0
     from galyleo import config as site
 
     try:
         loaded = site.load()
     except UsageError as exc:
         fail(str(exc))
-    parser = make_parser(loaded.config)
-    args = parser.parse_args(args_list)
+    args = parse(args_list, loaded.config)
     if loaded.warning and args.command not in ("completion",):
         sys.stderr.write(f"{PROG}: warning: {loaded.warning}\n")
     if args.command in (None, "help"):
-        return show_help(parser, getattr(args, "topic", None))
+        return show_help(loaded.config, getattr(args, "topic", None))
     try:
-        return run_command(args, loaded, parser)
+        return run_command(args, loaded)
     except UsageError as exc:
         fail(str(exc))
     except GalyleoError as exc:
@@ -147,14 +218,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fail("interrupted", 130)
 
 
-def show_help(parser: Parser, topic: Optional[str]) -> int:
+def show_help(config: Any, topic: Optional[str]) -> int:
     if topic:
-        parser.parse_args([topic, "--help"])
-    parser.print_help()
+        parse([topic, "--help"], config)
+    make_parser(config, with_options=False).print_help()
     return 0
 
 
-def run_command(args: argparse.Namespace, loaded: Any, parser: Parser) -> int:
+def run_command(args: argparse.Namespace, loaded: Any) -> int:
     config = loaded.config
     if args.command in ("generate", "launch"):
         return build_and_run(args, config)
@@ -184,7 +255,7 @@ def run_command(args: argparse.Namespace, loaded: Any, parser: Parser) -> int:
         if args.config_command == "set":
             return commands.config_set(args.key, args.value)
         return commands.config_show(loaded, getattr(args, "json", False))
-    sys.stdout.write(completion_script(parser, args.shell))
+    sys.stdout.write(completion_script(make_parser(config), args.shell))
     return 0
 
 

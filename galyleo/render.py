@@ -7,13 +7,12 @@ Pure: no I/O beyond reading the packaged templates. Python decides everything he
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, condacache
+from galyleo import __version__
 from galyleo.config import Config
 from galyleo.spec import LaunchSpec
 
@@ -73,21 +72,13 @@ def make_environment() -> Any:
     return env
 
 
-CACHE_DIR = "__jinjacache__"
-
-
 def bytecode_cache(jinja2: Any) -> Any:
-    """Compiled snippets, kept only where shivcache made a private folder for them (a pyz's
-    own unpack): compiling them costs more than the rest of `generate`. The folder holds
-    code that will run, so it is used only if it is ours and nobody else can write to it."""
-    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), CACHE_DIR)
-    try:
-        info = os.stat(folder)
-    except OSError:
-        return None
-    if info.st_uid != os.getuid() or info.st_mode & 0o022 or not os.access(folder, os.W_OK):
-        return None
-    return jinja2.FileSystemBytecodeCache(folder)
+    """Compiled snippets, kept in the private cache of a pyz's own unpack: compiling
+    them costs more than the rest of `generate`."""
+    from galyleo import privatecache
+
+    folder = privatecache.folder()
+    return jinja2.FileSystemBytecodeCache(folder) if folder else None
 
 
 _ENV: Optional[Any] = None
@@ -170,12 +161,17 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_MODULES": spec.modules,
         })
     if "conda.sh.j2" in chosen:
+        cache = ""
+        if spec.cache:
+            from galyleo import condacache  # only --cache needs it (generate's start-up)
+
+            cache = condacache.directory(config, spec.output_dir)
         values.update({
             "GALYLEO_CONDA_ENV": spec.conda_env,
             "GALYLEO_CONDA_YML": spec.conda_yml,
             "GALYLEO_CONDA_INIT": spec.conda_init,
             "GALYLEO_CONDA_TOOL": "mamba" if spec.mamba else "conda",
-            "GALYLEO_CONDA_CACHE": condacache.directory(config, spec.output_dir) if spec.cache else "",
+            "GALYLEO_CONDA_CACHE": cache,
             "GALYLEO_CONDA_INSTALLER": config.conda_installer_url,
         })
     if "container.sh.j2" in chosen:

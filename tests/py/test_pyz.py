@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import glob
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -46,7 +47,7 @@ PRESENT = {v: interpreter(v) for v in VERSIONS}
 def snapshot(dest: Path) -> Path:
     """A copy of the sources the build reads: others' edits or commits mid-test cannot change its bytes."""
     shutil.copytree(REPO / "galyleo", dest / "galyleo", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "build/build_pyz.py", "build/requirements.txt"):
+    for name in ("pyproject.toml", "README.md", "build/build_pyz.py", "build/fast_start.py", "build/requirements.txt"):
         if (REPO / name).exists():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, dest / name)
@@ -165,6 +166,43 @@ def test_bundle_is_pure_python_with_package_data(pyz: Path) -> None:
     assert not [n for n in names if n.startswith("site-packages/bin/") or n.endswith(".pyc")]
 
 
+def test_main_is_the_fast_start_of_this_build(pyz: Path) -> None:
+    with zipfile.ZipFile(pyz) as archive:
+        environment = json.loads(archive.read("environment.json"))
+        main = archive.read("__main__.py").decode()
+        names = archive.namelist()
+    assert environment["compile_pyc"] is False, "galyleo's first start compiles, not shiv's"
+    assert f"BUILD_ID = {environment['build_id']!r}" in main
+    assert "ENTRY = 'galyleo.__main__:zipapp_main'" in main and "ROOT = None" in main
+    assert "_bootstrap/__init__.py" in names, "shiv's bootstrap must stay for the first start"
+
+
+# Every galyleo module and what the launch path does with requests, in one interpreter.
+ALL_PATHS = """
+import importlib, pkgutil, re, sys
+import galyleo, galyleo.shivcache, jinja2, requests
+for info in pkgutil.iter_modules(galyleo.__path__):
+    importlib.import_module("galyleo." + info.name)
+requests.Session().mount("https://", requests.adapters.HTTPAdapter())
+jinja2.Template("{{ x }}").render(x=1)
+files = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
+print(",".join(f for f in files if re.search(galyleo.shivcache.NOT_COMPILED, f)) or "none")
+"""
+
+
+def test_files_left_uncompiled_are_imported_by_nothing(pyz: Path, tmp_path: Path) -> None:
+    python = next((p for p in reversed(list(PRESENT.values())) if p), None) or sys.executable
+    env = clean_env(fresh_home(tmp_path, "h"), tmp_path / "shiv")
+    assert run([python, str(pyz), "--version"], env).returncode == 0  # first start: compiles
+    proc = run([python, str(pyz), "-c", ALL_PATHS], {**env, "SHIV_INTERPRETER": "1"})
+    assert (proc.returncode, proc.stdout.strip()) == (0, "none"), proc.stderr
+    site = build_dir(tmp_path / "shiv") / "site-packages"
+    tag = run([python, "-c", "import sys; print(sys.implementation.cache_tag)"], env).stdout.strip()
+    assert not list((site / "idna" / "__pycache__").glob(f"uts46data.{tag}.pyc"))
+    assert list((site / "idna" / "__pycache__").glob(f"core.{tag}.pyc"))
+    assert list((site / "urllib3" / "contrib" / "__pycache__").glob(f"socks.{tag}.pyc"))
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_runs_on(version: str, runs: Dict[str, Dict[str, object]]) -> None:
     needs(version)
@@ -245,10 +283,11 @@ def test_custom_shebang_and_root(builder: Path, tmp_path: Path) -> None:
     out = build(builder, tmp_path / "galyleo.pyz", "--python", python, "--root", "~/.cache/galyleo")
     assert out.read_bytes().startswith(f"#!{python}\n".encode())
     home = fresh_home(tmp_path, "h")
-    proc = run([str(out), "--version"], clean_env(home, None))
-    assert (proc.returncode, proc.stdout) == (0, f"galyleo {__version__}\n"), proc.stderr
-    assert build_dir(home / ".cache" / "galyleo").is_dir()
-    assert not (home / ".shiv").exists()
+    for _ in ("first start (shiv)", "warm start (galyleo's fast start)"):
+        proc = run([str(out), "--version"], clean_env(home, None))
+        assert (proc.returncode, proc.stdout) == (0, f"galyleo {__version__}\n"), proc.stderr
+        assert build_dir(home / ".cache" / "galyleo").is_dir()
+        assert not (home / ".shiv").exists()
 
 
 def test_fast_paths_skip_heavy_imports(pyz: Path, tmp_path: Path) -> None:
@@ -262,10 +301,15 @@ def test_fast_paths_skip_heavy_imports(pyz: Path, tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr
         return proc.stderr
 
-    imported("--version")  # unpack first: the cold start compiles, then measure warm
-    assert " jinja2" not in imported("--version")
+    cold = imported("--version")  # unpack first: the cold start compiles, then measure warm
+    assert " _bootstrap" in cold, "the first start is shiv's own"
+    warm = imported("--version")
+    assert " jinja2" not in warm
+    assert " _bootstrap" not in warm and " zipfile" not in warm, "a warm start must skip shiv's bootstrap"
     log = imported(*GENERATE, "-d", str(notebooks))
-    assert " jinja2" in log and " requests" not in log
+    assert " jinja2" in log and " requests" not in log and " _bootstrap" not in log
+    forced = run([python, "-X", "importtime", str(pyz), "--version"], {**env, "SHIV_FORCE_EXTRACT": "1"})
+    assert forced.returncode == 0 and " _bootstrap" in forced.stderr, "SHIV_* settings go to shiv"
 
 
 def test_module_runs_from_checkout() -> None:
