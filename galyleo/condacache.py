@@ -3,13 +3,16 @@
 A job writes `<key>.tar.gz` (key: sha256 of the yml's content plus `uname -sm`,
 32 hex digits) and `<key>.info` (`name=`, `yml=`, `platform=`, `created=` lines),
 each to a temporary name first and renamed into place, so a listed pack is
-always whole. Dot files are builds in progress (or left by a killed job).
+always whole. Dot entries (a `mktemp -d` directory per build) are builds in
+progress, or left by a killed job.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import stat as stat_mode
 import sys
 import time
 from dataclasses import dataclass
@@ -105,10 +108,31 @@ def remove(config: Config, keys: Sequence[str], everything: bool) -> int:
             except FileNotFoundError:
                 pass
         print(f"removed {key}")
+    status = 0
     for name in stale(folder, time.time()):
-        os.unlink(os.path.join(folder, name))
-        sys.stderr.write(f"galyleo: removed a stale temporary file {name}\n")
-    return 0
+        problem = discard(os.path.join(folder, name))
+        if problem:
+            sys.stderr.write(f"galyleo: warning: cannot remove the stale temporary {name}: {problem}\n")
+            status = 1
+        else:
+            sys.stderr.write(f"galyleo: removed the stale temporary {name}\n")
+    return status
+
+
+def discard(path: str) -> str:
+    """Remove one temporary entry: a build directory (`mktemp -d`) with all it holds, or a
+    file; a symlink is removed itself, never followed (rmtree does not follow links inside).
+    Returns '' when it is gone, else the reason."""
+    try:
+        if stat_mode.S_ISDIR(os.lstat(path).st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass  # another `cache rm`, or the job that made it, got there first
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
 
 
 def match_key(prefix: str, known: Sequence[str]) -> str:
