@@ -105,17 +105,19 @@ def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
 
     client = Client(config)
     held = Held()
-    with held:  # an interrupted getlink could make an alias we would never hear of
-        alias = client.getlink()
     paths = records.new_session(spec.output_dir)
+    alias: Optional[str] = None
     job_id: Optional[str] = None
-    try:
+    try:  # from here on, an alias once known is always withdrawn
+        with held:  # an interrupted getlink could make an alias we would never hear of
+            alias = client.getlink()
         held.deliver()
         token = secrets.token_hex(32)
         url = f"https://{alias}.{config.satellite_domain}/?token={token}"
         handoff = render.Handoff(alias, paths.token, paths.output)
         records.write_private(paths.token, token)
         records.write_private(paths.script, render.render(spec, config, handoff))
+        records.write_private(paths.output, "")  # Slurm keeps the mode of a file that exists
         with held:  # likewise a job sbatch submitted but whose id we never read
             job_id = slurm.submit(paths.script)
         held.deliver()
@@ -123,6 +125,8 @@ def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
         records.write_record(paths.record, session)
         link(client, alias, job_id)
     except BaseException as exc:
+        if alias is None:  # getlink itself failed: nothing was made
+            raise
         with Held():
             withdraw(client, alias, job_id)
             records.remove(paths.token, paths.script, paths.record, paths.output)

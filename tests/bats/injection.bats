@@ -68,7 +68,7 @@ teardown() { common_teardown; }
   run_job -0
   assert_argv apptainer 1 exec --bind "${bind1},${bind2}" "${img_dir}/my image.sif" jupyter lab \
     --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" --ServerApp.port_retries=0 \
-    --ServerApp.allow_origin="${ORIGIN}"
+    --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
   assert_no_canary
 }
 

@@ -12,7 +12,7 @@ teardown() { common_teardown; }
   run_job -0 --separate-stderr
   port="$(jupyter_port)"
   assert_argv jupyter 1 lab --no-browser --ip=127.0.0.1 --port="${port}" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}"
+    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
   assert_equal "$(stublog field jupyter call cwd)" "${T}/nb"
   assert_equal "$(stublog field jupyter listening ip)" 127.0.0.1
   run -0 stublog satellite
@@ -26,7 +26,7 @@ teardown() { common_teardown; }
   generate -i notebook -d "${T}/nb"
   run_job -0
   assert_argv jupyter 1 notebook --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}"
+    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
 }
 
 @test "voila: exact command line; token and origin reach it through a private config file" {
@@ -92,7 +92,7 @@ destroytoken token=${ALIAS}"
   assert_output "redeemtoken token=${launch_alias} port=$(jupyter_port)
 destroytoken token=${launch_alias}"
   assert_argv jupyter 1 lab --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="https://${launch_alias}.${DOMAIN}"
+    --ServerApp.port_retries=0 --ServerApp.allow_origin="https://${launch_alias}.${DOMAIN}" --KernelManager.transport=ipc
   assert_equal "$(stublog field jupyter call token_sha256)" "$(printf %s "${token}" | sha256sum | cut -d' ' -f1)"
   assert_file_not_exists "${T}/out/galyleo-${JOBID}.url"
   run grep -rlF -- "${token}" "${STUB_LOG}" "${JOB}"

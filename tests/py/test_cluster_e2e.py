@@ -5,6 +5,7 @@ client that behaves like a browser. Needs `make harness`; skip with -m "not clus
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -78,12 +79,29 @@ def test_scancel_destroys_the_alias_and_stops_jupyter(cluster: Cluster) -> None:
     assert "received SIGTERM" in cluster.output(launched)
 
 
+ANSWER_NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+               "source": ["import json\n", "from ipykernel.connect import get_connection_file\n",
+                          "print('answer', 6 * 7)\n",
+                          "print('transport', json.load(open(get_connection_file()))['transport'])"]}],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
 def test_notebook_and_voila_at_once_on_distinct_ports(cluster: Cluster) -> None:
+    folder = cluster.fresh_home()
+    with open(os.path.join(folder, "answer.ipynb"), "w") as handle:
+        json.dump(ANSWER_NOTEBOOK, handle)
     notebook = cluster.launch(interface="notebook")
-    voila = cluster.launch(interface="voila")
+    voila = cluster.launch("-d", folder, interface="voila")
     try:
         wait_for_page(notebook.url, "Jupyter Notebook")
-        wait_for_page(voila.url, "voila")
+        browser = wait_for_page(voila.url, "voila")
+        # Voila runs the notebook in a kernel reached over IPC, like lab and notebook.
+        status, body, _ = browser.get(f"{voila.origin}/voila/render/answer.ipynb")
+        assert status == 200 and "answer 42" in body, body[-2000:]
+        assert "transport ipc" in body, body[-2000:]
         ports = {alias_entry(notebook.alias)["port"], alias_entry(voila.alias)["port"]}
         assert len(ports) == 2
         for launched in (notebook, voila):

@@ -7,6 +7,7 @@ Satellite call log, and a second unprivileged user dialling the port directly.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import stat
@@ -71,7 +72,8 @@ def test_private_files_under_umask_000(tmp_path: Path, monkeypatch: pytest.Monke
     folder = tmp_path / "out"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = list(folder.iterdir())
-    assert len(files) == 6 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files), files
+    assert len(files) == 8 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files), files
+    assert len([f for f in files if f.suffix == ".out"]) == 2, "the job output is made 0600 before sbatch"
     assert not [f for f in files if f.suffix == ".sh" and token in f.read_text()]
 
 
@@ -149,7 +151,8 @@ def test_a_real_session_keeps_its_token_secret(cluster) -> None:
         assert not [c for c in sat.calls() if token in repr(c)]
         # Another unprivileged user on the node, straight at the port, without the token: refused.
         other = second_user()
-        for path in ("/api/kernels", "/api/contents", "/api/status", f"/api/kernels?token={token[:-1]}0"):
+        wrong = token[:-1] + ("1" if token.endswith("0") else "0")  # one hex digit off, never the token
+        for path in ("/api/kernels", "/api/contents", "/api/status", f"/api/kernels?token={wrong}"):
             code = subprocess.run(["runuser", "-u", other, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                    f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
             assert code in ("401", "403"), (path, code)
@@ -163,6 +166,8 @@ def test_a_real_session_keeps_its_token_secret(cluster) -> None:
         for folder, dirs, files in os.walk(home):
             for name in files:
                 path = os.path.join(folder, name)
+                if not stat.S_ISREG(os.lstat(path).st_mode):  # the kernels' Unix sockets
+                    continue
                 if token.encode() in open(path, "rb").read():
                     holders.append(path)
                     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
@@ -170,9 +175,17 @@ def test_a_real_session_keeps_its_token_secret(cluster) -> None:
         assert session["script"] not in holders and session["output"] not in holders
         assert [h for h in holders if h.endswith(".json") and "/.galyleo/" in h], holders
         runtime = os.path.join(home, ".local", "share", "jupyter", "runtime")
-        kernels = [f for f in os.listdir(runtime) if f.startswith("kernel-")]
+        kernels = [f for f in os.listdir(runtime) if f.startswith("kernel-") and f.endswith(".json")]
         assert kernels and all(stat.S_IMODE(os.stat(os.path.join(runtime, f)).st_mode) == 0o600 for f in kernels)
         assert os.stat(runtime).st_mode & 0o777 == 0o700
+        # Kernels talk over Unix sockets in that private directory, not TCP ports others can dial.
+        for name in kernels:
+            connection = json.load(open(os.path.join(runtime, name)))
+            assert connection["transport"] == "ipc" and connection["ip"].startswith(runtime), connection
+        # Everything under ~/.galyleo is private, the job output Slurm wrote included.
+        private = os.path.join(home, ".galyleo")
+        modes = {n: stat.S_IMODE(os.stat(os.path.join(private, n)).st_mode) for n in os.listdir(private)}
+        assert session["output"].rsplit("/", 1)[1] in modes and set(modes.values()) == {0o600}, modes
         assert not os.path.exists(os.path.join(home, ".bash_history"))
     finally:
         cluster.cancel(session["job_id"])
