@@ -134,8 +134,9 @@ def test_generate_then_plain_sbatch_is_a_whole_session(cluster: Cluster) -> None
         assert browser.cookie("_xsrf")
         alias = url.split("//")[1].split(".")[0]
         assert alias_entry(alias)["jobid"] == job_id
-        output = open(os.path.join(cluster.home, ".galyleo", f"galyleo-{job_id}.out")).read()
-        assert url.split("token=")[1] not in output
+        output_file = os.path.join(cluster.home, ".galyleo", f"galyleo-{job_id}.out")
+        assert oct(os.stat(output_file).st_mode & 0o777) == "0o600", "Slurm made it with the umask; the job must not"
+        assert url.split("token=")[1] not in open(output_file).read()
     finally:
         cluster.cancel(job_id)
     wait_alias_gone(alias)
