@@ -20,7 +20,8 @@ NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
 CONSTRAINT = re.compile(r"[A-Za-z0-9_.\-&|,*\[\]()!:]+\Z")
 GRES = re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*\Z")
-MEMORY = re.compile(r"([0-9]+)(G|GB)?\Z", re.IGNORECASE)
+MEMORY = re.compile(r"([0-9]+)(G|GB)?\Z")
+MAX_MEMORY_GB = 1048576  # 1 PiB: far above any node, far below what overflows Slurm's MB count
 TIME_FORMS = (
     re.compile(r"(?P<m>[0-9]+)\Z"),
     re.compile(r"(?P<m>[0-9]+):(?P<s>[0-9]{1,2})\Z"),
@@ -91,7 +92,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
                          ACCEPT["constraint"], CONSTRAINT),
         interface=interface(_pick(args.interface, config.interface)),
         notebook_dir=directory(*choose("--notebook-dir", args.notebook_dir, "$HOME (default --notebook-dir)", home)),
-        conda_env=_nonempty("--conda-env", args.conda_env),
+        conda_env=one_line("--conda-env", args.conda_env),
         conda_yml=existing_file("--conda-yml", args.conda_yml),
         conda_init=existing_file("--conda-init", args.conda_init),
         mamba=bool(args.mamba),
@@ -152,6 +153,19 @@ def _nonempty(option: str, value: Optional[str]) -> str:
     return value
 
 
+def has_control(value: str) -> bool:
+    """Newlines, tabs, NUL and the like: no module, image or env name holds one."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def one_line(option: str, value: Optional[str]) -> str:
+    """A name or path of a thing that cannot have control characters in it (a conda env)."""
+    text = _nonempty(option, value)
+    if has_control(text):
+        raise bad(option, value, ACCEPT["line"])
+    return text
+
+
 def _count(option: str, value: str) -> int:
     if not DIGITS.match(value) or not 1 <= int(value) <= MAX_COUNT:  # ASCII only: '²'.isdigit()
         raise bad(option, value, ACCEPT["count"])
@@ -163,7 +177,7 @@ def memory(option: str, value: str) -> int:
     if value == "":
         return 0
     match = MEMORY.match(value)
-    if not match or int(match.group(1)) < 1:
+    if not match or not 1 <= int(match.group(1)) <= MAX_MEMORY_GB:
         raise bad(option, value, ACCEPT["memory"])
     return int(match.group(1))
 
@@ -225,10 +239,10 @@ def split_list(option: str, value: Optional[str], accepted: str) -> Tuple[str, .
 
 def modules(defaults: Tuple[str, ...], value: Optional[str]) -> Tuple[str, ...]:
     """Site default modules first, then the user's, in the order given."""
-    if any(not m.strip() or m.startswith("-") for m in defaults):
+    if any(not m.strip() or m.startswith("-") or has_control(m) or " " in m for m in defaults):
         raise bad("setting default_modules", ",".join(defaults), ACCEPT["module"])
     given = split_list("--env-modules", value, ACCEPT["module"])
-    if any(m.startswith("-") for m in given):
+    if any(m.startswith("-") or has_control(m) or " " in m for m in given):
         raise bad("--env-modules", value, ACCEPT["module"])
     return defaults + given
 
@@ -242,6 +256,8 @@ def sif(value: Optional[str]) -> str:
     if value is None:
         return ""
     if value.startswith(SIF_SCHEMES) and len(value) > value.index("://") + 3:
+        if has_control(value) or " " in value:
+            raise bad("--sif", value, ACCEPT["sif"])
         return value
     if "://" in value:
         raise bad("--sif", value, ACCEPT["sif"])

@@ -32,15 +32,26 @@ pytestmark = pytest.mark.skipif(not (STUBS / "bin" / "jupyter").exists(), reason
 CANARY_TOKEN = "@CANARY@"
 ATOMS = [
     "'", '"', "$(touch @CANARY@)", "`touch @CANARY@`", "; touch @CANARY@", " && touch @CANARY@", "|", "\n",
+    "$(touch${IFS}@CANARY@)", "`touch${IFS}@CANARY@`", ";touch${IFS}@CANARY@", "&&touch${IFS}@CANARY@",
     "*", "?", "[a]", "{a,b}", "~", "#", "%", "%j", "\\", "$HOME", "${HOME}", "$", " ", "\t", "é", "日本", "🙂",
     "-", "--", "!", "<", ">", "&", "=",
 ]
 hostile = st.lists(st.one_of(st.sampled_from(ATOMS), st.text(st.characters(codec="utf-8", exclude_characters="\0,"),
                                                               min_size=1, max_size=3)),
                    min_size=1, max_size=6).map("".join)
-# Commas split comma lists, so list items never hold one; module names may not start with '-'.
+# Commas split comma lists, so list items never hold one. Module names, image URIs and conda
+# env names are refused with spaces or control characters in them (no such thing exists):
+# those get their own test, and hostile text without them must arrive verbatim.
 item = hostile.filter(lambda s: "," not in s and s.strip() != "")
-module_name = item.filter(lambda s: not s.startswith("-"))
+
+
+def has_control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
+one_line = item.filter(lambda s: not has_control(s))
+name = one_line.filter(lambda s: " " not in s)
+module_name = name.filter(lambda s: not s.startswith("-"))
 FAST = settings(max_examples=12, phases=[Phase.explicit, Phase.generate], deadline=None,
                 suppress_health_check=list(HealthCheck), derandomize=True)
 
@@ -96,7 +107,7 @@ class Sandbox:
 
 @FAST
 @given(notebook=item.filter(lambda s: "/" not in s and s not in (".", "..")), modules=st.lists(module_name,
-       min_size=1, max_size=2), modulepath=item, env_name=item)
+       min_size=1, max_size=2), modulepath=item, env_name=one_line)
 def test_shell_values_arrive_verbatim_and_nothing_runs(notebook: str, modules: List[str], modulepath: str,
                                                        env_name: str) -> None:
     box = Sandbox()
@@ -127,6 +138,8 @@ def test_shell_values_arrive_verbatim_and_nothing_runs(notebook: str, modules: L
 @given(image=item.filter(lambda s: "/" not in s and s not in (".", "..")), uri=st.booleans(),
        binds=st.lists(item, min_size=1, max_size=2))
 def test_container_values_arrive_verbatim_and_nothing_runs(image: str, uri: bool, binds: List[str]) -> None:
+    if uri and (" " in image or has_control(image)):
+        image = "".join(c for c in image if c != " " and not has_control(c)) or "x"  # a URI never has them
     box = Sandbox()
     try:
         image = box.evil(image)
@@ -149,6 +162,24 @@ def test_container_values_arrive_verbatim_and_nothing_runs(image: str, uri: bool
             image_path = sif
         assert calls[-1][:4] == ["exec", "--bind", ",".join(binds), image_path], calls
         assert not box.canary.exists()
+    finally:
+        box.close()
+
+
+UNSPACED = {"--env-modules": "gcc/{}", "--sif": "docker://{}", "--conda-env": "{}"}
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(option=st.sampled_from(sorted(UNSPACED)), value=item.filter(lambda s: " " in s or has_control(s)))
+def test_names_with_spaces_or_control_characters_are_refused(option: str, value: str) -> None:
+    if option == "--conda-env" and not has_control(value):
+        value += "\n"  # an env given as a path may hold spaces, never a newline
+    box = Sandbox()
+    try:
+        done = box.generate(f"--notebook-dir={box.root / 'home'}", f"{option}={UNSPACED[option].format(value)}")
+        assert done.returncode == 2 and done.stdout == "", done
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"galyleo: error: {option} "), done.stderr
     finally:
         box.close()
 

@@ -170,8 +170,8 @@ def test_time_limit_reaches_header() -> None:
     assert sbatch_lines(script(["-t", "1-2:30"]), "time") == ["#SBATCH --time=1-02:30:00"]
 
 
-@pytest.mark.parametrize("given, gb", [("4", 4), ("4G", 4), ("4g", 4), ("4GB", 4), ("4gb", 4), ("4Gb", 4),
-                                       ("04", 4), ("1024", 1024)])
+@pytest.mark.parametrize("given, gb", [("4", 4), ("4G", 4), ("4GB", 4), ("04", 4), ("1024", 1024),
+                                       ("1048576G", 1048576)])
 def test_memory_forms(given: str, gb: int) -> None:
     assert build(["-m", given]).memory_gb == gb
     assert sbatch_lines(script(["-m", given]), "mem") == [f"#SBATCH --mem={gb}G"]
@@ -269,7 +269,7 @@ def test_notebook_dir_only_shell_quoted(name: str, tmp_path: Path) -> None:
 
 def test_lists_become_arrays_verbatim(tmp_path: Path) -> None:
     conf = Config(account="a", module_init=["/etc/my init.sh", "$(id)"])
-    argv = ["-e", "a b,$(id),c'd", "--append-modulepath", "/opt/x y", "-s", "docker://a/b",
+    argv = ["-e", "a&b,$(id),c'd", "--append-modulepath", "/opt/x y", "-s", "docker://a/b",
             "-B", "/data:/data:ro,/x y,`id`", "--nv"]
     block = tmp_path / "values.sh"
     block.write_text(values_block(script(argv, conf)))
@@ -279,7 +279,7 @@ def test_lists_become_arrays_verbatim(tmp_path: Path) -> None:
                           check=False)
     assert proc.stderr == ""
     assert proc.stdout.splitlines() == [
-        "GALYLEO_MODULES=<a b><$(id)><c'd>",
+        "GALYLEO_MODULES=<a&b><$(id)><c'd>",
         "GALYLEO_MODULE_PATHS=</opt/x y>",
         "GALYLEO_BINDS=</data:/data:ro></x y><`id`>",
         "GALYLEO_MODULE_INIT=</etc/my init.sh><$(id)>",
@@ -380,7 +380,7 @@ def combos() -> List[Combo]:
         ("gres-res-constraint", ["--gres", "gpu:a100:1", "-R", "res1", "-C", "a100&ib"]),
         ("parts-mem-cpus-days", ["-p", "debug,compute", "-m", "8GB", "-c", "16", "-t", "2-12"]),
         ("minutes-features", ["-t", "45", "-C", "[rack1|rack2]"]),
-        ("mem-qos-res", ["-m", "4g", "-q", "normal", "-R", "maint.2025", "-t", "1-0:30"]),
+        ("mem-qos-res", ["-m", "4GB", "-q", "normal", "-R", "maint.2025", "-t", "1-0:30"]),
         ("spaced-notebook-dir", ["-d", "{dir}/my notebooks"]),
     ]
     found = []
