@@ -1,6 +1,8 @@
 """Every rejected input, from two tables in tests/py/data/: exit 2, one line on stderr
 naming the option (or the config file) and the accepted form, nothing on stdout,
-nothing written anywhere under the (temporary) HOME or the test's files.
+nothing written anywhere under the (temporary) HOME or the test's files, and no side
+effect: a recording `sbatch` first on PATH is never run and a listener standing in for
+the Satellite proxy is never connected to. Each `generate` case runs as `launch` too.
 
 Most cases run galyleo.cli.main in-process; a sample also runs as real subprocesses.
 """
@@ -8,11 +10,13 @@ Most cases run galyleo.cli.main in-process; a sample also runs as real subproces
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
-from typing import Dict, List, NamedTuple
+from typing import Dict, Iterator, List, NamedTuple
 
 import pytest
 from conftest import DATA, run_galyleo, snapshot
@@ -119,8 +123,74 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> D
     return values
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_rejected(case: Case, world: Dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli) -> None:
+class Traps:
+    """A listener in the Satellite proxy's place and a recording sbatch: both must stay untouched."""
+
+    def __init__(self, folder: Path) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.connections = 0
+        self.bin = folder / "trap-bin"
+        self.bin.mkdir()
+        self.sbatch_log = folder / "sbatch-called"
+        sbatch = self.bin / "sbatch"
+        sbatch.write_text(f"#!/bin/sh\necho \"$@\" >> '{self.sbatch_log}'\necho 1\n")
+        sbatch.chmod(0o755)
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def untouched(self) -> bool:
+        return self.connections == 0 and not self.sbatch_log.exists()
+
+
+@pytest.fixture(scope="module")
+def module_traps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Traps]:
+    traps = Traps(tmp_path_factory.mktemp("traps"))
+    yield traps
+    traps.server.close()
+
+
+@pytest.fixture
+def traps(module_traps: Traps, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> Traps:
+    monkeypatch.setenv("PATH", f"{module_traps.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    monkeypatch.setenv("GALYLEO_SATELLITE_URL", module_traps.url)
+    monkeypatch.setenv("GALYLEO_HTTP_TIMEOUT", "2")
+    return module_traps
+
+
+def test_traps_can_tell(traps: Traps, world: Dict[str, str], monkeypatch: pytest.MonkeyPatch, cli) -> None:
+    """A good launch trips both traps: sbatch runs and the proxy is dialled."""
+    monkeypatch.setenv("GALYLEO_CONFIG", str(DATA / "site.toml"))
+    (Path(world["dir"]) / "trap-check").mkdir()
+    traps.sbatch_log.unlink(missing_ok=True)
+    cli(["launch", "--no-preflight", "-A", "abc", "-d", world["dir"]])
+    assert traps.connections > 0, "the proxy stand-in was never dialled"
+    traps.connections = 0
+    from galyleo import slurm
+
+    assert slurm.submit(world["file"]) == "1" and traps.sbatch_log.exists(), "the sbatch trap is not first on PATH"
+    traps.sbatch_log.unlink()
+
+
+AS_LAUNCH = [c._replace(args="launch" + c.args[len("generate"):]) for c in CASES if c.args.startswith("generate ")]
+
+
+@pytest.mark.parametrize("case", CASES + AS_LAUNCH, ids=[c.id for c in CASES] + [f"launch-{c.id}" for c in AS_LAUNCH])
+def test_rejected(case: Case, world: Dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli,
+                  traps: Traps) -> None:
     config_path = str(DATA / "site.toml")
     if case.config:
         config_path = str(tmp_path / "site" / "galyleo.toml")
@@ -133,6 +203,7 @@ def test_rejected(case: Case, world: Dict[str, str], tmp_path: Path, monkeypatch
     result = cli(argv_for(case, world))
     check_result(case, result.status, result.out, result.err, config_path)
     assert snapshot(tmp_path) == before
+    assert traps.untouched(), "a rejected input reached sbatch or the Satellite proxy"
     if case.id in SUBPROCESS_SAMPLE:
         env = {"HOME": str(tmp_path / "home"), "GALYLEO_CONFIG": config_path}
         proc = run_galyleo(argv_for(case, world), env=env, cwd=str(tmp_path / "home"))
