@@ -2,9 +2,12 @@
 
 If Slurm can still cancel the job while it is pending, the job never ran, so
 nobody else will destroy the alias: we do. If the job has started, its own EXIT
-trap destroys the alias when scancel's SIGTERM arrives: we must not. A job that
-ended without running its trap (a plain `scancel` while pending) leaves its
-alias behind: `release` destroys it when galyleo next sees the session ended.
+trap destroys the alias when scancel's SIGTERM arrives: we must not. When
+scancel fails, or squeue cannot say whether the job started, `end_job` raises
+and the caller decides: `stop` changes nothing, a failed launch still destroys
+its alias. A job that ended without running its trap (a plain `scancel` while
+pending) leaves its alias behind: `release` destroys it when galyleo next sees
+the session ended.
 """
 
 from __future__ import annotations
@@ -12,30 +15,78 @@ from __future__ import annotations
 import sys
 from typing import Any, Optional
 
-from galyleo import slurm
+from galyleo import sessions, slurm
 from galyleo.errors import GalyleoError, SatelliteError
 
 STARTED = ("RUNNING", "COMPLETING", "CONFIGURING", "STOPPED", "SUSPENDED")
 
 
+class NotCancelled(GalyleoError):
+    """The job may still run: scancel failed, or squeue could not say whether it started.
+
+    `sent` is True when scancel itself was accepted (the job may be cancelled after all).
+    """
+
+    def __init__(self, cause: str, sent: bool = False) -> None:
+        super().__init__(cause)
+        self.sent = sent
+
+
+def end_job(job_id: str) -> bool:
+    """Cancel JOB_ID; True if it had started (its own trap destroys the alias), False if it never ran.
+
+    Raises NotCancelled when the job may still run, before anything else is done.
+    """
+    refused = scancel(job_id, pending_only=True)
+    info = current(job_id)
+    if info is None:
+        raise NotCancelled("Slurm did not answer" + (f" ({refused})" if refused else " after scancel"), not refused)
+    if info.state in STARTED:
+        refused = scancel(job_id)
+    if refused and info.state in sessions.LIVE:
+        raise NotCancelled(f"scancel failed ({refused})")
+    return info.state in STARTED
+
+
+def scancel(job_id: str, pending_only: bool = False) -> str:
+    """"" when scancel succeeded, else why not (including scancel hanging or missing)."""
+    try:
+        return slurm.cancel(job_id, pending_only)
+    except GalyleoError as exc:
+        return str(exc)
+
+
+def current(job_id: str) -> Optional[sessions.JobInfo]:
+    """The job's state now (squeue, retried); None when squeue does not answer or hangs."""
+    try:
+        return sessions.job(job_id)
+    except GalyleoError:
+        return None
+
+
 def withdraw(client: Any, alias: str, job_id: Optional[str]) -> bool:
-    """Cancel JOB_ID (if any) and destroy ALIAS unless the job's trap will. True if we destroyed it."""
-    destroy = True
+    """Cancel JOB_ID (if any) and destroy ALIAS unless the job's trap will. True if we destroyed it.
+
+    For launch's undo: a job Slurm would not cancel is reported, and its alias is
+    destroyed all the same, so that job can never be routed.
+    """
     if job_id is not None:
         try:
-            slurm.cancel(job_id, pending_only=True)
-            if slurm.state(job_id) in STARTED:
-                slurm.cancel(job_id)
-                destroy = False
-        except GalyleoError as exc:
+            if end_job(job_id):
+                return False
+        except NotCancelled as exc:
             warn(f"could not cancel job {job_id}: {exc}")
-    if destroy:
-        try:
-            client.destroy(alias)
-        except SatelliteError as exc:
-            warn(str(exc))
-            return False
-    return destroy
+    return destroy(client, alias)
+
+
+def destroy(client: Any, alias: str) -> bool:
+    """destroytoken; a failure is a warning naming the alias (it can be destroyed later). True if done."""
+    try:
+        client.destroy(alias)
+    except SatelliteError as exc:
+        warn(f"{exc} (alias {alias} is still held)")
+        return False
+    return True
 
 
 def warn(message: str) -> None:

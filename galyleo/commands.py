@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence
 
 from galyleo import reasons, records, sessions, slurm
@@ -82,7 +83,7 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
     session = sessions.resolve(found, ident, infos)
     info = infos[session.job_id]
     if info.state == "PENDING":
-        info = JobInfo(info.state, info.reason, info.node, info.time_left, expected_start(session.job_id) or info.start)
+        info = replace(info, start=expected_start(session.job_id) or info.start)
     doc = as_json(session, info)
     doc["satellite"] = satellite_state(config, session.alias)
     if as_doc:
@@ -168,7 +169,7 @@ def tail_file(path: str, follow: bool, live: Any) -> int:
 
 
 def stop(config: Config, idents: Sequence[str], stop_all: bool) -> int:
-    from galyleo.cancel import withdraw
+    """End each chosen session; one that Slurm cannot vouch for is left exactly as it was (exit 1)."""
     from galyleo.satellite import Client
 
     found = load(config)
@@ -179,17 +180,37 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool) -> int:
         wanted: List[Optional[str]] = list(idents) or [None]
         chosen = [sessions.resolve(found, ident, infos) for ident in wanted]
     client = Client(config)
+    status = 0
     for session in chosen:
         if not infos[session.job_id].live:
             print(f"job {session.job_id}: already ended")
             release_aliases(config, [session])
             continue
-        withdraw(client, session.alias, session.job_id)
-        records.remove(session.record[: -len(".json")] + ".token")  # a job that never started never read it
-        print(f"stopped job {session.job_id} ({session.alias})")
+        status = max(status, stop_one(client, session, infos[session.job_id]))
     if not chosen:
         print("no live sessions to stop")
-    return 0
+    return status
+
+
+def stop_one(client: Any, session: Session, info: JobInfo) -> int:
+    """Cancel the job, then destroy the alias unless the job's own trap will (cancel.py).
+
+    While Slurm cannot say whether the job runs, the alias and record stay: 1 line on stderr, status 1.
+    """
+    from galyleo import cancel
+
+    try:
+        if info.state == "UNKNOWN":
+            raise cancel.NotCancelled("the Slurm controller did not answer")
+        handled = cancel.end_job(session.job_id) or cancel.destroy(client, session.alias)
+    except cancel.NotCancelled as exc:
+        kept = f"it may be cancelled; alias {session.alias} and the record are kept" if exc.sent else \
+            "nothing was changed"
+        sys.stderr.write(f"galyleo: error: job {session.job_id}: {exc}; {kept}\n")
+        return 1
+    records.remove(session.record[: -len(".json")] + ".token")  # a job that never started never read it
+    print(f"stopped job {session.job_id} ({session.alias})")
+    return 0 if handled else 1
 
 
 def clean(config: Config, assume_yes: bool) -> int:

@@ -19,7 +19,7 @@ from galyleo import slurm
 from galyleo.errors import GalyleoError, UsageError
 
 LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "RESIZING")
-SQUEUE_FORMAT = "%i|%T|%r|%N|%L|%S"
+SQUEUE_FORMAT = "%i|%T|%r|%N|%L|%S|%P"
 BACKOFF = (0.5, 1.0, 2.0)
 
 
@@ -54,13 +54,18 @@ class Session:
 
 @dataclass(frozen=True)
 class JobInfo:
-    """Slurm's view of one job: state, reason code, node, time left, expected start, how it ended."""
+    """Slurm's view of one job: state, reason code, node, time left, expected start, partition, how it ended.
+
+    UNKNOWN (the controller did not answer) counts as live: galyleo must not treat
+    a job that may still run as ended.
+    """
 
     state: str
     reason: str = ""
     node: str = ""
     time_left: str = ""
     start: str = ""
+    partition: str = ""
     how: str = ""
 
     @property
@@ -91,19 +96,37 @@ def query(sessions: Sequence[Session]) -> Dict[str, JobInfo]:
 
 def squeue_rows() -> Optional[Dict[str, JobInfo]]:
     """This user's jobs (all states Slurm still remembers), or None if squeue keeps failing."""
-    for delay in BACKOFF + (0.0,):
-        done = slurm.call(["squeue", "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT], timeout=20)
+    text = ask(["squeue", "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT])
+    return None if text is None else parse_rows(text)
+
+
+def job(job_id: str, retry: bool = True) -> Optional[JobInfo]:
+    """One job as squeue sees it now: ENDED once Slurm has forgotten it, None if squeue does not answer."""
+    text = ask(["squeue", "--noheader", "--states=all", "--jobs", job_id, "--format", SQUEUE_FORMAT], retry)
+    return None if text is None else parse_rows(text).get(job_id, JobInfo("ENDED"))
+
+
+def ask(argv: List[str], retry: bool = True) -> Optional[str]:
+    """squeue's output, retried with back-off; None if it keeps failing. An unknown job id is an answer."""
+    for delay in (BACKOFF if retry else ()) + (0.0,):
+        done = slurm.call(argv, timeout=20)
         if done.returncode == 0:
-            rows = {}
-            for line in done.stdout.splitlines():
-                parts = line.split("|")
-                if len(parts) == 6:
-                    job, state, reason, node, left, start = (p.strip() for p in parts)
-                    rows[job] = JobInfo(state, reason, node, left, start)
-            return rows
+            return done.stdout
+        if "Invalid job id" in done.stderr:
+            return ""
         if delay:
             time.sleep(delay)
     return None
+
+
+def parse_rows(text: str) -> Dict[str, JobInfo]:
+    """SQUEUE_FORMAT lines by job id; lines of any other shape are skipped."""
+    rows = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == SQUEUE_FORMAT.count("|") + 1:
+            rows[parts[0]] = JobInfo(*parts[1:])
+    return rows
 
 
 def ended_how(session: Session, final_state: str) -> str:

@@ -42,15 +42,11 @@ def submit(script: str) -> str:
     return job_id
 
 
-def state(job_id: str) -> str:
-    """The job's state from squeue, or "" when Slurm no longer knows it."""
-    done = call(["squeue", "--noheader", "--jobs", job_id, "--format", "%T"])
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def cancel(job_id: str, pending_only: bool = False) -> None:
+def cancel(job_id: str, pending_only: bool = False) -> str:
+    """scancel JOB_ID (only while pending, if asked): "" when scancel succeeded, else its complaint."""
     argv: List[str] = ["scancel"] + (["--state=PENDING"] if pending_only else []) + [job_id]
-    call(argv)
+    done = call(argv)
+    return "" if done.returncode == 0 else (" ".join(done.stderr.split()) or f"scancel: exit status {done.returncode}")
 
 
 def available() -> bool:

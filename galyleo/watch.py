@@ -14,11 +14,11 @@ import ssl
 import sys
 import time
 import urllib.parse
-from typing import Any, Callable, Optional, TextIO
+from typing import Any, Callable, TextIO
 
-from galyleo import reasons, slurm
+from galyleo import reasons, sessions
 from galyleo.config import Config
-from galyleo.sessions import LIVE, SQUEUE_FORMAT, JobInfo
+from galyleo.sessions import LIVE, JobInfo
 
 POLL = 0.5
 SPINNER = "|/-\\"
@@ -48,15 +48,6 @@ class Reporter:
             self.stream.write("\r\033[K")
         self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
         self.stream.flush()
-
-
-def job_info(job_id: str) -> Optional[JobInfo]:
-    """The job as squeue sees it now; None when the controller does not answer."""
-    done = slurm.call(["squeue", "--noheader", "--states=all", "--jobs", job_id, "--format", SQUEUE_FORMAT], timeout=20)
-    if done.returncode != 0:
-        return None if "Invalid job id" not in done.stderr else JobInfo("ENDED")
-    parts = [p.strip() for p in done.stdout.strip().split("|")]
-    return JobInfo(*parts[1:]) if len(parts) == 6 else JobInfo("ENDED")
 
 
 def answers(url: str, config: Config) -> bool:
@@ -95,7 +86,7 @@ def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable
     info = JobInfo("PENDING")
     try:
         while True:
-            info = job_info(job_id) or JobInfo("UNKNOWN")
+            info = sessions.job(job_id, retry=False) or JobInfo("UNKNOWN")
             if info.state not in LIVE and info.state != "UNKNOWN":
                 report.done(f"job {job_id} ended ({info.state.lower()}) before the session was ready; "
                             f"see `galyleo logs {job_id}`")

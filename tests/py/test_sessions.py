@@ -10,23 +10,30 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
 
 from galyleo import cli, config, reasons, sessions
 
 
-def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0) -> Path:
-    """squeue prints SQUEUE_OUT (exit SQUEUE_STATUS); every call's argv is logged."""
+def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0, scancel_status: int = 0,
+               scancel_then: str = "", squeue_empty_then: str = "") -> Path:
+    """squeue prints bin/squeue.out and exits with bin/squeue.status (both re-read at every call, so a
+    test may change them); scancel exits SCANCEL_STATUS, then runs SCANCEL_THEN; when squeue.out is
+    empty, squeue first runs SQUEUE_EMPTY_THEN. Every call's argv is logged."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     log = bin_dir / "calls.log"
     (bin_dir / "squeue.out").write_text(squeue_out)
+    (bin_dir / "squeue.status").write_text(str(squeue_status))
+    (bin_dir / "scancel.then").write_text(scancel_then)
     for name, body in {
-        "squeue": f'cat "{bin_dir}/squeue.out"; [ {squeue_status} = 0 ] || '
-                  'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; '
-                  f'exit {squeue_status}',
-        "scancel": "exit 0",
+        "squeue": f'[ -s "{bin_dir}/squeue.out" ] || {{ {squeue_empty_then or ":"}; }}\n'
+                  f'status=$(cat "{bin_dir}/squeue.status"); cat "{bin_dir}/squeue.out"; [ "$status" = 0 ] || '
+                  'echo "slurm_load_jobs error: Unable to contact slurm controller" >&2; exit "$status"',
+        "scancel": f'. "{bin_dir}/scancel.then"; [ {scancel_status} = 0 ] || '
+                   'echo "scancel: error: Kill job error on job id $2: Unable to contact slurm controller" >&2; '
+                   f'exit {scancel_status}',
         "sbatch": "echo should-not-run >&2; exit 1",
     }.items():
         path = bin_dir / name
@@ -34,6 +41,43 @@ def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0) -> Path:
         path.write_text(f"#!/bin/bash\n{logline}\n{body}\n")
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return log
+
+
+def calls(log: Path, command: str) -> List[List[str]]:
+    """The logged argv (without the command name) of each call of COMMAND, in order."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    found = [line.split("\0")[:-1] for line in lines]
+    return [argv[1:] for argv in found if argv and argv[0] == command]
+
+
+class FakeSatellite:
+    """Stands in for satellite.Client: logs each call; known() says whether an alias is still held."""
+
+    log: List[Tuple[str, str]] = []
+
+    def __init__(self, config: object) -> None:
+        pass
+
+    def destroy(self, alias: str) -> None:
+        self.log.append(("destroy", alias))
+
+    def known(self, alias: str) -> bool:
+        self.log.append(("known", alias))
+        return True
+
+    def jobstate(self, alias: str) -> str:
+        self.log.append(("jobstate", alias))
+        return "PE"
+
+
+@pytest.fixture
+def satellite(monkeypatch: pytest.MonkeyPatch) -> List[Tuple[str, str]]:
+    """Satellite calls go to FakeSatellite; the list of (call, alias) it logs."""
+    from galyleo import satellite as real
+
+    monkeypatch.setattr(real, "Client", FakeSatellite)
+    monkeypatch.setattr(FakeSatellite, "log", [])
+    return FakeSatellite.log
 
 
 def record(folder: Path, job_id: str, alias: str, created: str = "2026-11-29T05:00:00Z") -> Path:
@@ -79,7 +123,8 @@ def test_controller_unreachable_is_unknown_and_nothing_is_deleted(env: Path, tmp
 
 
 def test_states_reasons_and_ended(env: Path, tmp_path: Path, capsys) -> None:
-    fake_slurm(tmp_path / "bin", "101|PENDING|PartitionTimeLimit|||N/A\n102|RUNNING|None|node7|9:58|2026\n")
+    fake_slurm(tmp_path / "bin",
+               "101|PENDING|PartitionTimeLimit|||N/A|debug\n102|RUNNING|None|node7|9:58|2026|debug\n")
     folder = env / ".galyleo"
     record(folder, "101", "aa-bb-cc")
     record(folder, "102", "dd-ee-ff")
@@ -97,7 +142,7 @@ def test_states_reasons_and_ended(env: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_resolve_needs_an_id_when_several_are_live(env: Path, tmp_path: Path, capsys) -> None:
-    fake_slurm(tmp_path / "bin", "101|RUNNING|None|n|1:00|x\n102|RUNNING|None|n|1:00|x\n")
+    fake_slurm(tmp_path / "bin", "101|RUNNING|None|n|1:00|x|debug\n102|RUNNING|None|n|1:00|x|debug\n")
     record(env / ".galyleo", "101", "aa-bb-cc")
     record(env / ".galyleo", "102", "dd-ee-ff")
     status, _, err = run(capsys, "open")
@@ -108,8 +153,8 @@ def test_resolve_needs_an_id_when_several_are_live(env: Path, tmp_path: Path, ca
     assert status == 2 and "999" in err
 
 
-def test_clean_removes_only_ended_sessions(env: Path, tmp_path: Path, capsys) -> None:
-    fake_slurm(tmp_path / "bin", "101|RUNNING|None|n|1:00|x\n")
+def test_clean_removes_only_ended_sessions(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    fake_slurm(tmp_path / "bin", "101|RUNNING|None|n|1:00|x|debug\n")
     live = record(env / ".galyleo", "101", "aa-bb-cc")
     ended = record(env / ".galyleo", "102", "dd-ee-ff")
     outside = tmp_path / "precious.txt"
@@ -120,6 +165,7 @@ def test_clean_removes_only_ended_sessions(env: Path, tmp_path: Path, capsys) ->
     status, out, _ = run(capsys, "clean", "--yes")
     assert status == 0
     assert live.exists() and not ended.exists() and outside.exists()
+    assert satellite == [("known", "dd-ee-ff"), ("destroy", "dd-ee-ff")]  # the ended one's alias, once
 
 
 def test_every_never_reason_names_an_option() -> None:

@@ -1,0 +1,166 @@
+"""What stop, status and clean change, and what they must leave alone, against scripted
+Slurm replies (test_sessions.fake_slurm on PATH) and a fake Satellite client that logs
+its calls. The alias is destroyed exactly once, and never while Slurm cannot say
+whether the job may still run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import test_sessions
+from test_sessions import FakeSatellite, calls, fake_slurm, record, run
+
+from galyleo import cancel
+
+env = test_sessions.env  # the shared fixture
+satellite = test_sessions.satellite  # the shared fixture
+
+
+PENDING = "101|PENDING|Priority|||N/A|debug\n"
+RUNNING = "101|RUNNING|None|node7|9:58|2026|debug\n"
+
+
+def token_of(path: Path) -> Path:
+    token = path.with_suffix(".token")
+    token.write_text("t" * 64)
+    return token
+
+
+@pytest.mark.parametrize("argv", [["stop", "101"], ["stop"], ["stop", "--all"], ["stop", "aa-bb-cc"]])
+def test_stop_while_the_controller_is_down_changes_nothing(env: Path, tmp_path: Path, capsys, satellite,
+                                                           argv) -> None:
+    log = fake_slurm(tmp_path / "bin", "", squeue_status=1)
+    path = record(env / ".galyleo", "101", "aa-bb-cc")
+    token = token_of(path)
+    status, out, err = run(capsys, *argv)
+    assert status == 1
+    assert err.splitlines() == ["galyleo: error: job 101: the Slurm controller did not answer; nothing was changed"]
+    assert "stopped" not in out
+    assert satellite == [] and calls(log, "scancel") == []
+    assert path.exists() and token.exists()
+
+
+def test_stop_when_scancel_fails_changes_nothing(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    log = fake_slurm(tmp_path / "bin", PENDING, scancel_status=1)
+    path = record(env / ".galyleo", "101", "aa-bb-cc")
+    token = token_of(path)
+    status, out, err = run(capsys, "stop", "101")
+    assert status == 1
+    assert len(err.splitlines()) == 1 and err.startswith("galyleo: error: job 101: scancel failed (")
+    assert "Unable to contact slurm controller" in err and err.endswith("; nothing was changed\n")
+    assert "stopped" not in out
+    assert satellite == []
+    assert calls(log, "scancel") == [["--state=PENDING", "101"]]
+    assert path.exists() and token.exists()
+
+
+def test_controller_lost_right_after_scancel_keeps_the_alias(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    status_file = tmp_path / "bin" / "squeue.status"
+    fake_slurm(tmp_path / "bin", PENDING, scancel_then=f'echo 1 > "{status_file}"')
+    path = record(env / ".galyleo", "101", "aa-bb-cc")
+    status, _, err = run(capsys, "stop", "101")
+    assert status == 1 and len(err.splitlines()) == 1
+    assert "job 101: Slurm did not answer after scancel" in err and "alias aa-bb-cc and the record are kept" in err
+    assert satellite == [] and path.exists()
+
+
+def test_stop_a_pending_job_destroys_its_alias_once(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    log = fake_slurm(tmp_path / "bin", PENDING)
+    path = record(env / ".galyleo", "101", "aa-bb-cc")
+    token = token_of(path)
+    status, out, err = run(capsys, "stop", "101")
+    assert (status, err) == (0, "")
+    assert out == "stopped job 101 (aa-bb-cc)\n"
+    assert satellite == [("destroy", "aa-bb-cc")]
+    assert calls(log, "scancel") == [["--state=PENDING", "101"]]
+    assert path.exists() and not token.exists()  # the record stays for `list --all` and `clean`
+
+
+def test_stop_a_running_job_leaves_the_alias_to_its_trap(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    log = fake_slurm(tmp_path / "bin", RUNNING)
+    record(env / ".galyleo", "101", "aa-bb-cc")
+    status, out, _ = run(capsys, "stop", "101")
+    assert status == 0 and "stopped job 101" in out
+    assert satellite == []
+    assert calls(log, "scancel") == [["--state=PENDING", "101"], ["101"]]
+
+
+def test_launch_undo_still_destroys_the_alias_when_cancel_fails(env: Path, tmp_path: Path, capsys,
+                                                                satellite) -> None:
+    fake_slurm(tmp_path / "bin", "", squeue_status=1, scancel_status=1)
+    client = FakeSatellite(None)
+    assert cancel.withdraw(client, "aa-bb-cc", "101") is True
+    err = capsys.readouterr().err
+    assert err.startswith("galyleo: warning: could not cancel job 101: Slurm did not answer (")
+    assert satellite == [("destroy", "aa-bb-cc")]
+    assert cancel.withdraw(client, "dd-ee-ff", None) is True  # sbatch never gave a job
+    assert satellite[-1] == ("destroy", "dd-ee-ff")
+
+
+def test_status_while_the_controller_is_down(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    log = fake_slurm(tmp_path / "bin", "", squeue_status=1)
+    path = record(env / ".galyleo", "101", "aa-bb-cc")
+    status, out, _ = run(capsys, "status")
+    assert status == 0  # status reports; UNKNOWN is a state, not a failure of `status`
+    assert "state      UNKNOWN (Slurm controller not answering)" in out.splitlines()
+    status, out, _ = run(capsys, "status", "101", "--json")
+    doc = json.loads(out)
+    assert status == 0 and doc["state"] == "UNKNOWN" and doc["ended"] == "" and doc["expected_start"] == ""
+    assert doc["satellite"] == "alias pending"
+    assert path.exists() and calls(log, "scancel") == []
+    assert [call for call, _ in satellite] == ["jobstate", "jobstate"]
+    assert not any("--start" in argv for argv in calls(log, "squeue"))
+
+
+class Terminal(io.StringIO):
+    """stdin as a terminal that answers with the given text."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def two_sessions(env: Path, tmp_path: Path) -> tuple:
+    """101 running, 102 ended (squeue forgot it) with its output file."""
+    fake_slurm(tmp_path / "bin", RUNNING)
+    live = record(env / ".galyleo", "101", "aa-bb-cc")
+    ended = record(env / ".galyleo", "102", "dd-ee-ff")
+    output = ended.with_suffix(".out")
+    output.write_text("[galyleo] session ended (exit status 0)\n")
+    return live, ended, output
+
+
+@pytest.mark.parametrize("answer", ["n\n", "\n", "maybe\n"])
+def test_clean_answered_no_removes_nothing(env: Path, tmp_path: Path, capsys, satellite, monkeypatch,
+                                           answer) -> None:
+    live, ended, output = two_sessions(env, tmp_path)
+    monkeypatch.setattr(sys, "stdin", Terminal(answer))
+    status, out, _ = run(capsys, "clean")
+    assert status == 1 and "remove them? [y/N]" in out and out.endswith("nothing removed\n")
+    assert str(ended) in out and str(live) not in out
+    assert live.exists() and ended.exists() and output.exists()
+    assert satellite == []
+
+
+@pytest.mark.parametrize("argv, answer", [(["clean"], "y\n"), (["clean"], "yes\n"), (["clean", "--yes"], None)])
+def test_clean_answered_yes_or_told_yes_removes_the_ended(env: Path, tmp_path: Path, capsys, satellite, monkeypatch,
+                                                          argv, answer) -> None:
+    live, ended, output = two_sessions(env, tmp_path)
+    if answer is not None:
+        monkeypatch.setattr(sys, "stdin", Terminal(answer))
+    status, out, _ = run(capsys, *argv)
+    assert status == 0 and "removed 2 file(s)" in out
+    assert ("remove them?" in out) == (answer is not None)
+    assert live.exists() and not ended.exists() and not output.exists()
+    assert satellite == [("known", "dd-ee-ff"), ("destroy", "dd-ee-ff")]
+
+
+def test_clean_without_a_terminal_asks_for_yes(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    live, ended, output = two_sessions(env, tmp_path)
+    status, _, err = run(capsys, "clean")
+    assert status == 1 and "use --yes" in err
+    assert live.exists() and ended.exists() and output.exists() and satellite == []
