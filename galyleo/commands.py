@@ -19,6 +19,9 @@ from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.sessions import JobInfo, Session
 
+FOLLOW_POLL = 0.5  # seconds between reads of a followed job output
+FOLLOW_IDLE = 5.0  # ask Slurm whether the job still runs only after this long without new output
+
 
 def describe(info: JobInfo) -> str:
     """The state column: PENDING with its reason, RUNNING with time left, ENDED with how."""
@@ -139,33 +142,38 @@ def logs(config: Config, ident: Optional[str], follow: bool) -> int:
 
 
 def still_live(job_id: str) -> bool:
-    rows = sessions.squeue_rows()
-    return rows is None or (job_id in rows and rows[job_id].state in sessions.LIVE)
+    """False once Slurm says the job ended; a controller that does not answer keeps it live."""
+    info = sessions.job(job_id)
+    return info is None or info.state in sessions.LIVE
 
 
 def tail_file(path: str, follow: bool, live: Any) -> int:
-    """Print the file; with follow, keep printing what is appended until the job ends."""
-    position = 0
+    """Print the file; with follow, keep printing what is appended until the job ends, then the rest."""
+    position = print_from(path, 0)
     idle = 0.0
-    while True:
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(position)
-                chunk = handle.read()
-                position = handle.tell()
-        except FileNotFoundError:
-            chunk = b""
-        if chunk:
-            sys.stdout.write(chunk.decode("utf-8", "replace"))
-            sys.stdout.flush()
-        if not follow:
+    while follow:
+        time.sleep(FOLLOW_POLL)
+        new = print_from(path, position)
+        idle = 0.0 if new != position else idle + FOLLOW_POLL
+        position = new
+        if idle >= FOLLOW_IDLE and not live():
+            print_from(path, position)  # what the job wrote while Slurm was asked
             return 0
-        time.sleep(0.5)
-        idle += 0.5
-        if idle >= 5 and not live():
-            return 0
-        if chunk:
-            idle = 0.0
+    return 0
+
+
+def print_from(path: str, position: int) -> int:
+    """Print what the file holds past POSITION; return the new position (a missing file is empty)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(position)
+            chunk = handle.read()
+    except FileNotFoundError:
+        return position
+    if chunk:
+        sys.stdout.write(chunk.decode("utf-8", "replace"))
+        sys.stdout.flush()
+    return position + len(chunk)
 
 
 def stop(config: Config, idents: Sequence[str], stop_all: bool) -> int:
