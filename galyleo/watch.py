@@ -1,7 +1,8 @@
 """`launch --wait`: follow a submitted session on stderr until its URL really answers.
 
-Queued (reason, expected start), starting, ready. A progress line that rewrites
-itself only on a terminal; plain timestamped lines, on change only, otherwise.
+Queued (reason, expected start, place among the partition's pending jobs),
+starting, ready. A progress line that rewrites itself only on a terminal; plain
+timestamped lines, on change only, otherwise.
 Ready means the proxy routes to Jupyter: `/` answers with Jupyter's redirect,
 not the proxy's waiting page (200) or an error.
 """
@@ -14,13 +15,15 @@ import ssl
 import sys
 import time
 import urllib.parse
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Optional, TextIO, Tuple
 
-from galyleo import reasons, sessions
+from galyleo import reasons, sessions, slurm
 from galyleo.config import Config
+from galyleo.errors import GalyleoError
 from galyleo.sessions import LIVE, JobInfo
 
 POLL = 0.5
+POSITION_EVERY = 10  # polls between looks at the partition's queue (a bigger squeue than the job's own)
 SPINNER = "|/-\\"
 
 
@@ -50,6 +53,42 @@ class Reporter:
         self.stream.flush()
 
 
+class Place:
+    """The job's place among its partition's pending jobs while it waits, and where it was before."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.polls = 0
+        self.now: Optional[Tuple[int, int]] = None
+        self.before: Optional[Tuple[int, int]] = None
+
+    def update(self, info: JobInfo) -> str:
+        """Look again every POSITION_EVERY polls while pending; the words for the progress line."""
+        if info.state != "PENDING":
+            return ""
+        if self.polls % POSITION_EVERY == 0:
+            found = position(self.job_id, info.partition)
+            if found and self.now and found[0] != self.now[0]:
+                self.before = self.now
+            self.now = found or self.now
+        self.polls += 1
+        if not self.now:
+            return ""
+        moved = f" ({'up' if self.now[0] < self.before[0] else 'down'} from {self.before[0]})" if self.before else ""
+        return f"; position {self.now[0]} of {self.now[1]} pending in {info.partition}{moved}"
+
+
+def position(job_id: str, partition: str) -> Optional[Tuple[int, int]]:
+    """(place, count) among PARTITION's pending jobs by priority, 1 = next; None if squeue cannot say."""
+    argv = ["squeue", "--noheader", "--states=PENDING", "--partition", partition, "--format", "%i", "--sort=-p,i"]
+    try:
+        done = slurm.call(argv, timeout=20) if partition else None
+    except GalyleoError:
+        return None
+    ids = list(dict.fromkeys(done.stdout.split())) if done and done.returncode == 0 else []
+    return (ids.index(job_id) + 1, len(ids)) if job_id in ids else None
+
+
 def answers(url: str, config: Config) -> bool:
     """True once the proxy hands `/` to Jupyter (a redirect), never for the waiting page."""
     parts = urllib.parse.urlsplit(url)
@@ -68,11 +107,11 @@ def answers(url: str, config: Config) -> bool:
     return status in (301, 302, 303, 307)
 
 
-def describe(info: JobInfo) -> str:
+def describe(info: JobInfo, place: str = "") -> str:
     if info.state == "PENDING":
         why = reasons.explain(info.reason).words
         eta = f"; expected start {info.start}" if info.start not in ("", "N/A", "Unknown") else ""
-        return f"queued: {why}{eta}"
+        return f"queued: {why}{eta}{place}"
     if info.state == "RUNNING":
         return f"starting on {info.node}"
     return info.state.lower()
@@ -82,6 +121,7 @@ def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable
            stream: TextIO = sys.stderr) -> int:
     """Watch until ready (0), the job ends first (1); Ctrl-C cancels a pending job (130)."""
     report = Reporter(stream)
+    place = Place(job_id)
     advised = False
     info = JobInfo("PENDING")
     try:
@@ -97,7 +137,7 @@ def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable
             if info.state == "RUNNING" and answers(url, config):
                 report.done(f"ready: job {job_id} on {info.node}")
                 return 0
-            report.show(f"job {job_id} {describe(info)}" if info.state != "UNKNOWN" else
+            report.show(f"job {job_id} {describe(info, place.update(info))}" if info.state != "UNKNOWN" else
                         f"job {job_id}: the Slurm controller does not answer; retrying")
             time.sleep(POLL)
     except KeyboardInterrupt:

@@ -1,19 +1,22 @@
-"""Following a job: `logs -f` until Slurm says the job ended, against scripted Slurm
-replies. Time never passes: the sleeps are replaced by steps of the script (the file
-grows, the reply flips), so nothing here asserts a timing.
+"""Following a job: `logs -f` until Slurm says the job ended, and `launch --wait`'s queue
+position, against scripted Slurm replies. Time never passes: the sleeps are replaced by
+steps of the script (the file grows, the reply flips), so nothing here asserts a timing.
 """
 
 from __future__ import annotations
 
+import io
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
-from typing import List
+from typing import List, Sequence
 
 import pytest
 import test_sessions
 from test_sessions import calls, fake_slurm, record, run
 
-from galyleo import commands
+from galyleo import commands, slurm, watch
+from galyleo.config import Config
 
 env = test_sessions.env  # the shared fixture
 
@@ -54,3 +57,65 @@ def test_logs_without_follow_prints_once(env: Path, tmp_path: Path, capsys, monk
     (env / ".galyleo" / "galyleo-20261129-050000-101.out").write_text("only\n")
     monkeypatch.setattr(commands, "time", SimpleNamespace(sleep=lambda seconds: pytest.fail("followed")))
     assert run(capsys, "logs", "101")[:2] == (0, "only\n")
+
+
+class Queue:
+    """slurm.call scripted for watch: the job's own squeue row per poll, and the partition's pending ids."""
+
+    def __init__(self, rows: Sequence[str], pending: Sequence[str]) -> None:
+        self.rows = list(rows)
+        self.pending = list(pending)
+        self.asked: List[List[str]] = []
+
+    def call(self, argv: Sequence[str], timeout: int = 60, **_: object) -> subprocess.CompletedProcess:
+        self.asked.append(list(argv))
+        replies = self.pending if "--sort=-p,i" in argv else self.rows
+        assert replies, f"unscripted call {argv}"
+        return subprocess.CompletedProcess(list(argv), 0, replies.pop(0), "")
+
+
+def follow(monkeypatch: pytest.MonkeyPatch, queue: Queue, every: int) -> tuple:
+    monkeypatch.setattr(slurm, "call", queue.call)
+    monkeypatch.setattr(watch, "POLL", 0)
+    monkeypatch.setattr(watch, "POSITION_EVERY", every)
+    monkeypatch.setattr(watch, "answers", lambda url, config: True)
+    stream = io.StringIO()
+    status = watch.follow("101", "https://aa-bb-cc.x.test/?token=t", Config(), lambda: pytest.fail("cancelled"),
+                          stream)
+    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
+    return status, lines
+
+
+PENDING = "101|PENDING|Priority|||2026-11-29T06:00:00|debug\n"
+RUNNING = "101|RUNNING|None|node7|9:58|2026|debug\n"
+
+
+def test_wait_shows_the_queue_position_and_its_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    pending = ["7\n101\n9\n", "101\n9\n", "101\n9\n", "3\n4\n5\n101\n"]
+    queue = Queue([PENDING, PENDING, PENDING, PENDING, RUNNING], pending)
+    status, lines = follow(monkeypatch, queue, every=1)
+    queued = "job 101 queued: waiting for jobs with higher priority; expected start 2026-11-29T06:00:00; "
+    assert status == 0
+    assert lines == [
+        queued + "position 2 of 3 pending in debug",
+        queued + "position 1 of 2 pending in debug (up from 2)",
+        queued + "position 4 of 4 pending in debug (down from 1)",
+        "ready: job 101 on node7",
+    ]
+    position_calls = [argv for argv in queue.asked if "--sort=-p,i" in argv]
+    assert len(position_calls) == 4  # one per pending poll, none once running
+    assert position_calls[0][:6] == ["squeue", "--noheader", "--states=PENDING", "--partition", "debug", "--format"]
+
+
+def test_wait_looks_at_the_queue_only_every_few_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = Queue([PENDING, PENDING, PENDING, RUNNING], ["101\n9\n", "9\n101\n"])
+    status, lines = follow(monkeypatch, queue, every=2)
+    assert status == 0 and not queue.pending  # polls 1 and 3 asked, poll 2 did not
+    assert lines[-2].endswith("position 2 of 2 pending in debug (down from 1)")
+
+
+def test_wait_without_a_known_position_shows_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = Queue([PENDING, "101|CANCELLED|None|||N/A|debug\n"], ["9\n"])  # 101 not (or no longer) listed
+    status, lines = follow(monkeypatch, queue, every=1)
+    assert status == 1
+    assert "position" not in lines[0] and lines[1].startswith("job 101 ended (cancelled)")
