@@ -6,6 +6,7 @@ just say what the job waits for. Unknown reasons are shown as Slurm spells them.
 
 from __future__ import annotations
 
+import re
 from typing import Dict, NamedTuple, Optional
 
 
@@ -37,11 +38,43 @@ REASONS: Dict[str, Reason] = {
     "PartitionNodeLimit": Reason("the partition cannot give that many nodes", True, "choose another --partition"),
     "QOSMaxWallDurationPerJobLimit": Reason("the time limit is above the QOS's maximum", True,
                                             "lower --time-limit or choose another --qos"),
-    "AssocMaxWallDurationLimit": Reason("the time limit is above your account's maximum", True,
-                                        "lower --time-limit"),
+    "AssocMaxWallDurationPerJobLimit": Reason("the time limit is above your account's per-job maximum", True,
+                                              "lower --time-limit or use another --account"),
+    "AssocMaxCpuPerJobLimit": Reason("the CPUs asked are above your account's per-job maximum", True,
+                                     "lower --cpus or use another --account"),
+    "AssocMaxCpuPerNode": Reason("the CPUs asked are above your account's per-node maximum", True, "lower --cpus"),
+    "AssocMaxCpuMinutesPerJobLimit": Reason("CPUs times time limit is above your account's per-job maximum", True,
+                                            "lower --cpus or --time-limit"),
+    "AssocMaxMemPerJob": Reason("the memory asked is above your account's per-job maximum", True,
+                                "lower --memory or use another --account"),
+    "AssocMaxMemPerNode": Reason("the memory asked is above your account's per-node maximum", True, "lower --memory"),
+    "AssocMaxGRESPerJob": Reason("the GPUs/GRES asked are above your account's per-job maximum", True,
+                                 "lower --gpus or --gres, or use another --account"),
+    "AssocMaxGRESPerNode": Reason("the GPUs/GRES asked are above your account's per-node maximum", True,
+                                  "lower --gpus or --gres"),
+    "AssocMaxNodePerJobLimit": Reason("your account may not use even the one node a session asks for", True,
+                                      "use another --account"),
+    "AssocMaxBillingPerJob": Reason("the job's billing weight is above your account's per-job maximum", True,
+                                    "lower --cpus, --memory or --gpus"),
     "QOSMaxMemoryPerJob": Reason("the memory asked is above the QOS's maximum", True, "lower --memory"),
     "QOSMaxCpuPerJobLimit": Reason("the CPUs asked are above the QOS's maximum", True, "lower --cpus"),
     "QOSMaxGRESPerJob": Reason("the GPUs/GRES asked are above the QOS's maximum", True, "lower --gpus or --gres"),
+    "QOSMaxMemoryPerNode": Reason("the memory asked is above the QOS's per-node maximum", True,
+                                  "lower --memory or choose another --qos"),
+    "QOSMaxCpuPerNode": Reason("the CPUs asked are above the QOS's per-node maximum", True,
+                               "lower --cpus or choose another --qos"),
+    "QOSMaxGRESPerNode": Reason("the GPUs/GRES asked are above the QOS's per-node maximum", True,
+                                "lower --gpus or --gres, or choose another --qos"),
+    "QOSMaxCpuMinutesPerJobLimit": Reason("CPUs times time limit is above the QOS's per-job maximum", True,
+                                          "lower --cpus or --time-limit, or choose another --qos"),
+    "QOSMaxNodePerJobLimit": Reason("the QOS does not allow even the one node a session asks for", True,
+                                    "choose another --qos"),
+    "QOSMaxBillingPerJob": Reason("the job's billing weight is above the QOS's per-job maximum", True,
+                                  "lower --cpus, --memory or --gpus, or choose another --qos"),
+    "QOSMinCpuNotSatisfied": Reason("the QOS needs more CPUs than the job asks for", True,
+                                    "raise --cpus or choose another --qos"),
+    "QOSMinMemory": Reason("the QOS needs more memory than the job asks for", True,
+                           "raise --memory or choose another --qos"),
     "QOSMinGRES": Reason("the QOS needs GPUs/GRES the job does not ask for", True,
                          "add --gpus or choose another --qos"),
     "AssocGrpCPUMinutesLimit": Reason("your account has no CPU time left", True, "use another --account"),
@@ -56,8 +89,8 @@ REASONS: Dict[str, Reason] = {
 
 
 def explain(code: str) -> Reason:
-    """Plain words for Slurm's reason code (codes with a suffix in parentheses too)."""
-    base = code.split("(")[0].strip()
+    """Plain words for Slurm's reason code (also with a suffix: `(...)`, `, UnavailableNodes:...`)."""
+    base = re.split(r"[(,:]", code)[0].strip()
     return REASONS.get(code) or REASONS.get(base) or Reason(code or "unknown")
 
 
