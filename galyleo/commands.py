@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from dataclasses import replace
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from galyleo import reasons, records, sessions, slurm
 from galyleo.config import Config
@@ -284,13 +284,20 @@ def config_show(loaded: Any, as_doc: bool) -> int:
 
 
 def config_set(key: str, value: str) -> int:
-    """Set KEY in the user file, keeping its other lines (and comments) as they are."""
+    """Set KEY in the user file, keeping its other lines (and comments) as they are.
+
+    A setting the command line also takes is checked by the command line's own rule
+    (spec.py), so a value every later launch would refuse is refused now, file untouched.
+    """
     from galyleo import config as site
 
     kinds = {f: site.kind_of(t) for f, t in site.Config.__annotations__.items()}
     if key not in kinds:
         raise site.ConfigError(f"config set {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
-    typed = site.check_value("config set", key, site.from_text(f"config set {key}", value, kinds[key]), kinds[key])
+    where = f"config set {key}"
+    rule = launch_rules().get(key)
+    typed = rule(where, value) if rule else site.from_text(where, value, kinds[key])
+    typed = site.check_value("config set", key, typed, kinds[key])
     path = site.user_path(dict(os.environ))
     lines = open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
     line = f"{key} = {json.dumps(typed)}"
@@ -304,3 +311,42 @@ def config_set(key: str, value: str) -> int:
     os.replace(tmp, path)
     print(f"{path}: {line}")
     return 0
+
+
+def launch_rules() -> Dict[str, Callable[[str, str], Any]]:
+    """For each setting with a launch option: text -> the value to store, or UsageError (spec.py's checks).
+
+    0 stays allowed for memory and gpus: it is their default, "not asked for". interface
+    and the settings launch has no option for are checked by config.check_value alone.
+    """
+    from galyleo import spec
+    from galyleo.errors import ACCEPT
+
+    def name(accepted: str, pattern: Any) -> Callable[[str, str], str]:
+        return lambda where, text: spec._name(where, text, accepted, pattern)
+
+    def optional(check: Callable[[str, str], int]) -> Callable[[str, str], int]:
+        return lambda where, text: 0 if text == "0" else check(where, text)
+
+    return {
+        "account": name(ACCEPT["account"], spec.NAME),
+        "partition": name(ACCEPT["partition"], spec.PARTITION),
+        "qos": name(ACCEPT["name"], spec.NAME),
+        "reservation": name(ACCEPT["name"], spec.NAME),
+        "job_name": name(ACCEPT["name"], spec.NAME),
+        "constraint": name(ACCEPT["constraint"], spec.CONSTRAINT),
+        "cpus": spec._count,
+        "gpus": optional(spec._count),
+        "memory": optional(spec.memory),
+        "time_limit": spec.time_limit,
+        "default_modules": lambda where, text: list(spec.modules(tuple(text.split(",")) if text else (), None)),
+        "output_dir": plain_dir,
+    }
+
+
+def plain_dir(where: str, text: str) -> str:
+    """Stored as typed (`~` kept), but refused if sbatch could not read it as `--output`."""
+    from galyleo import spec
+
+    spec.output_dir(text, os.path.expanduser("~"))
+    return text

@@ -1,4 +1,7 @@
-"""The never-start reasons name the option to change; waiting ones do not."""
+"""`config set` checks a value by the command line's own rules (a value every later launch
+would refuse is refused now, the file untouched), and the never-start reasons name the
+option to change.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,82 @@ import test_sessions
 from test_sessions import fake_slurm, record, run
 
 from galyleo import reasons
+from galyleo.errors import ACCEPT
 
 env = test_sessions.env  # the shared fixture
+
+
+
+@pytest.fixture
+def user_file(test_home: Path) -> Path:
+    path = test_home / ".config" / "galyleo" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text("# my defaults\ncpus = 2\n")
+    return path
+
+
+BAD = [  # key, value, the accepted form the error must name (errors.ACCEPT key, or the text itself)
+    ("time_limit", "banana", "time"),
+    ("time_limit", "0", "time"),
+    ("time_limit", "1-25", "time"),
+    ("cpus", "0", "count"),
+    ("cpus", "100001", "count"),
+    ("gpus", "-1", "count"),
+    ("memory", "4X", "memory"),
+    ("memory", "4T", "memory"),
+    ("partition", "debug,", "partition"),
+    ("partition", "a b", "partition"),
+    ("account", "abc;rm", "account"),
+    ("qos", "x y", "name"),
+    ("reservation", "r\tx", "name"),
+    ("constraint", "a b", "constraint"),
+    ("interface", "jupyter", "one of lab, notebook, voila"),
+    ("default_modules", "a/1,-x", "module"),
+    ("default_modules", "a/1,,b", "module"),
+    ("output_dir", "~/my dir", "a path without spaces"),
+]
+
+
+@pytest.mark.parametrize("key, value, accepted", BAD)
+def test_config_set_refuses_what_launch_would_refuse(user_file: Path, capsys, key, value, accepted) -> None:
+    before = user_file.read_bytes()
+    status, out, err = run(capsys, "config", "set", key, value)
+    assert status == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("galyleo: error: ")
+    assert key in err and ACCEPT.get(accepted, accepted) in err
+    assert user_file.read_bytes() == before
+
+
+def test_config_set_refuses_without_creating_the_file(test_home: Path, capsys) -> None:
+    assert run(capsys, "config", "set", "cpus", "0")[0] == 2
+    assert not (test_home / ".config").exists()
+
+
+GOOD = [
+    ("time_limit", "90", '"01:30:00"'),
+    ("time_limit", "1-2", '"1-02:00:00"'),
+    ("memory", "8GB", "8"),
+    ("memory", "0", "0"),  # the default: "not asked for"
+    ("gpus", "0", "0"),
+    ("cpus", "16", "16"),
+    ("partition", "debug,shared", '"debug,shared"'),
+    ("account", "", '""'),
+    ("interface", "voila", '"voila"'),
+    ("default_modules", "cpu/0.17,gcc/10", '["cpu/0.17", "gcc/10"]'),
+    ("default_modules", "", "[]"),
+    ("output_dir", "~/sessions", '"~/sessions"'),
+]
+
+
+@pytest.mark.parametrize("key, value, stored", GOOD)
+def test_config_set_stores_what_launch_accepts(user_file: Path, capsys, key, value, stored) -> None:
+    status, out, err = run(capsys, "config", "set", key, value)
+    assert (status, err) == (0, "")
+    assert user_file.read_text().splitlines()[-1] == f"{key} = {stored}"
+    assert user_file.read_text().startswith("# my defaults\n")
+    status, out, _ = run(capsys, "config", "show", "--json")
+    assert json.dumps(json.loads(out)[key]["value"]) == stored
+
 
 NEVER = [
     ("AssocMaxCpuPerJobLimit", "--cpus"),
