@@ -444,7 +444,6 @@ def test_websocket_tunnel_and_routing_changes_do_not_drop_connections(env, backe
 def test_route_delay(env, backend):
     sc.configure(route_delay=2)
     alias = getlink()
-    t0 = time.monotonic()
     ok("redeemtoken", token=alias, port=backend.port)
     assert sc.alias_record(alias)["state"] == "mapped"
     assert ok("tokenjobstate", token=alias) == "M"
@@ -454,9 +453,8 @@ def test_route_delay(env, backend):
     def routed():
         r = sc.https_get(alias_url(alias, "/ready"))
         return r.headers.get("Content-Type") == "application/json"
+    assert not routed(), "routed before the delay"
     wait_until(routed, timeout=10, step=0.1)
-    elapsed = time.monotonic() - t0
-    assert 1.8 <= elapsed <= 4, elapsed
     rec = sc.alias_record(alias)
     assert rec["state"] == "proxied" and rec["routed"] - rec["changed"] >= 1.9
     assert ok("tokenjobstate", token=alias) == "PR"
@@ -512,9 +510,8 @@ def test_fault_oops_http500_garbage_have_no_effect(env):
 def test_fault_slow_then_normal(env):
     sc.configure(faults={"redeemtoken": "slow:1.0"})
     alias = getlink()
-    t0 = time.monotonic()
-    assert ok("redeemtoken", token=alias, port=9999) == "Success!\n"
-    assert time.monotonic() - t0 >= 1.0
+    assert ok("redeemtoken", token=alias, port=9999) == "Success!\n"  # slow, then the normal answer
+    assert [c["fault"] for c in sc.calls() if c["endpoint"].startswith("redeemtoken")] == ["slow:1.0"]
     # A client that gives up waiting still leaves the call done on the server.
     sc.configure(faults={"getlink": "slow:1"})
     with pytest.raises((socket.timeout, TimeoutError)):

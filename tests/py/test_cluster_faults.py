@@ -9,6 +9,7 @@ own jobs, aliases and files are looked at; injected faults are restored.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -73,16 +74,15 @@ def test_getlink_slower_than_the_timeout(cluster: Cluster, home: str) -> None:
     started = time.time()
     with fault(getlink="slow:4"):
         done = launch(cluster, home, config=config)
-        took = time.time() - started
         time.sleep(3)  # let the stand-in finish the request galyleo gave up on
     assert done.returncode == 1 and "getlink: no answer (timed out)" in done.stderr, done.stderr
-    assert took < 8, took  # one attempt (a getlink that may have arrived is never repeated)
     assert_clean(home, None)
+    slow = [c for c in sat.calls()
+            if c["endpoint"].startswith("getlink") and c["fault"] == "slow:4" and c["time"] >= started]
+    assert len(slow) == 1, slow  # one attempt: a getlink that may have arrived is never repeated
     # The one thing galyleo cannot undo: an alias made after it stopped listening. It is
     # never linked to a job and expires with Satellite's TTL; tidy it here.
-    late = [c["reply"].split()[-1] for c in sat.calls()
-            if c["endpoint"].startswith("getlink") and c["fault"] == "slow:4" and c["time"] >= started
-            and c["reply"]]
+    late = [c["reply"].split()[-1] for c in slow if c["reply"]]
     for alias in late:
         record = sat.alias_record(alias)
         if record is not None and record["jobid"] is None:
@@ -119,7 +119,7 @@ def test_redeem_refused_the_job_ends_and_destroys_its_alias(cluster: Cluster, ho
     output = open(session["output"]).read()
     assert "the Satellite proxy would not route" in output and "session ended (exit status 1)" in output
     listed = run(cluster, home, "list", "--all")
-    assert "ENDED (failed (exit status 1))" in listed.stdout or "ENDED" in listed.stdout, listed.stdout
+    assert re.search(r"ENDED \(failed", listed.stdout), listed.stdout
 
 
 def test_destroy_refused_while_withdrawing_is_reported(cluster: Cluster, home: str) -> None:

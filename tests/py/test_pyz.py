@@ -119,12 +119,10 @@ def runs(pyz: Path, tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Dict[
         assert python
         home = fresh_home(base, version)
         env = {**clean_env(home, home / "shiv"), "GALYLEO_CONFIG": str(config)}
-        started = time.monotonic()
         cold = run([python, str(pyz), "--version"], env)
-        cold_s = time.monotonic() - started
         gen = run([python, str(pyz), *GENERATE, "-d", str(notebooks)], env)
         probe = run([python, str(pyz), "-c", PROBE], {**env, "SHIV_INTERPRETER": "1"})
-        return {"version": cold, "cold_s": cold_s, "generate": gen, "probe": probe, "root": home / "shiv"}
+        return {"version": cold, "generate": gen, "probe": probe, "root": home / "shiv"}
 
     present = [v for v in VERSIONS if PRESENT[v]]
     with ThreadPoolExecutor(max_workers=3) as pool:
