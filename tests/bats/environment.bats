@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The software environment the job builds before Jupyter: modules (reset, paths,
 # loads in order), conda (activate, create from a yml, conda-pack cache), and
-# Apptainer/Singularity (image, binds, flags, registry pulls, conda inside).
+# Apptainer/Singularity (image, binds, flags, registry pulls, conda inside), and what
+# the job leaves behind: its scratch env and pulled image go, a local image stays.
 
 load helpers
 
@@ -12,6 +13,49 @@ setup() {
   : >"${T}/image.sif"
 }
 teardown() { common_teardown; }
+
+# end_job HOW [PATH...]: run the job to its end. HOW "exit": Jupyter ends by itself and
+#   the job exits 0. HOW "term": once the session is live (each PATH must exist by then),
+#   SIGTERM to the script, as scancel or the time limit sends; the job exits 143.
+end_job() {
+  local how="$1" path status=0
+  shift
+  if [[ "${how}" == exit ]]; then
+    run_job -0
+    return
+  fi
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never)
+  start_job
+  wait_for_redeem
+  for path in "$@"; do
+    assert_exists "${path}"
+  done
+  kill -TERM "${JOB_PID}"
+  wait "${JOB_PID}" || status=$?
+  assert_equal "${status}" 143
+}
+
+# yml_in_container HOW SIF: --sif SIF --conda-yml; the env is built inside the image
+#   (a registry SIF is pulled to scratch first) and, once the job has ended HOW, the
+#   host has removed the env's scratch prefix and any pulled image, never a local one.
+yml_in_container() {
+  local how="$1" sif="$2" image="$2" prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  [[ "${sif}" == *://* ]] && image="${T}/scratch/galyleo-${JOBID}.sif"
+  generate -d "${T}/nb" --sif "${sif}" --conda-yml "${T}/environment.yml" --conda-init "${CONDA_SH}"
+  end_job "${how}" "${prefix}" "${image}"
+  run -0 stublog calls conda
+  assert_output "conda env create --yes --prefix ${prefix} --file ${T}/environment.yml
+conda activate ${prefix}"
+  assert_equal "$(stublog field conda call container 1)" "${image}"
+  assert_equal "$(stublog field jupyter call container)" "${image}"
+  assert_equal "$(stublog field jupyter call conda)" "${prefix}"
+  assert_not_exists "${prefix}"
+  if [[ "${sif}" == *://* ]]; then
+    assert_not_exists "${image}"
+  else
+    assert_file_exists "${image}"
+  fi
+}
 
 @test "modules: init found by probing, reset failing is a warning, then use and loads in order" {
   generate -d "${T}/nb" -e gcc/10.2.0,python/3.11,jupyter --append-modulepath "${T}/modulefiles"
@@ -140,12 +184,13 @@ conda activate ${prefix}"
   port="$(jupyter_port)"
   assert_argv apptainer 1 exec --nv --bind "/data,${T}/scratch:/scratch" "${T}/image.sif" \
     jupyter lab --no-browser --ip=127.0.0.1 --port="${port}" --ServerApp.port_retries=0 \
-    --ServerApp.allow_origin="${ORIGIN}"
+    --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
   assert_equal "$(stublog count apptainer)" 1
   assert_equal "$(stublog field jupyter call container)" "${T}/image.sif"
   assert_equal "$(stublog field jupyter call token_len)" 64
   run -0 stublog satellite
   assert_line "redeemtoken token=${ALIAS} port=${port}"
+  assert_file_exists "${T}/image.sif"  # the user's image: never removed
 }
 
 @test "container: site container_runtime = \"singularity\", no binds or flags" {
@@ -153,7 +198,7 @@ conda activate ${prefix}"
   generate -d "${T}/nb" --sif "${T}/image.sif" --rocm
   run_job -0
   assert_argv singularity 1 exec --rocm "${T}/image.sif" jupyter lab --no-browser --ip=127.0.0.1 \
-    --port="$(jupyter_port)" --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}"
+    --port="$(jupyter_port)" --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
   assert_equal "$(stublog count apptainer)" 0
 }
 
@@ -163,10 +208,18 @@ conda activate ${prefix}"
   image="${T}/scratch/galyleo-${JOBID}.sif"
   assert_argv apptainer 1 pull --force "${image}" docker://quay.io/jupyter/base-notebook:latest
   assert_argv apptainer 2 exec "${image}" jupyter lab --no-browser --ip=127.0.0.1 \
-    --port="$(jupyter_port)" --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}"
+    --port="$(jupyter_port)" --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
   run -0 stublog events
   assert_output --regexp $'apptainer call\napptainer call\njupyter call\n(.*\n)*curl satellite redeemtoken'
   [[ "${stderr}" == *"cache ${T}/scratch/galyleo-cache-tester"* ]] || fail "${stderr}"
+  assert_not_exists "${image}"  # the job's own copy: removed when the job ends
+}
+
+@test "container: a pulled registry image is removed on SIGTERM too" {
+  generate -d "${T}/nb" --sif docker://quay.io/jupyter/base-notebook:latest
+  end_job term "${T}/scratch/galyleo-${JOBID}.sif"
+  assert_not_exists "${T}/scratch/galyleo-${JOBID}.sif"
+  assert_equal "$(satellite_count destroytoken)" 1
 }
 
 @test "container: a failed pull stops the job, destroy once, no Jupyter" {
@@ -190,5 +243,25 @@ conda activate ${prefix}"
   assert_output --regexp $'apptainer call\nconda call\njupyter call\n'
   # and Jupyter got its exact arguments through the wrapper shell
   assert_argv jupyter 1 lab --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}"
+    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
+}
+
+@test "container + conda yml: built inside the image; the host removes the scratch env at a normal end, keeps the image" {
+  yml_in_container exit "${T}/image.sif"
+}
+
+@test "container + conda yml: SIGTERM removes the scratch env too, keeps the local image" {
+  yml_in_container term "${T}/image.sif"
+}
+
+@test "registry image + conda yml: pulled before Jupyter, env created inside it, both removed at a normal end" {
+  yml_in_container exit docker://quay.io/jupyter/base-notebook:latest
+  assert_argv apptainer 1 pull --force "${T}/scratch/galyleo-${JOBID}.sif" docker://quay.io/jupyter/base-notebook:latest
+  run -0 stublog events
+  assert_output --regexp $'apptainer call\napptainer call\nconda call\nconda call\njupyter call\n(.*\n)*curl satellite redeemtoken'
+}
+
+@test "registry image + conda yml: SIGTERM removes the pulled image and the scratch env" {
+  yml_in_container term docker://quay.io/jupyter/base-notebook:latest
+  assert_equal "$(satellite_count destroytoken)" 1
 }
