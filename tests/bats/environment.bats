@@ -265,3 +265,16 @@ conda activate ${prefix}"
   yml_in_container term docker://quay.io/jupyter/base-notebook:latest
   assert_equal "$(satellite_count destroytoken)" 1
 }
+
+@test "GALYLEO_RUN exported by the submitting shell never prefixes Jupyter in a job without a container" {
+  printf '#!/bin/bash\ntouch %q\nexec "$@"\n' "${CANARY}" >"${T}/evil"
+  chmod +x "${T}/evil"
+  generate -d "${T}/nb" --conda-env myenv --conda-init "${CONDA_SH}"
+  STUB_ENV+=(GALYLEO_RUN="${T}/evil")
+  run_job -0
+  assert_no_canary
+  run -0 stublog calls jupyter
+  assert_output --regexp '^jupyter lab --no-browser --ip=127\.0\.0\.1 '
+  assert_equal "$(stublog field jupyter call conda)" myenv
+  assert_equal "$(stublog field jupyter call container)" null
+}
