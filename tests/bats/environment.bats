@@ -57,6 +57,33 @@ conda activate ${prefix}"
   fi
 }
 
+# cache_miss_job: run the generated --cache job as a first job: it creates the env at its
+#   scratch prefix, packs it, then activates it. Sets PACK_OUTPUT (where conda pack was
+#   told to write) and JOB_STDERR.
+cache_miss_job() {
+  local prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  run_job -0 --separate-stderr
+  JOB_STDERR="${stderr}"
+  run -0 stublog calls conda conda-unpack
+  assert_line --index 0 "conda env create --yes --prefix ${prefix} --file ${T}/environment.yml"
+  assert_line --index 2 "conda activate ${prefix}"
+  assert_equal "${lines[1]% --output *}" "conda pack --quiet --force --prefix ${prefix}"
+  PACK_OUTPUT="${lines[1]#* --output }"
+}
+
+# cache_hit_job: the same job later on another node (fresh scratch, new job id, a new
+#   log): it unpacks the pack and activates it, and creates nothing. Sets JOB_STDERR.
+cache_hit_job() {
+  : >"${STUB_LOG}/calls.jsonl"
+  rm -rf "${T}/scratch"/*
+  JOBID=4343
+  run_job -0 --separate-stderr
+  JOB_STDERR="${stderr}"
+  run -0 stublog calls conda conda-unpack
+  assert_output "conda-unpack
+conda activate ${T}/scratch/galyleo-conda-${JOBID}"
+}
+
 @test "modules: init found by probing, reset failing is a warning, then use and loads in order" {
   generate -d "${T}/nb" -e gcc/10.2.0,python/3.11,jupyter --append-modulepath "${T}/modulefiles"
   run_job -0 --separate-stderr
@@ -156,26 +183,14 @@ conda activate ${prefix}"
 
 @test "conda yml --cache: a miss creates and packs; the next job unpacks and does not create" {
   generate -d "${T}/nb" --conda-yml "${T}/environment.yml" --cache --conda-init "${CONDA_SH}"
-  run_job -0 --separate-stderr
-  prefix="${T}/scratch/galyleo-conda-${JOBID}"
-  run -0 stublog calls conda conda-unpack
-  assert_line --index 0 "conda env create --yes --prefix ${prefix} --file ${T}/environment.yml"
-  assert_line --index 1 --regexp "^conda pack --quiet --force --prefix ${prefix} --output ${T}/out/cache/\..*\.tar\.gz$"
-  assert_line --index 2 "conda activate ${prefix}"
+  cache_miss_job
+  [[ "${PACK_OUTPUT}" =~ ^"${T}/out/cache/."[0-9a-f]{32}"."[^/]+/pack\.tar\.gz$ ]] || fail "${PACK_OUTPUT}"
   run -0 find "${T}/out/cache" -name '*.tar.gz'
   assert_output --regexp "^${T}/out/cache/[0-9a-f]{32}\.tar\.gz$"
   pack="${output}"
 
-  # a later job on another node: fresh scratch, new job id
-  : >"${STUB_LOG}/calls.jsonl"
-  rm -rf "${T}/scratch"/*
-  JOBID=4343
-  run_job -0 --separate-stderr
-  prefix="${T}/scratch/galyleo-conda-${JOBID}"
-  run -0 stublog calls conda conda-unpack
-  assert_output "conda-unpack
-conda activate ${prefix}"
-  [[ "${stderr}" == *"${pack}"* ]] || fail "the pack used is not named: ${stderr}"
+  cache_hit_job
+  [[ "${JOB_STDERR}" == *"${pack}"* ]] || fail "the pack used is not named: ${JOB_STDERR}"
 }
 
 @test "container: apptainer exec with --nv and the binds, Jupyter runs inside the image" {
@@ -264,6 +279,36 @@ conda activate ${prefix}"
 @test "registry image + conda yml: SIGTERM removes the pulled image and the scratch env" {
   yml_in_container term docker://quay.io/jupyter/base-notebook:latest
   assert_equal "$(satellite_count destroytoken)" 1
+}
+
+@test "container + --cache: the pack is built inside the image under the yml's key in the cache dir; the next job unpacks it there" {
+  generate -d "${T}/nb" --sif "${T}/image.sif" --conda-yml "${T}/environment.yml" --cache --conda-init "${CONDA_SH}"
+  key="$( (cat "${T}/environment.yml"; uname -sm) | sha256sum | cut -c1-32)"
+  cache_miss_job
+  [[ "${PACK_OUTPUT}" =~ ^"${T}/out/cache/.${key}."[^/]+/pack\.tar\.gz$ ]] || fail "${PACK_OUTPUT}"
+  assert_equal "$(stublog field conda call container 2)" "${T}/image.sif"  # packed inside the image
+  [[ "${JOB_STDERR}" == *"cache miss ${key}"* ]] || fail "${JOB_STDERR}"
+  run -0 ls -A "${T}/out/cache"
+  assert_output "${key}.info
+${key}.tar.gz"
+
+  cache_hit_job
+  assert_equal "$(stublog field conda-unpack call container)" "${T}/image.sif"
+  [[ "${JOB_STDERR}" == *"cache hit ${key}: unpacking ${T}/out/cache/${key}.tar.gz"* ]] || fail "${JOB_STDERR}"
+}
+
+@test "container + modules: loaded on the host before the container runs; Jupyter inside inherits them" {
+  generate -d "${T}/nb" --sif "${T}/image.sif" -e gcc/10.2.0,python/3.11
+  run_job -0
+  run -0 stublog calls module
+  assert_output $'module reset\nmodule load gcc/10.2.0\nmodule load python/3.11'
+  assert_equal "$(stublog field module call container)" null
+  run -0 stublog events
+  assert_output --regexp $'(module call\n)+apptainer call\njupyter call\n'
+  refute_output --regexp $'apptainer call\n(.*\n)*module call'
+  assert_equal "$(stublog field jupyter call container)" "${T}/image.sif"
+  run -0 stublog field jupyter call env
+  assert_output --partial '"LOADEDMODULES": "gcc/10.2.0:python/3.11"'
 }
 
 @test "GALYLEO_RUN exported by the submitting shell never prefixes Jupyter in a job without a container" {
