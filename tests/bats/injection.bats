@@ -10,8 +10,12 @@ setup() {
   common_setup
   # shellcheck disable=SC2016 # every $ here is meant literally
   EVIL="it's \$(touch ${CANARY}) \"x\" \`touch ${CANARY}\`; touch ${CANARY} && \$HOME"$'\n'"line2 | > * ? [a] ~ \\ # \${HOME}"
+  # Module names hold no spaces or newlines and conda envs no newlines (galyleo refuses
+  # those up front): the same attacks, spelt without them.
+  EVIL_NAME="it's\$(touch\${IFS}${CANARY})\"x\"\`touch\${IFS}${CANARY}\`;touch\${IFS}${CANARY}&&\$HOME|>*?[a]~\\#\${HOME}"
+  EVIL_LINE="${EVIL//$'\n'/ }"
   # comma-separated options cannot carry commas; everything else is fair game
-  [[ "${EVIL}" != *,* ]]
+  [[ "${EVIL}" != *,* && "${EVIL_NAME}" != *,* && "${EVIL_NAME}" != *" "* ]]
   CONDA_SH="${STUBS}/conda/etc/profile.d/conda.sh"
 }
 teardown() { common_teardown; }
@@ -27,8 +31,8 @@ teardown() { common_teardown; }
 }
 
 @test "module names and module paths: each arrives verbatim as one argument; nothing runs" {
-  mod1="my mod/${EVIL}"
-  mod2="\`touch ${CANARY}\`"
+  mod1="my-mod/${EVIL_NAME}"
+  mod2="\`touch\${IFS}${CANARY}\`"
   path="${T}/mods \$(touch ${CANARY});'\"${EVIL}"
   generate -d "${T}/nb" -e "${mod1},${mod2}" --append-modulepath "${path}"
   run_job -0
@@ -40,7 +44,7 @@ teardown() { common_teardown; }
 }
 
 @test "conda env name: activated verbatim; nothing runs" {
-  env_name="env ${EVIL}"
+  env_name="env ${EVIL_LINE}"
   generate -d "${T}/nb" --conda-env "${env_name}" --conda-init "${CONDA_SH}"
   run_job -0
   assert_argv conda 1 activate "${env_name}"
@@ -50,7 +54,7 @@ teardown() { common_teardown; }
 
 @test "conda env name inside a container: still verbatim through the wrapper shell; nothing runs" {
   : >"${T}/image.sif"
-  env_name="env ${EVIL}"
+  env_name="env ${EVIL_LINE}"
   generate -d "${T}/nb" --sif "${T}/image.sif" --conda-env "${env_name}" --conda-init "${CONDA_SH}"
   run_job -0
   assert_argv conda 1 activate "${env_name}"
