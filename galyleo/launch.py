@@ -185,6 +185,7 @@ def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias:
         "record": paths.record,
         "interface": spec.interface,
         "login_host": socket.gethostname(),
+        "cluster": slurm.cluster_name(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "options": asdict(spec),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 from galyleo.errors import SubmitError
 
@@ -51,3 +51,22 @@ def cancel(job_id: str, pending_only: bool = False) -> str:
 
 def available() -> bool:
     return any(os.access(os.path.join(d, "sbatch"), os.X_OK) for d in os.environ.get("PATH", "").split(os.pathsep) if d)
+
+
+def cluster_name(environ: Optional[Mapping[str, str]] = None) -> str:
+    """ClusterName from slurm.conf ($SLURM_CONF, else Slurm's usual places), "" if unknown.
+
+    Read from the file, not `scontrol show config`: launch pays no extra Slurm call."""
+    conf = (os.environ if environ is None else environ).get("SLURM_CONF", "")
+    paths = [conf] if conf else ["/etc/slurm/slurm.conf",
+                                                                      "/etc/slurm-llnl/slurm.conf"]
+    for path in paths:  # as Slurm's own commands look
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    key, _, value = line.split("#", 1)[0].partition("=")
+                    if key.strip().lower() == "clustername":
+                        return "".join(c for c in value.strip() if c.isalnum() or c in "_.-")
+        except OSError:
+            continue
+    return ""

@@ -137,6 +137,8 @@ def test_generate_then_plain_sbatch_is_a_whole_session(cluster: Cluster) -> None
         output_file = os.path.join(cluster.home, ".galyleo", f"galyleo-{job_id}.out")
         assert oct(os.stat(output_file).st_mode & 0o777) == "0o600", "Slurm made it with the umask; the job must not"
         assert url.split("token=")[1] not in open(output_file).read()
+        record = json.load(open(os.path.join(cluster.home, ".galyleo", f"galyleo-{job_id}.json")))
+        assert (record["job_id"], record["alias"], record["cluster"]) == (job_id, alias, "galyleotest"), record
     finally:
         cluster.cancel(job_id)
     wait_alias_gone(alias)

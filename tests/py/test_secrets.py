@@ -173,7 +173,11 @@ def test_a_real_session_keeps_its_token_secret(cluster) -> None:
                     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
                     assert os.stat(folder).st_mode & 0o777 == 0o700 or folder.endswith(".galyleo"), folder
         assert session["script"] not in holders and session["output"] not in holders
-        assert [h for h in holders if h.endswith(".json") and "/.galyleo/" in h], holders
+        records = [h for h in holders if h.endswith(".json") and "/.galyleo/" in h]
+        assert len(records) == 1, holders
+        record = json.load(open(records[0]))
+        assert (record["job_id"], record["alias"], record["cluster"]) == (session["job_id"], session["alias"],
+                                                                          "galyleotest"), record
         runtime = os.path.join(home, ".local", "share", "jupyter", "runtime")
         kernels = [f for f in os.listdir(runtime) if f.startswith("kernel-") and f.endswith(".json")]
         assert kernels and all(stat.S_IMODE(os.stat(os.path.join(runtime, f)).st_mode) == 0o600 for f in kernels)

@@ -240,3 +240,17 @@ def test_completion_lists_commands_and_options(capsys) -> None:
     assert "complete -F _galyleo galyleo" in out
     for word in ("launch", "status", "--conda-yml", "--dry-run", "--follow"):
         assert word in out
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("# c\nClusterName=expanse\nSlurmctldHost=a\n", "expanse"),
+    ("clustername = my-cluster # comment\n", "my-cluster"),
+    ("SlurmctldHost=a\n", ""),
+    ("ClusterName=we$ird`x`\n", "weirdx"),
+])
+def test_cluster_name_from_slurm_conf(tmp_path: Path, text: str, expected: str) -> None:
+    from galyleo import slurm
+
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(text)
+    assert slurm.cluster_name({"SLURM_CONF": str(conf)}) == expected
