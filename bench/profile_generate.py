@@ -25,7 +25,7 @@ def main() -> None:
     mark("import galyleo.cli + config")
     loaded = config.load()
     mark("config.load (TOML)")
-    args = cli.make_parser(loaded.config).parse_args(argv)
+    args = cli.parse(argv, loaded.config)
     mark("argparse: build + parse")
     from galyleo import render, spec
 

@@ -3,7 +3,10 @@
 `print.pyz`: an entry point that only prints (the floor of any shiv zipapp).
 `jinja.pyz`: imports jinja2 and renders a one-line template (the floor of a Jinja2 CLI),
 bundling the very jinja2 and markupsafe files of galyleo.pyz (pure-Python markupsafe).
-Flags copied from build/build_pyz.py: --reproducible --compile-pyc, the same shebang.
+Flags copied from build/build_pyz.py: --reproducible, the same shebang; shiv's own
+--compile-pyc (galyleo compiles on its first start instead, so a stock shiv app does it here).
+Each also comes as `*-fast.pyz`: the same archive with galyleo's warm start
+(build/fast_start.py in place of shiv's __main__.py), for a like-for-like comparison.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 from typing import Dict
 
-from common import PYZ, WORK
+from common import PYZ, REPO, WORK
 
 SHEBANG = "/usr/bin/env python3"  # build/build_pyz.py's default --python
 FLAGS = ["--reproducible", "--compile-pyc"]
@@ -55,8 +59,21 @@ def shiv(site: str, entry: str, out: str) -> None:
                     "-p", SHEBANG, "-o", out], check=True, env=env, stdout=subprocess.DEVNULL)
 
 
+def with_fast_start(pyz: str) -> str:
+    """A copy of `pyz` whose __main__ is galyleo's fast start (build/build_pyz.py's own step)."""
+    sys.path.insert(0, os.path.join(REPO, "build"))
+    try:
+        import build_pyz
+    finally:
+        sys.path.pop(0)
+    out = pyz.replace(".pyz", "-fast.pyz")
+    shutil.copyfile(pyz, out)
+    build_pyz.add_fast_start(Path(out))
+    return out
+
+
 def build_references() -> Dict[str, str]:
-    """Build both references under bench/work/refs; return name -> path."""
+    """Build both references (and their fast-start twins) under bench/work/refs; name -> path."""
     root = os.path.join(WORK, "refs")
     shutil.rmtree(root, ignore_errors=True)
     paths = {}
@@ -70,6 +87,7 @@ def build_references() -> Dict[str, str]:
         out = os.path.join(root, f"{name}.pyz")
         shiv(site, f"bench_{name}:main", out)
         paths[name] = out
+        paths[f"{name}-fast"] = with_fast_start(out)
     return paths
 
 

@@ -2,7 +2,17 @@
 
 import sys
 
-from galyleo.cli import main
+
+def main() -> int:
+    """`--version` answers before the command line module (argparse, re) is even imported."""
+    if sys.argv[1:] == ["--version"]:
+        from galyleo import __version__
+
+        print(f"galyleo {__version__}")
+        return 0
+    from galyleo.cli import main as cli_main
+
+    return cli_main()
 
 
 def zipapp_main() -> int:

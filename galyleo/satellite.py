@@ -16,10 +16,12 @@ import re
 import time
 from typing import Any, Callable, Dict, Union
 
-import requests
-
+from galyleo import shivcache
 from galyleo.config import Config
 from galyleo.errors import SatelliteError
+
+shivcache.compile_network(shivcache.__file__)  # a pyz's first use of requests: its bytecode
+import requests  # noqa: E402
 
 ALIAS = re.compile(r"[a-z0-9]+-[a-z0-9]+-[a-z0-9]+\Z")
 RETRIES = 2

@@ -22,12 +22,17 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional, Sequence
 
 from galyleo import privatecache
 
 DEFAULT_KEEP = 2
 MARKER = ".galyleo-bytecode-"
+NETWORK_MARKER = ".galyleo-bytecode-network-"
+# The HTTPS stack (half the bundle's source) is compiled when a command first needs it
+# (compile_network, from galyleo.satellite), not on the first start: `generate`, `list`
+# and `help` never import it.
+NETWORK_PACKAGES = ("requests", "urllib3", "idna", "charset_normalizer", "certifi")
 REEXEC_GUARD = "GALYLEO_SHIV_REEXEC"
 _HELD: List[int] = []  # the shared-lock descriptor: held, never closed, until exit
 
@@ -50,6 +55,10 @@ class Build(NamedTuple):
     @property
     def marker(self) -> str:
         return os.path.join(self.path, MARKER + sys.implementation.cache_tag)
+
+    @property
+    def network_marker(self) -> str:
+        return os.path.join(self.path, NETWORK_MARKER + sys.implementation.cache_tag)
 
 
 def lock_path(root: str, dirname: str) -> str:
@@ -125,18 +134,33 @@ def first_start(build: Build, keep: int) -> None:
 # idna's UTS 46 table (non-ASCII host names only), urllib3's Emscripten and pyOpenSSL
 # backends and HTTP/2 connection, charset_normalizer's command line. tests/py/test_pyz.py
 # checks that no command imports any of them.
-NOT_COMPILED = (r"/(idna/uts46data\.py|urllib3/contrib/(emscripten/|pyopenssl\.py)"
+NOT_COMPILED = (r"/site-packages/(idna/uts46data\.py|urllib3/contrib/(emscripten/|pyopenssl\.py)"
                 r"|urllib3/http2/connection\.py|charset_normalizer/cli/)")
+NETWORK = r"/site-packages/(" + "|".join(NETWORK_PACKAGES) + ")/"
 
 
-def compile_bytecode(site_packages: str) -> None:
-    """Bytecode for the running interpreter (cpython-3X tags coexist in __pycache__)."""
+def compile_bytecode(site_packages: str, packages: Optional[Sequence[str]] = None) -> None:
+    """Bytecode for the running interpreter (cpython-3X tags coexist in __pycache__):
+    of `packages`, or of everything but the network stack."""
     import compileall
     import py_compile
     import re
 
-    compileall.compile_dir(site_packages, maxlevels=20, quiet=2, workers=1, rx=re.compile(NOT_COMPILED),
-                           invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    skip = NOT_COMPILED if packages else f"{NOT_COMPILED}|{NETWORK}"
+    folders = [os.path.join(site_packages, p) for p in packages] if packages else [site_packages]
+    for folder in folders:
+        compileall.compile_dir(folder, maxlevels=20, quiet=2, workers=1, rx=re.compile(skip),
+                               invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+
+
+def compile_network(package_file: str) -> None:
+    """Before the first import of requests in a build (per interpreter): its bytecode."""
+    build = current_build(package_file)
+    if build is None or os.path.exists(build.network_marker) or not os.access(build.path, os.W_OK):
+        return
+    compile_bytecode(os.path.join(build.path, "site-packages"), NETWORK_PACKAGES)
+    with open(build.network_marker, "w"):
+        pass
 
 
 def stale_builds(build: Build, keep: int) -> List[str]:
