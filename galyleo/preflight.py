@@ -103,29 +103,52 @@ def find_conda(init: str, environ: Dict[str, str], timeout: int) -> Optional[Con
 def conda_env(spec: LaunchSpec, conda: Conda, timeout: int) -> None:
     """The env exists (by name in `conda env list`, or as a prefix) and has the interface."""
     target = spec.conda_env
-    if "/" in target:
-        prefix: Optional[str] = os.path.abspath(os.path.expanduser(target))
-        if not os.path.isdir(os.path.join(str(prefix), "conda-meta")):
-            raise UsageError(f"--conda-env {show(target)}: not a conda environment (no conda-meta directory)")
-    else:
-        done = run(conda.argv + ["env", "list", "--json"], timeout, f"conda ({conda.how})")
-        if done is None:
-            return
-        try:
-            envs = [str(e) for e in json.loads(done.stdout)["envs"]]
-        except (ValueError, KeyError, TypeError):
-            warn(f"conda ({conda.how}) gave no environment list; not checked")
-            return
-        named = (e for e in envs if os.path.basename(e) == target)
-        prefix = envs[0] if target == "base" and envs else next(named, None)
-        if prefix is None:
-            names = ", ".join(os.path.basename(e) for e in envs[1:]) or "none"
-            raise UsageError(f"--conda-env {show(target)}: no such conda environment "
-                             f"(conda from {conda.how} knows: base, {names})")
+    prefix = env_path(target) if "/" in target else named_env(target, conda, timeout)
+    if prefix is None:
+        return  # conda would not say: not checked (warned)
     command = COMMANDS[spec.interface]
-    if not spec.modules and not os.access(os.path.join(str(prefix), "bin", command), os.X_OK):
+    if not spec.modules and not os.access(os.path.join(prefix, "bin", command), os.X_OK):
         raise UsageError(f"--conda-env {show(target)}: {prefix} has no {command} "
                          f"(install it in the env, or load it with --env-modules)")
+
+
+def env_path(target: str) -> str:
+    prefix = os.path.abspath(os.path.expanduser(target))
+    if not os.path.isdir(os.path.join(prefix, "conda-meta")):
+        raise UsageError(f"--conda-env {show(target)}: not a conda environment (no conda-meta directory)")
+    return prefix
+
+
+def named_env(target: str, conda: Conda, timeout: int) -> Optional[str]:
+    """The prefix of the env called TARGET; None if conda gave no usable answer."""
+    done = run(conda.argv + ["env", "list", "--json"], timeout, f"conda ({conda.how})")
+    if done is None:
+        return None
+    try:
+        listing = json.loads(done.stdout)
+        envs = [str(e) for e in listing["envs"]]
+        root = str(listing.get("root_prefix") or "")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        warn(f"conda ({conda.how}) gave no environment list; not checked")
+        return None
+    if target == "base":  # the list is sorted by path: base is not always first
+        root = root or conda_base(conda, timeout)
+        if not root:
+            warn(f"conda ({conda.how}) did not say where base is; not checked")
+        return root or None
+    found = next((e for e in envs if os.path.basename(e) == target and e != root), None)
+    if found is None:
+        root = root or conda_base(conda, timeout)
+        names = ", ".join(sorted(os.path.basename(e) for e in envs if e != root)) or "none"
+        raise UsageError(f"--conda-env {show(target)}: no such conda environment "
+                         f"(conda from {conda.how} knows: base, {names})")
+    return found
+
+
+def conda_base(conda: Conda, timeout: int) -> str:
+    """`conda info --base`: the base env's prefix, "" if conda will not say."""
+    done = run(conda.argv + ["info", "--base"], timeout, f"conda ({conda.how})")
+    return done.stdout.strip() if done is not None and done.returncode == 0 else ""
 
 
 MODULE_PROBE = r"""
@@ -148,10 +171,10 @@ err=$(mktemp)
 trap 'rm -f "${err}"' EXIT
 if [[ "${reset}" != none ]]; then module "${reset}" >/dev/null 2>&1; fi
 for p in "${paths[@]}"; do
-  module use --append "$p" 2>"${err}" || { printf 'use %s\0' "$p"; cat "${err}"; exit 3; }
+  module use --append "$p" >/dev/null 2>"${err}" || { printf 'use %s\0' "$p"; cat "${err}"; exit 3; }
 done
 for m in "$@"; do
-  module load "$m" 2>"${err}" || { printf 'load %s\0' "$m"; cat "${err}"; exit 3; }
+  module load "$m" >/dev/null 2>"${err}" || { printf 'load %s\0' "$m"; cat "${err}"; exit 3; }
 done
 """
 

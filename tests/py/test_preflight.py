@@ -107,11 +107,14 @@ def make_env(path: Path, *commands: str) -> Path:
     return path
 
 
-def fake_conda(world: World, envs: Sequence[Path]) -> Path:
-    """A conda.sh whose `conda env list --json` lists ENVS (what real conda prints)."""
+def fake_conda(world: World, envs: Sequence[Path], base: Optional[Path] = None) -> Path:
+    """A conda.sh whose `conda env list --json` lists ENVS as real conda prints it (no
+    root_prefix), and whose `conda info --base` names BASE (default: the first of ENVS)."""
     listing = shlex.quote(json.dumps({"envs": [str(e) for e in envs]}))
+    root = shlex.quote(str(base or envs[0]))
     return executable(world.root / "fake-conda" / "conda.sh",
                       f'conda() {{\n  [[ "$*" == "env list --json" ]] && {{ printf "%s\\n" {listing}; return 0; }}\n'
+                      f'  [[ "$*" == "info --base" ]] && {{ printf "%s\\n" {root}; return 0; }}\n'
                       "  return 1\n}\n")
 
 
@@ -170,8 +173,6 @@ def test_no_module_command_and_no_init_file_names_the_init_files(world: World) -
     assert message.endswith(f"none of these init files exists: {inits[0]} {inits[1]}")
 
 
-@pytest.mark.xfail(strict=True, reason="a successful load's stdout (a site banner) is taken as the failure "
-                   "report's header, so the error names the wrong module")
 def test_banner_of_an_earlier_load_does_not_garble_the_failure(world: World) -> None:
     body = '  [[ "$1" == load ]] || return 0\n  [[ "$2" == bad ]] && { echo "unknown: bad" >&2; return 1; }\n'
     message = refused_by_module(world, body + '  echo "Welcome to $2"\n', ["-e", "good,bad"])
@@ -217,7 +218,10 @@ def test_unknown_env_name_lists_the_known_ones(world: World, envs: Dict[str, Pat
 
 def test_conda_on_path_is_found(world: World, envs: Dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     listing = shlex.quote(json.dumps({"envs": [str(e) for e in envs.values()]}))
-    conda = executable(world.root / "condabin" / "conda", f"#!/bin/sh\nprintf '%s\\n' {listing}\n")
+    base = shlex.quote(str(envs["base"]))
+    conda = executable(world.root / "condabin" / "conda",
+                       f'#!/bin/sh\ncase "$*" in\n  "env list --json") printf "%s\\n" {listing} ;;\n'
+                       f'  "info --base") printf "%s\\n" {base} ;;\n  *) exit 1 ;;\nesac\n')
     monkeypatch.setenv("PATH", f"{conda.parent}{os.pathsep}{os.environ['PATH']}")
     message = refused(world, ["--conda-env", "gamma"])
     assert message.endswith(f"(conda from PATH {conda} knows: base, alpha, beta)")
@@ -234,12 +238,16 @@ def test_known_env_without_the_interface_is_refused(world: World, envs: Dict[str
                        "(install it in the env, or load it with --env-modules)")
 
 
-@pytest.mark.xfail(strict=True, reason="`conda env list --json` is sorted by path, so base is not always "
-                   "first: `--conda-env base` is checked against another env")
 def test_base_is_found_when_it_does_not_sort_first(world: World) -> None:
     base = make_env(world.root / "opt" / "miniforge3", "jupyter-lab")
     user_env = make_env(world.home / ".conda" / "envs" / "work")
-    check(world, ["--conda-env", "base", "--conda-init", str(fake_conda(world, sorted([str(base), str(user_env)])))])
+    listed = sorted([user_env, base], key=str)
+    assert listed[0] == user_env, "the test needs base to sort second"
+    check(world, ["--conda-env", "base", "--conda-init", str(fake_conda(world, listed, base=base))])
+    (base / "bin" / "jupyter-lab").unlink()  # and it is base that is checked, not the first listed
+    message = refused(world, ["--conda-env", "base", "--conda-init", str(fake_conda(world, listed, base=base))])
+    assert message == (f"--conda-env 'base': {base} has no jupyter-lab "
+                       "(install it in the env, or load it with --env-modules)")
 
 
 def test_env_path_without_conda_meta_is_refused(world: World) -> None:
