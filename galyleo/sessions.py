@@ -21,6 +21,7 @@ from galyleo.errors import GalyleoError, UsageError
 LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "RESIZING")
 SQUEUE_FORMAT = "%i|%T|%r|%N|%L|%S|%P"
 BACKOFF = (0.5, 1.0, 2.0)
+SQUEUE_TIMEOUT = 20  # a controller that hangs this long is "not answering": no retry after it
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,10 @@ def job(job_id: str, retry: bool = True) -> Optional[JobInfo]:
 def ask(argv: List[str], retry: bool = True) -> Optional[str]:
     """squeue's output, retried with back-off; None if it keeps failing. An unknown job id is an answer."""
     for delay in (BACKOFF if retry else ()) + (0.0,):
-        done = slurm.call(argv, timeout=20)
+        try:
+            done = slurm.call(argv, timeout=SQUEUE_TIMEOUT)
+        except GalyleoError:  # hung past the timeout, or no squeue at all: no answer either way
+            return None
         if done.returncode == 0:
             return done.stdout
         if "Invalid job id" in done.stderr:

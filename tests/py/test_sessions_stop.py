@@ -164,3 +164,18 @@ def test_clean_without_a_terminal_asks_for_yes(env: Path, tmp_path: Path, capsys
     status, _, err = run(capsys, "clean")
     assert status == 1 and "use --yes" in err
     assert live.exists() and ended.exists() and output.exists() and satellite == []
+
+
+def test_a_controller_that_hangs_is_unknown_not_an_error(env: Path, tmp_path: Path, capsys, satellite,  # noqa: F811
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from galyleo import sessions
+
+    fake_slurm(tmp_path / "bin", RUNNING, squeue_empty_then="")
+    (tmp_path / "bin" / "squeue").write_text("#!/bin/sh\nexec sleep 30\n")
+    monkeypatch.setattr(sessions, "SQUEUE_TIMEOUT", 1)
+    path = record(env / ".galyleo", "101", "aa-bb-cc")
+    status, out, err = run(capsys, "list", "--json")
+    assert status == 0 and json.loads(out)["sessions"][0]["state"] == "UNKNOWN", (out, err)
+    status, _, err = run(capsys, "stop", "101")
+    assert status == 1 and "did not answer" in err and path.exists(), err
+    assert satellite == []
