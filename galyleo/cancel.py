@@ -38,7 +38,7 @@ def end_job(job_id: str) -> bool:
     Raises NotCancelled when the job may still run, before anything else is done.
     """
     refused = scancel(job_id, pending_only=True)
-    info = current(job_id)
+    info = sessions.job(job_id)
     if info is None:
         raise NotCancelled("Slurm did not answer" + (f" ({refused})" if refused else " after scancel"), not refused)
     if info.state in STARTED:
@@ -54,14 +54,6 @@ def scancel(job_id: str, pending_only: bool = False) -> str:
         return slurm.cancel(job_id, pending_only)
     except GalyleoError as exc:
         return str(exc)
-
-
-def current(job_id: str) -> Optional[sessions.JobInfo]:
-    """The job's state now (squeue, retried); None when squeue does not answer or hangs."""
-    try:
-        return sessions.job(job_id)
-    except GalyleoError:
-        return None
 
 
 def withdraw(client: Any, alias: str, job_id: Optional[str]) -> bool:

@@ -134,10 +134,6 @@ def add_help(parser: argparse.ArgumentParser, config: Any) -> None:
     parser.add_argument("topic", nargs="?", choices=sorted(COMMANDS))
 
 
-def add_nothing(parser: argparse.ArgumentParser, config: Any) -> None:
-    pass
-
-
 # name -> (one-line help, description, what adds its arguments); the order of `galyleo help`.
 COMMANDS: Dict[str, Tuple[str, str, Callable[[argparse.ArgumentParser, Any], None]]] = {
     "launch": ("submit a session and print its URL",

@@ -58,8 +58,7 @@ def cluster_name(environ: Optional[Mapping[str, str]] = None) -> str:
 
     Read from the file, not `scontrol show config`: launch pays no extra Slurm call."""
     conf = (os.environ if environ is None else environ).get("SLURM_CONF", "")
-    paths = [conf] if conf else ["/etc/slurm/slurm.conf",
-                                                                      "/etc/slurm-llnl/slurm.conf"]
+    paths = [conf] if conf else ["/etc/slurm/slurm.conf", "/etc/slurm-llnl/slurm.conf"]
     for path in paths:  # as Slurm's own commands look
         try:
             with open(path, encoding="utf-8", errors="replace") as handle:

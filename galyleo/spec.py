@@ -158,6 +158,15 @@ def has_control(value: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
+def spaced(value: str) -> bool:
+    """A space or control character: not in a module name or an image URI."""
+    return " " in value or has_control(value)
+
+
+def bad_module(name: str) -> bool:
+    return not name.strip() or name.startswith("-") or spaced(name)
+
+
 def one_line(option: str, value: Optional[str]) -> str:
     """A name or path of a thing that cannot have control characters in it (a conda env)."""
     text = _nonempty(option, value)
@@ -239,10 +248,10 @@ def split_list(option: str, value: Optional[str], accepted: str) -> Tuple[str, .
 
 def modules(defaults: Tuple[str, ...], value: Optional[str]) -> Tuple[str, ...]:
     """Site default modules first, then the user's, in the order given."""
-    if any(not m.strip() or m.startswith("-") or has_control(m) or " " in m for m in defaults):
+    if any(bad_module(m) for m in defaults):
         raise bad("setting default_modules", ",".join(defaults), ACCEPT["module"])
     given = split_list("--env-modules", value, ACCEPT["module"])
-    if any(m.startswith("-") or has_control(m) or " " in m for m in given):
+    if any(bad_module(m) for m in given):
         raise bad("--env-modules", value, ACCEPT["module"])
     return defaults + given
 
@@ -256,7 +265,7 @@ def sif(value: Optional[str]) -> str:
     if value is None:
         return ""
     if value.startswith(SIF_SCHEMES) and len(value) > value.index("://") + 3:
-        if has_control(value) or " " in value:
+        if spaced(value):
             raise bad("--sif", value, ACCEPT["sif"])
         return value
     if "://" in value:

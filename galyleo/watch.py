@@ -17,9 +17,8 @@ import time
 import urllib.parse
 from typing import Any, Callable, Optional, TextIO, Tuple
 
-from galyleo import reasons, sessions, slurm
+from galyleo import reasons, sessions
 from galyleo.config import Config
-from galyleo.errors import GalyleoError
 from galyleo.sessions import LIVE, JobInfo
 
 POLL = 0.5
@@ -81,11 +80,8 @@ class Place:
 def position(job_id: str, partition: str) -> Optional[Tuple[int, int]]:
     """(place, count) among PARTITION's pending jobs by priority, 1 = next; None if squeue cannot say."""
     argv = ["squeue", "--noheader", "--states=PENDING", "--partition", partition, "--format", "%i", "--sort=-p,i"]
-    try:
-        done = slurm.call(argv, timeout=20) if partition else None
-    except GalyleoError:
-        return None
-    ids = list(dict.fromkeys(done.stdout.split())) if done and done.returncode == 0 else []
+    text = sessions.ask(argv, retry=False) if partition else None
+    ids = list(dict.fromkeys(text.split())) if text else []
     return (ids.index(job_id) + 1, len(ids)) if job_id in ids else None
 
 
