@@ -20,7 +20,12 @@ PROG = "galyleo"
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit status 2."""
+    """argparse with one-line errors (no usage dump), exit status 2, and no abbreviations:
+    `--tim` must not silently mean `--time-limit` (nor `stop --al` mean `--all`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         fail(message.replace("\n", " "))
@@ -102,7 +107,8 @@ def add_logs(parser: argparse.ArgumentParser, config: Any) -> None:
 
 def add_stop(parser: argparse.ArgumentParser, config: Any) -> None:
     parser.add_argument("ids", nargs="*", metavar="id", help="job ids, aliases or names (default: the only live one)")
-    parser.add_argument("--all", action="store_true", help="every live session")
+    parser.add_argument("--all", action="store_true", help="every live session (asks first, unless --yes)")
+    parser.add_argument("-y", "--yes", action="store_true", help="with --all: do not ask")
 
 
 def add_clean(parser: argparse.ArgumentParser, config: Any) -> None:
@@ -113,8 +119,12 @@ def add_config(parser: argparse.ArgumentParser, config: Any) -> None:
     actions = parser.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
     show = actions.add_parser("show", help="each setting, its value and where it comes from")
     show.add_argument("--json", action="store_true", help="one JSON document")
-    setter = actions.add_parser("set", help="set KEY to VALUE in your user config file")
-    setter.add_argument("key")
+    from galyleo.config import Config
+
+    keys = ", ".join(sorted(Config.__annotations__))
+    setter = actions.add_parser("set", help="set KEY to VALUE in your user config file",
+                                description=f"Set KEY to VALUE in your user config file. KEY is one of: {keys}.")
+    setter.add_argument("key", help="the setting (see above; `galyleo config show` shows them all)")
     setter.add_argument("value")
 
 
@@ -244,7 +254,7 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
     if args.command == "stop":
         if args.all and args.ids:
             raise UsageError("stop: give session ids or --all, not both")
-        return commands.stop(config, args.ids, args.all)
+        return commands.stop(config, args.ids, args.all, args.yes)
     if args.command == "clean":
         return commands.clean(config, args.yes)
     if args.command == "cache":
@@ -255,7 +265,7 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
         return condacache.show(config)
     if args.command == "config":
         if args.config_command == "set":
-            return commands.config_set(args.key, args.value)
+            return commands.config_set(args.key, args.value, config)
         return commands.config_show(loaded, getattr(args, "json", False))
     sys.stdout.write(completion_script(make_parser(config), args.shell))
     return 0
@@ -274,12 +284,13 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
 
     if sum((args.quiet, args.json, args.dry_run)) > 1:
         raise UsageError("--quiet, --json and --dry-run: choose one")
-    if not (args.no_preflight or args.dry_run):
+    if not args.no_preflight:  # --dry-run too: the checks call no network and submit nothing
         from galyleo import preflight
 
-        warm = launch.warm_up()
+        warm = None if args.dry_run else launch.warm_up()
         preflight.check(launch_spec, config)
-        warm.join()
+        if warm:
+            warm.join()
     options = launch.Options(quiet=args.quiet, json=args.json, wait=args.wait, dry_run=args.dry_run)
     return launch.run(launch_spec, config, options)
 

@@ -193,6 +193,15 @@ def memory(option: str, value: str) -> int:
 
 def time_limit(option: str, value: str) -> str:
     """Accept Slurm's forms and return one canonical `[D-]HH:MM:SS` (never ambiguous)."""
+    total = seconds(value)
+    if not total:
+        raise bad(option, value, ACCEPT["time"])
+    return canonical_time(total)
+
+
+def seconds(value: str) -> Optional[int]:
+    """A time in one of Slurm's forms (also as sinfo prints a partition's MaxTime) in
+    seconds; None if it is not one, or a field is out of range."""
     for form in TIME_FORMS:
         match = form.match(value)
         if match:
@@ -202,10 +211,8 @@ def time_limit(option: str, value: str) -> str:
             if "d" in match.groupdict() and parts["h"] > 23:
                 bounded = False
             total = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60 + parts.get("s", 0)
-            if bounded and total > 0:
-                return canonical_time(total)
-            break
-    raise bad(option, value, ACCEPT["time"])
+            return total if bounded else None
+    return None
 
 
 def canonical_time(seconds: int) -> str:

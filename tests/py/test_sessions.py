@@ -21,7 +21,8 @@ def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0, scancel_s
                scancel_then: str = "", squeue_empty_then: str = "") -> Path:
     """squeue prints bin/squeue.out and exits with bin/squeue.status (both re-read at every call, so a
     test may change them); scancel exits SCANCEL_STATUS, then runs SCANCEL_THEN; when squeue.out is
-    empty, squeue first runs SQUEUE_EMPTY_THEN. Every call's argv is logged."""
+    empty, squeue first runs SQUEUE_EMPTY_THEN; sinfo prints bin/sinfo.out, or fails without it.
+    Every call's argv is logged."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     log = bin_dir / "calls.log"
     (bin_dir / "squeue.out").write_text(squeue_out)
@@ -35,6 +36,7 @@ def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0, scancel_s
                    'echo "scancel: error: Kill job error on job id $2: Unable to contact slurm controller" >&2; '
                    f'exit {scancel_status}',
         "sbatch": "echo should-not-run >&2; exit 1",
+        "sinfo": f'[ -e "{bin_dir}/sinfo.out" ] || exit 1; cat "{bin_dir}/sinfo.out"',
     }.items():
         path = bin_dir / name
         logline = f'printf "%s\\0" "$(basename "$0")" "$@" >> "{log}"; printf "\\n" >> "{log}"'
@@ -173,7 +175,7 @@ def test_every_never_reason_names_an_option() -> None:
         if reason.never:
             assert "--" in reason.advice, code
     assert reasons.advice("Priority") is None
-    assert reasons.explain("WeirdNewReason").words == "WeirdNewReason"
+    assert reasons.explain("WeirdNewReason").words == "Slurm's reason: WeirdNewReason"
 
 
 PRECEDENCE = [
