@@ -29,6 +29,8 @@ TIME_FORMS = (
     re.compile(r"(?P<d>[0-9]+)-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
 )
 SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
+# The command each interface runs: pre-flight looks for it on the login node, the job before starting it.
+INTERFACE_COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
 MAX_COUNT = 100000
 DIGITS = re.compile(r"[0-9]+\Z")
 
@@ -223,7 +225,7 @@ def canonical_time(seconds: int) -> str:
 
 
 def interface(value: str) -> str:
-    if value not in ("lab", "notebook", "voila"):
+    if value not in INTERFACE_COMMANDS:
         raise bad("--interface", value, ACCEPT["interface"])
     return value
 
