@@ -267,7 +267,7 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
         if args.config_command == "set":
             return commands.config_set(args.key, args.value, config)
         return commands.config_show(loaded, getattr(args, "json", False))
-    sys.stdout.write(completion_script(make_parser(config), args.shell))
+    sys.stdout.write(completion_script(make_parser(config), args.shell, config))
     return 0
 
 
@@ -295,8 +295,15 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
     return launch.run(launch_spec, config, options)
 
 
-def completion_script(parser: Parser, shell: str) -> str:
-    """Completion for commands and their options, generated from this parser."""
+def completion_script(parser: Parser, shell: str, config: Any) -> str:
+    """Completion generated from this parser: commands, options, `-i` values, `config set` keys,
+    session job ids (records, and this user's jobs by galyleo's job name), partitions (sinfo),
+    and modules for `-e` from Lmod or Environment Modules when they answer within 2 s."""
+    import shlex
+    from dataclasses import fields
+
+    from galyleo.spec import INTERFACE_COMMANDS
+
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     cases = []
     for name, sub in subparsers.choices.items():
@@ -304,18 +311,60 @@ def completion_script(parser: Parser, shell: str) -> str:
         cases.append(f"    {name}) opts={words!r} ;;")
     names = " ".join(subparsers.choices)
     body = "\n".join(cases)
+    folder = config.output_dir
+    home_relative = folder == "~" or folder.startswith("~/")
+    folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
+    keys = " ".join(f.name for f in fields(config))
+    interfaces = " ".join(INTERFACE_COMMANDS)
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
+# _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
+_galyleo_sessions() {{
+  {{
+    sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/galyleo-*.json 2>/dev/null
+    echo  # a record without a final newline
+    squeue --me --noheader --name {shlex.quote(config.job_name)} --format %i 2>/dev/null
+  }} | sort -u
+}}
+# _galyleo_modules: module names, from Lmod or Environment Modules if either answers within 2 s.
+_galyleo_modules() {{
+  local tool=${{LMOD_CMD:-${{MODULES_CMD:-}}}}
+  [[ -n $tool ]] || return 0
+  timeout 2 "$tool" bash -t avail 2>&1 >/dev/null | sed -n '/:$/d; s/(.*)$//; /^[^ ]/p'
+}}
 _galyleo() {{
-  local cur=${{COMP_WORDS[COMP_CWORD]}} opts
+  local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}} opts words='' files=-f
   if [[ $COMP_CWORD -eq 1 ]]; then
     COMPREPLY=($(compgen -W {names!r} -- "$cur"))
     return
   fi
+  if [[ $prev == = && $COMP_CWORD -gt 2 ]]; then  # --option=value: bash splits at '='
+    prev=${{COMP_WORDS[COMP_CWORD-2]}}
+  fi
+  case $prev in
+    -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
+    -p|--partition) COMPREPLY=($(compgen -W "$(sinfo --noheader --format %R 2>/dev/null)" -- "$cur")); return ;;
+    -e|--env-modules)
+      local head=''
+      [[ $cur == *,* ]] && head=${{cur%,*}},
+      COMPREPLY=($(compgen -P "$head" -W "$(_galyleo_modules)" -- "${{cur##*,}}"))
+      return ;;
+  esac
   case ${{COMP_WORDS[1]}} in
 {body}
     *) opts='' ;;
   esac
-  COMPREPLY=($(compgen -W "$opts" -f -- "$cur"))
+  case ${{COMP_WORDS[1]}} in
+    launch|generate) ;;
+    stop|status|open|logs) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
+    config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set'
+      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == set ]] && words={keys!r} ;;
+    cache) files=''; [[ $COMP_CWORD -eq 2 ]] && words='list rm' ;;
+    completion) files=''; words='bash zsh' ;;
+    help) files=''; words={names!r} ;;
+    *) files='' ;;
+  esac
+  [[ -n $words && $cur != -* ]] && opts=''  # values first; options once a '-' is typed
+  COMPREPLY=($(compgen -W "$opts $words" $files -- "$cur"))
 }}
 """
     if shell == "zsh":
