@@ -241,7 +241,8 @@ def stop_one(client: Any, session: Session, info: JobInfo) -> int:
     try:
         if info.state == "UNKNOWN":
             raise cancel.NotCancelled("the Slurm controller did not answer")
-        handled = cancel.end_job(session.job_id) or cancel.destroy(client, session.alias)
+        # A plain-sbatch job cancelled before it ran never made an alias: nothing to destroy.
+        handled = cancel.end_job(session.job_id) or not session.alias or cancel.destroy(client, session.alias)
     except cancel.NotCancelled as exc:
         kept = f"it may be cancelled; alias {session.alias} and the record are kept" if exc.sent else \
             "nothing was changed"
