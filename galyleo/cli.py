@@ -81,9 +81,10 @@ def add_launch(parser: argparse.ArgumentParser, config: Any) -> None:
     out.add_argument("-Q", "--quiet", action="store_true", help="print only the URL")
     out.add_argument("--json", action="store_true", help="print one JSON document (see README); words go to stderr")
     out.add_argument("--wait", action="store_true", help="follow the session on stderr until its URL answers")
-    out.add_argument("--dry-run", action="store_true", help="show the script and the calls; make none, write nothing")
+    out.add_argument("--dry-run", action="store_true",
+                     help="run the login-node checks, show the script and the calls; make none, write nothing")
     out.add_argument("--no-preflight", action="store_true",
-                     help="skip the login-node checks of the conda env, the yml and the modules")
+                     help="skip the login-node checks (conda env, yml, modules, Jupyter's command)")
 
 
 def add_session_id(parser: argparse.ArgumentParser) -> None:

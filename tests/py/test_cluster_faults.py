@@ -182,8 +182,10 @@ def test_controller_down_list_and_clean_say_unknown_and_delete_nothing(cluster: 
 # --- Jupyter faults ---------------------------------------------------------------------
 
 def fake_jupyter_module(cluster: Cluster, home: str, body: str) -> str:
-    """A modulefile putting a stand-in `jupyter` (BODY, bash) first on PATH; returns its modulepath."""
+    """A modulefile putting a stand-in `jupyter` (BODY, bash) first on PATH, with the `jupyter-lab`
+    pre-flight and the job look for beside it; returns its modulepath."""
     user_file(cluster, os.path.join(home, "fakebin", "jupyter"), "#!/bin/bash\n" + body + "\n")
+    user_file(cluster, os.path.join(home, "fakebin", "jupyter-lab"), '#!/bin/bash\nexec jupyter lab "$@"\n')
     user_file(cluster, os.path.join(home, "mods", "fakejupyter", "1.0.lua"),
               f'prepend_path("PATH", "{home}/fakebin")\n', 0o644)
     return os.path.join(home, "mods")

@@ -104,10 +104,55 @@ def test_wait_exits_zero_when_ready_and_nonzero_when_the_job_dies(cluster: Clust
     assert "before the session was ready" in dead.stderr
 
 
+def test_wait_gives_up_on_a_job_that_can_never_start(cluster: Cluster) -> None:
+    """Not run by the issue-16 helper (the cluster harness was being rebuilt): for the lead."""
+    done = cluster.galyleo("launch", "--wait", "-e", cluster.module, "-t", "03:00:00")
+    assert done.returncode == 1, done.stderr
+    assert ("can never start as submitted: the time limit is above the partition's maximum (the debug partition "
+            "allows at most 02:00:00); lower --time-limit; cancelling it and releasing its alias") in done.stderr
+    assert "PartitionTimeLimit" not in done.stderr
+    job_id = done.stdout.split()[3]
+    alias = done.stdout.strip().splitlines()[-1].split("//")[1].split(".")[0]
+    cluster.wait_job_gone(job_id)
+    assert sat.alias_record(alias) is None and sat.destroy_count(alias) == 1
+    leftover = [f for f in os.listdir(os.path.join(cluster.home, ".galyleo")) if f.endswith(".token")]
+    assert leftover == []
+
+
+def test_plain_sbatch_session_is_known_while_pending(cluster: Cluster) -> None:
+    """Not run by the issue-16 helper (the cluster harness was being rebuilt): for the lead."""
+    generated = cluster.galyleo("generate", "-e", cluster.module, "-t", "03:00:00")  # pends for ever
+    assert generated.returncode == 0, generated.stderr
+    script = os.path.join(cluster.home, "job-pending.sh")
+    cluster.as_user(["sh", "-c", f"cat > {script}"], input=generated.stdout)
+    submitted = cluster.as_user(["sbatch", "--parsable", script])
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    try:
+        listed = json_of(cluster.galyleo("list", "--json"))
+        assert [s["state"] for s in listed["sessions"] if s["job_id"] == job_id] == ["PENDING"]
+        assert "no URL yet" in cluster.galyleo("open", job_id).stderr
+        stopped = cluster.galyleo("stop", job_id)
+        assert stopped.returncode == 0 and f"stopped job {job_id}" in stopped.stdout, stopped.stderr
+        cluster.wait_job_gone(job_id)
+    finally:
+        cluster.cancel(job_id)
+
+
 def test_ctrl_c_while_pending_leaves_no_job_and_no_alias(cluster: Cluster) -> None:
+    """Pending behind a job that holds the whole node (a never-start reason would end --wait itself)."""
     before = {a["alias"] for a in sat.state()}
+    blocker = subprocess.run(["sbatch", "--parsable", "--exclusive", "--time=00:05:00", "--job-name=blocker",
+                              "--output=/dev/null", "--wrap", "sleep 300"], capture_output=True, text=True, check=True)
+    try:
+        ctrl_c_while_pending(cluster, before)
+    finally:
+        cluster.cancel(blocker.stdout.strip().split(";")[0])
+
+
+def ctrl_c_while_pending(cluster: Cluster, before: set) -> None:
     env = {"HOME": cluster.home, "GALYLEO_CONFIG": cluster.site, "PATH": "/usr/bin:/bin"}
-    argv = ["/usr/bin/python3", cluster.pyz, "launch", "--wait", "-e", cluster.module, "-t", "03:00:00"]
+    argv = ["/usr/bin/python3", cluster.pyz, "launch", "--wait", "-e", cluster.module, "-t", "00:10:00"]
     if os.environ.get("GALYLEO_E2E_CHECKOUT"):
         site = os.path.join(REPO, ".venv", "lib", "python3.11", "site-packages")
         env["PYTHONPATH"] = f"{REPO}:{site}"
