@@ -15,6 +15,7 @@ import time
 import jsonschema
 import pytest
 from cluster import REPO, Browser, Cluster, sat, wait_for_page
+from test_cluster_e2e import sbatch_generated
 
 pytestmark = pytest.mark.cluster
 SCHEMA = json.load(open(os.path.join(REPO, "docs", "session.schema.json")))
@@ -121,13 +122,7 @@ def test_wait_gives_up_on_a_job_that_can_never_start(cluster: Cluster) -> None:
 
 def test_plain_sbatch_session_is_known_while_pending(cluster: Cluster) -> None:
     """Not run by the issue-16 helper (the cluster harness was being rebuilt): for the lead."""
-    generated = cluster.galyleo("generate", "-e", cluster.module, "-t", "03:00:00")  # pends for ever
-    assert generated.returncode == 0, generated.stderr
-    script = os.path.join(cluster.home, "job-pending.sh")
-    cluster.as_user(["sh", "-c", f"cat > {script}"], input=generated.stdout)
-    submitted = cluster.as_user(["sbatch", "--parsable", script])
-    assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip()
+    job_id = sbatch_generated(cluster, "job-pending.sh", "-e", cluster.module, "-t", "03:00:00")  # pends for ever
     try:
         listed = json_of(cluster.galyleo("list", "--json"))
         assert [s["state"] for s in listed["sessions"] if s["job_id"] == job_id] == ["PENDING"]
