@@ -380,7 +380,7 @@ def test_two_launches_in_the_same_second(cluster: Cluster, home: str) -> None:
     for doc in docs:
         assert json.load(open(doc["record"]))["alias"] == doc["alias"]
         assert open(doc["script"]).read().count(doc["alias"]) >= 1
-    stopped = run(cluster, home, "stop", "--all")
+    stopped = run(cluster, home, "stop", "--all", "--yes")
     assert stopped.returncode == 0 and stopped.stdout.count("stopped job") == 2, stopped
     wait_no_jobs(home)
     for doc in docs:
