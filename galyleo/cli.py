@@ -20,7 +20,12 @@ PROG = "galyleo"
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit status 2."""
+    """argparse with one-line errors (no usage dump), exit status 2, and no abbreviations:
+    `--tim` must not silently mean `--time-limit` (nor `stop --al` mean `--all`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         fail(message.replace("\n", " "))
@@ -76,9 +81,10 @@ def add_launch(parser: argparse.ArgumentParser, config: Any) -> None:
     out.add_argument("-Q", "--quiet", action="store_true", help="print only the URL")
     out.add_argument("--json", action="store_true", help="print one JSON document (see README); words go to stderr")
     out.add_argument("--wait", action="store_true", help="follow the session on stderr until its URL answers")
-    out.add_argument("--dry-run", action="store_true", help="show the script and the calls; make none, write nothing")
+    out.add_argument("--dry-run", action="store_true",
+                     help="run the login-node checks, show the script and the calls; make none, write nothing")
     out.add_argument("--no-preflight", action="store_true",
-                     help="skip the login-node checks of the conda env, the yml and the modules")
+                     help="skip the login-node checks (conda env, yml, modules, Jupyter's command)")
 
 
 def add_session_id(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +108,8 @@ def add_logs(parser: argparse.ArgumentParser, config: Any) -> None:
 
 def add_stop(parser: argparse.ArgumentParser, config: Any) -> None:
     parser.add_argument("ids", nargs="*", metavar="id", help="job ids, aliases or names (default: the only live one)")
-    parser.add_argument("--all", action="store_true", help="every live session")
+    parser.add_argument("--all", action="store_true", help="every live session (asks first, unless --yes)")
+    parser.add_argument("-y", "--yes", action="store_true", help="with --all: do not ask")
 
 
 def add_clean(parser: argparse.ArgumentParser, config: Any) -> None:
@@ -113,8 +120,12 @@ def add_config(parser: argparse.ArgumentParser, config: Any) -> None:
     actions = parser.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
     show = actions.add_parser("show", help="each setting, its value and where it comes from")
     show.add_argument("--json", action="store_true", help="one JSON document")
-    setter = actions.add_parser("set", help="set KEY to VALUE in your user config file")
-    setter.add_argument("key")
+    from galyleo.config import Config
+
+    keys = ", ".join(sorted(Config.__annotations__))
+    setter = actions.add_parser("set", help="set KEY to VALUE in your user config file",
+                                description=f"Set KEY to VALUE in your user config file. KEY is one of: {keys}.")
+    setter.add_argument("key", help="the setting (see above; `galyleo config show` shows them all)")
     setter.add_argument("value")
 
 
@@ -244,7 +255,7 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
     if args.command == "stop":
         if args.all and args.ids:
             raise UsageError("stop: give session ids or --all, not both")
-        return commands.stop(config, args.ids, args.all)
+        return commands.stop(config, args.ids, args.all, args.yes)
     if args.command == "clean":
         return commands.clean(config, args.yes)
     if args.command == "cache":
@@ -255,9 +266,9 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
         return condacache.show(config)
     if args.command == "config":
         if args.config_command == "set":
-            return commands.config_set(args.key, args.value)
+            return commands.config_set(args.key, args.value, config)
         return commands.config_show(loaded, getattr(args, "json", False))
-    sys.stdout.write(completion_script(make_parser(config), args.shell))
+    sys.stdout.write(completion_script(make_parser(config), args.shell, config))
     return 0
 
 
@@ -274,18 +285,26 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
 
     if sum((args.quiet, args.json, args.dry_run)) > 1:
         raise UsageError("--quiet, --json and --dry-run: choose one")
-    if not (args.no_preflight or args.dry_run):
+    if not args.no_preflight:  # --dry-run too: the checks call no network and submit nothing
         from galyleo import preflight
 
-        warm = launch.warm_up()
+        warm = None if args.dry_run else launch.warm_up()
         preflight.check(launch_spec, config)
-        warm.join()
+        if warm:
+            warm.join()
     options = launch.Options(quiet=args.quiet, json=args.json, wait=args.wait, dry_run=args.dry_run)
     return launch.run(launch_spec, config, options)
 
 
-def completion_script(parser: Parser, shell: str) -> str:
-    """Completion for commands and their options, generated from this parser."""
+def completion_script(parser: Parser, shell: str, config: Any) -> str:
+    """Completion generated from this parser: commands, options, `-i` values, `config set` keys,
+    session job ids (records, and this user's jobs by galyleo's job name), partitions (sinfo),
+    and modules for `-e` from Lmod or Environment Modules when they answer within 2 s."""
+    import shlex
+    from dataclasses import fields
+
+    from galyleo.spec import INTERFACE_COMMANDS
+
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     cases = []
     for name, sub in subparsers.choices.items():
@@ -293,18 +312,60 @@ def completion_script(parser: Parser, shell: str) -> str:
         cases.append(f"    {name}) opts={words!r} ;;")
     names = " ".join(subparsers.choices)
     body = "\n".join(cases)
+    folder = config.output_dir
+    home_relative = folder == "~" or folder.startswith("~/")
+    folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
+    keys = " ".join(f.name for f in fields(config))
+    interfaces = " ".join(INTERFACE_COMMANDS)
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
+# _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
+_galyleo_sessions() {{
+  {{
+    sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/galyleo-*.json 2>/dev/null
+    echo  # a record without a final newline
+    squeue --me --noheader --name {shlex.quote(config.job_name)} --format %i 2>/dev/null
+  }} | sort -u
+}}
+# _galyleo_modules: module names, from Lmod or Environment Modules if either answers within 2 s.
+_galyleo_modules() {{
+  local tool=${{LMOD_CMD:-${{MODULES_CMD:-}}}}
+  [[ -n $tool ]] || return 0
+  timeout 2 "$tool" bash -t avail 2>&1 >/dev/null | sed -n '/:$/d; s/(.*)$//; /^[^ ]/p'
+}}
 _galyleo() {{
-  local cur=${{COMP_WORDS[COMP_CWORD]}} opts
+  local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}} opts words='' files=-f
   if [[ $COMP_CWORD -eq 1 ]]; then
     COMPREPLY=($(compgen -W {names!r} -- "$cur"))
     return
   fi
+  if [[ $prev == = && $COMP_CWORD -gt 2 ]]; then  # --option=value: bash splits at '='
+    prev=${{COMP_WORDS[COMP_CWORD-2]}}
+  fi
+  case $prev in
+    -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
+    -p|--partition) COMPREPLY=($(compgen -W "$(sinfo --noheader --format %R 2>/dev/null)" -- "$cur")); return ;;
+    -e|--env-modules)
+      local head=''
+      [[ $cur == *,* ]] && head=${{cur%,*}},
+      COMPREPLY=($(compgen -P "$head" -W "$(_galyleo_modules)" -- "${{cur##*,}}"))
+      return ;;
+  esac
   case ${{COMP_WORDS[1]}} in
 {body}
     *) opts='' ;;
   esac
-  COMPREPLY=($(compgen -W "$opts" -f -- "$cur"))
+  case ${{COMP_WORDS[1]}} in
+    launch|generate) ;;
+    stop|status|open|logs) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
+    config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set'
+      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == set ]] && words={keys!r} ;;
+    cache) files=''; [[ $COMP_CWORD -eq 2 ]] && words='list rm' ;;
+    completion) files=''; words='bash zsh' ;;
+    help) files=''; words={names!r} ;;
+    *) files='' ;;
+  esac
+  [[ -n $words && $cur != -* ]] && opts=''  # values first; options once a '-' is typed
+  COMPREPLY=($(compgen -W "$opts $words" $files -- "$cur"))
 }}
 """
     if shell == "zsh":

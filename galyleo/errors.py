@@ -58,7 +58,7 @@ ACCEPT = {
     "file": "an existing readable file",
     "sif": "an existing image file, or a docker://, library://, oras:// or shub:// URI without spaces",
     "list": "a comma-separated list with no empty items",
-    "module": "module names separated by commas, none empty, starting with '-' or holding spaces",
+    "module": "module names separated by commas (none empty, none starting with '-', none holding a space)",
     "bind": "comma-separated bind specs src[:dest[:opts]], none empty",
     "nonempty": "a non-empty value",
     "line": "a non-empty value on one line (no control characters)",

@@ -141,7 +141,11 @@ def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
         return 0
     from galyleo import watch
 
-    return watch.follow(job_id, url, config, lambda: withdraw(client, alias, job_id))
+    def give_up() -> None:  # a job cancelled before it ran never read its token: remove it too
+        withdraw(client, alias, job_id)
+        records.remove(paths.token)
+
+    return watch.follow(job_id, url, config, give_up)
 
 
 def link(client: Any, alias: str, job_id: str) -> None:

@@ -14,11 +14,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from galyleo import __version__
 from galyleo.config import Config
-from galyleo.spec import LaunchSpec
+from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
 SBATCH_SAFE = re.compile(r"[^\s\"'\\`$;]+\Z")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 Value = Union[str, int, Sequence[str]]
+MIN_SIGNAL_LEAD = 60  # Slurm may send a --signal up to 60 s early
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def render(spec: LaunchSpec, config: Config, handoff: Optional[Handoff] = None) 
 def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dict[str, Any]:
     return {
         "version": __version__,
-        "sbatch": sbatch_pairs(spec, handoff, config.signal_lead),
+        "sbatch": sbatch_pairs(spec, handoff, signal_lead(spec, config)),
         "values": bound_values(spec, config, handoff),
         "sections": sections(spec),
         "interface": spec.interface,
@@ -131,11 +132,19 @@ def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int 
     return [(key, value) for key, value in pairs if value]
 
 
+def signal_lead(spec: LaunchSpec, config: Config) -> int:
+    """Seconds before the time limit that Slurm warns the job: the site's lead, at most half the
+    time limit (a warning at the start is no warning); 0, none, under a minute (Slurm's resolution)."""
+    lead = min(config.signal_lead, (seconds(spec.time_limit) or 0) // 2)
+    return lead if lead >= MIN_SIGNAL_LEAD else 0
+
+
 def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> List[Tuple[str, Value]]:
     """Every value the chosen sections use, bound once at the top as GALYLEO_*."""
     values: Dict[str, Value] = {
         "GALYLEO_VERSION": __version__,
         "GALYLEO_INTERFACE": spec.interface,
+        "GALYLEO_JUPYTER_COMMAND": INTERFACE_COMMANDS[spec.interface],
         "GALYLEO_NOTEBOOK_DIR": spec.notebook_dir,
         "GALYLEO_DOMAIN": config.satellite_domain,
         "GALYLEO_SATELLITE_URL": config.management_url,
@@ -149,7 +158,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_PORT_MIN": config.port_min,
         "GALYLEO_PORT_MAX": config.port_max,
         "GALYLEO_READY_TIMEOUT": config.ready_timeout,
-        "GALYLEO_SIGNAL_LEAD": config.signal_lead,
+        "GALYLEO_TIME_LIMIT_SECONDS": seconds(spec.time_limit) or 0,
         "GALYLEO_SCRATCH_DIR": config.scratch_dir,
     }
     chosen = sections(spec)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from galyleo.errors import SubmitError
@@ -47,6 +48,39 @@ def cancel(job_id: str, pending_only: bool = False) -> str:
     argv: List[str] = ["scancel"] + (["--state=PENDING"] if pending_only else []) + [job_id]
     done = call(argv)
     return "" if done.returncode == 0 else (" ".join(done.stderr.split()) or f"scancel: exit status {done.returncode}")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """What a partition allows, as sinfo says: MaxTime as Slurm prints it, and its largest node."""
+
+    name: str
+    max_time: str
+    cpus: int
+    memory_mb: int
+
+
+def partition(name: str) -> Optional[Partition]:
+    """sinfo's view of partition NAME ("": the default one); None if sinfo cannot say."""
+    if "," in name:  # a job on a list of partitions starts in whichever allows it first
+        return None
+    argv = ["sinfo", "--noheader", "--Node", "--format", "%P|%l|%c|%m"] + (["--partition", name] if name else [])
+    try:
+        done = call(argv, timeout=20)
+    except SubmitError:
+        return None
+    lines = done.stdout.splitlines() if done.returncode == 0 else []
+    rows = [r for r in (line.split("|") for line in lines)
+            if len(r) == 4 and (r[0].rstrip("*") == name if name else r[0].endswith("*"))]
+    if not rows:
+        return None
+    return Partition(rows[0][0].rstrip("*"), rows[0][1], max(whole(r[2]) for r in rows), max(whole(r[3]) for r in rows))
+
+
+def whole(text: str) -> int:
+    """sinfo's count (`4`, or `4+` where nodes differ), 0 if it is not one."""
+    text = text.strip().rstrip("+")
+    return int(text) if text.isdigit() else 0
 
 
 def available() -> bool:

@@ -29,6 +29,8 @@ TIME_FORMS = (
     re.compile(r"(?P<d>[0-9]+)-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
 )
 SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
+# The command each interface runs: pre-flight looks for it on the login node, the job before starting it.
+INTERFACE_COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
 MAX_COUNT = 100000
 DIGITS = re.compile(r"[0-9]+\Z")
 
@@ -193,6 +195,15 @@ def memory(option: str, value: str) -> int:
 
 def time_limit(option: str, value: str) -> str:
     """Accept Slurm's forms and return one canonical `[D-]HH:MM:SS` (never ambiguous)."""
+    total = seconds(value)
+    if not total:
+        raise bad(option, value, ACCEPT["time"])
+    return canonical_time(total)
+
+
+def seconds(value: str) -> Optional[int]:
+    """A time in one of Slurm's forms (also as sinfo prints a partition's MaxTime) in
+    seconds; None if it is not one, or a field is out of range."""
     for form in TIME_FORMS:
         match = form.match(value)
         if match:
@@ -202,10 +213,8 @@ def time_limit(option: str, value: str) -> str:
             if "d" in match.groupdict() and parts["h"] > 23:
                 bounded = False
             total = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60 + parts.get("s", 0)
-            if bounded and total > 0:
-                return canonical_time(total)
-            break
-    raise bad(option, value, ACCEPT["time"])
+            return total if bounded else None
+    return None
 
 
 def canonical_time(seconds: int) -> str:
@@ -216,7 +225,7 @@ def canonical_time(seconds: int) -> str:
 
 
 def interface(value: str) -> str:
-    if value not in ("lab", "notebook", "voila"):
+    if value not in INTERFACE_COMMANDS:
         raise bad("--interface", value, ACCEPT["interface"])
     return value
 

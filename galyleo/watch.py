@@ -17,7 +17,7 @@ import time
 import urllib.parse
 from typing import Any, Callable, Optional, TextIO, Tuple
 
-from galyleo import reasons, sessions
+from galyleo import reasons, sessions, slurm
 from galyleo.config import Config
 from galyleo.sessions import LIVE, JobInfo
 
@@ -113,23 +113,25 @@ def describe(info: JobInfo, place: str = "") -> str:
     return info.state.lower()
 
 
-def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable[[], Any],
+def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
            stream: TextIO = sys.stderr) -> int:
-    """Watch until ready (0), the job ends first (1); Ctrl-C cancels a pending job (130)."""
+    """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why);
+    Ctrl-C cancels a pending job (130). WITHDRAW cancels the job and releases its alias."""
     report = Reporter(stream)
     place = Place(job_id)
-    advised = False
     info = JobInfo("PENDING")
     try:
         while True:
             info = sessions.job(job_id, retry=False) or JobInfo("UNKNOWN")
             if info.state not in LIVE and info.state != "UNKNOWN":
-                report.done(f"job {job_id} ended ({info.state.lower()}) before the session was ready; "
+                how = sessions.ENDINGS.get(info.state, info.state.lower())
+                report.done(f"job {job_id} ended ({how}) before the session was ready; "
                             f"see `galyleo logs {job_id}`")
                 return 1
-            if info.state == "PENDING" and not advised and reasons.advice(info.reason):
-                report.done(f"job {job_id}: {reasons.advice(info.reason)}")
-                advised = True
+            if info.state == "PENDING" and reasons.explain(info.reason).never:
+                report.done(f"job {job_id} {never_starts(info)}; cancelling it and releasing its alias")
+                withdraw()
+                return 1
             if info.state == "RUNNING" and answers(url, config):
                 report.done(f"ready: job {job_id} on {info.node}")
                 return 0
@@ -139,7 +141,14 @@ def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable
     except KeyboardInterrupt:
         if info.state in ("PENDING", "UNKNOWN"):
             report.done(f"interrupted: cancelling pending job {job_id} and its alias")
-            on_pending_interrupt()
+            withdraw()
         else:
             report.done(f"stopped watching; the session keeps running. Stop it with: galyleo stop {job_id}")
         return 130
+
+
+def never_starts(info: JobInfo) -> str:
+    """Why a pending job can never start, with the partition's limit it hit when sinfo says."""
+    reason = reasons.explain(info.reason)
+    hit = reasons.limit(info.reason, slurm.partition(info.partition))
+    return f"can never start as submitted: {reason.words}" + (f" ({hit})" if hit else "") + f"; {reason.advice}"

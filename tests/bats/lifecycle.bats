@@ -192,3 +192,51 @@ port_pair_job() {
   assert_equal "$(satellite_count redeemtoken)" 1
   assert_equal "$(satellite_count destroytoken)" 1
 }
+
+# stubs_without NAME...: a PATH dir holding every stand-in but NAMEs ($T/bin).
+stubs_without() {
+  local stub
+  mkdir -p "${T}/bin"
+  for stub in "${STUBS}"/bin/*; do
+    [[ " $* " == *" $(basename "${stub}") "* ]] && continue
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "${stub}" >"${T}/bin/$(basename "${stub}")"  # the stand-in finds its lib
+    chmod +x "${T}/bin/$(basename "${stub}")"
+  done
+  STUB_ENV+=(PATH="${T}/bin:/usr/local/bin:/usr/bin:/bin")  # after job_env's PATH: env -i keeps the last
+}
+
+@test "no Jupyter in the session's environment: one clear line, no retries, destroy once" {
+  stubs_without jupyter jupyter-lab jupyter-notebook
+  run_job -1 --separate-stderr
+  assert_equal "$(stublog count jupyter)" 0
+  assert_equal "$(satellite_count redeemtoken)" 0
+  assert_equal "$(satellite_count destroytoken)" 1
+  [[ "${stderr}" == *"error: jupyter-lab: command not found in the session's environment (load the module"* ]] \
+    || fail "${stderr}"
+  [[ "${stderr}" != *"attempt 2"* && "${stderr}" != *"exited before answering"* ]] || fail "retried: ${stderr}"
+}
+
+@test "Jupyter's command vanishes as it starts (status 127): one clear line after one attempt" {
+  stubs_without jupyter
+  run_job -1 --separate-stderr
+  assert_equal "$(satellite_count destroytoken)" 1
+  [[ "${stderr}" == *"error: jupyter-lab: command not found in the session's environment"* ]] || fail "${stderr}"
+  [[ "${stderr}" != *"attempt 2"* ]] || fail "retried: ${stderr}"
+}
+
+@test "time-limit warning (USR1) says the time really left, and the session keeps running" {
+  generate -d "${T}/nb" -t 2
+  grep -qx '#SBATCH --signal=B:USR1@60' "${JOB}" || fail "lead not capped: $(grep signal "${JOB}")"
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never)
+  start_job
+  wait_for_redeem
+  kill -USR1 "${JOB_PID}"
+  local deadline=$((SECONDS + 10))
+  until grep -q "time limit ends this session" "${T}/job.out"; do
+    ((SECONDS < deadline)) || fail "no warning: $(cat "${T}/job.out")"
+    sleep 0.1
+  done
+  run -0 grep -c "time limit ends this session in about 1[01][0-9] seconds: save your work now" "${T}/job.out"
+  kill -0 "${JOB_PID}" || fail "the warning ended the job"
+  assert_equal "$(satellite_count destroytoken)" 0
+}

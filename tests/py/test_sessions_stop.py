@@ -31,7 +31,7 @@ def token_of(path: Path) -> Path:
     return token
 
 
-@pytest.mark.parametrize("argv", [["stop", "101"], ["stop"], ["stop", "--all"], ["stop", "aa-bb-cc"]])
+@pytest.mark.parametrize("argv", [["stop", "101"], ["stop"], ["stop", "--all", "--yes"], ["stop", "aa-bb-cc"]])
 def test_stop_while_the_controller_is_down_changes_nothing(env: Path, tmp_path: Path, capsys, satellite,
                                                            argv) -> None:
     log = fake_slurm(tmp_path / "bin", "", squeue_status=1)
