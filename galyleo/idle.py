@@ -97,6 +97,28 @@ def read_activity(output: str) -> Optional[Activity]:
         return None
 
 
+def describe(activity: Optional[Activity], now: float) -> str:
+    """One line for `galyleo status`: when the session ends if nobody uses it ("" if unknown)."""
+    if activity is None:
+        return ""
+    import time
+
+    ago = max(0, int(now - activity.last_activity)) // 60
+    end = time.strftime("%H:%M UTC", time.gmtime(activity.ends_around()))
+    kernels = f" ({activity.kernels} kernel(s) are shut down first, unless running code)" if activity.kernels else ""
+    return (f"ends if idle: after {activity.timeout // 60} min without activity; last activity {ago} min ago;"
+            f" by about {end}{kernels}")
+
+
+def ended_how(text: str) -> str:
+    """How the job output TEXT says the session ended, if it ended idle ("" otherwise)."""
+    at = text.rfind(ENDED_IDLE)
+    if at < 0:
+        return ""
+    minutes = text[at + len(ENDED_IDLE):].split(None, 1)[0] if text[at + len(ENDED_IDLE):].strip() else "?"
+    return f"idle (no activity for {minutes} min)"
+
+
 def parse_utc(text: str) -> float:
     """Jupyter's `2026-12-02T10:50:50.028352Z` (fraction optional) as epoch seconds."""
     import calendar

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from galyleo import slurm
+from galyleo import idle, slurm
 from galyleo.errors import GalyleoError, UsageError
 
 LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "RESIZING")
@@ -135,9 +135,11 @@ def parse_rows(text: str) -> Dict[str, JobInfo]:
 
 def ended_how(session: Session, final_state: str) -> str:
     """How a session ended: Slurm's final state while it remembers, else the job output's last words."""
+    text = tail(session.output, 4096)
+    if idle.ended_how(text):  # Slurm says only COMPLETED
+        return idle.ended_how(text)
     if final_state:
         return final_state.lower()
-    text = tail(session.output, 4096)
     if "received SIGTERM" in text:
         return "cancelled or time limit reached"
     match = re.findall(r"session ended \(exit status (\d+)\)", text)
