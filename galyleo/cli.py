@@ -59,6 +59,10 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     jup = parser.add_argument_group("Jupyter options")
     jup.add_argument("-i", "--interface", help=f"lab, notebook or voila (default: {config.interface})")
     jup.add_argument("-d", "--notebook-dir", help="directory the session starts in (default: $HOME)")
+    cap = f", at most {config.idle_timeout_max}" if config.idle_timeout_max else ""
+    jup.add_argument("--idle-timeout", metavar="MINUTES",
+                     help=f"end the session after MINUTES with no kernel running and no request; 0 = never"
+                          f" (lab and notebook; default: {config.idle_timeout}{cap})")
     env = parser.add_argument_group("software environment options")
     env.add_argument("--conda-env", help="name or path of a conda environment to activate")
     env.add_argument("--conda-yml", help="environment.yml to build the session's conda environment from")

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from galyleo import reasons, records, sessions, slurm
+from galyleo import idle, reasons, records, sessions, slurm
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.sessions import JobInfo, Session
@@ -47,7 +47,15 @@ def as_json(session: Session, info: JobInfo) -> Dict[str, Any]:
         "ended": info.how if info.state == "ENDED" else "", "interface": session.interface,
         "created": session.created, "age": sessions.age(session.created),
         "script": session.script, "output": session.output, "record": session.record,
+        "idle_ends": idle_ends(session, info),
     }
+
+
+def idle_ends(session: Session, info: JobInfo) -> str:
+    """When a running session with idle culling ends if nobody uses it (UTC, ISO), from the
+    activity the job last read from Jupyter; "" without culling or before the first reading."""
+    activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(activity.ends_around())) if activity else ""
 
 
 def emit(document: Any) -> None:
@@ -98,6 +106,9 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
         print(f"advice     {doc['advice']}" + (f" ({hit})" if hit else ""))
     if doc["expected_start"]:
         print(f"starts     {doc['expected_start']} (scheduler's estimate)")
+    activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
+    if activity:
+        print(f"idle       {idle.describe(activity, time.time())}")
     for label, key in (("node", "node"), ("time left", "time_left"), ("proxy", "satellite"),
                        ("url", "url"), ("script", "script"), ("output", "output")):
         if doc[key]:

@@ -64,6 +64,8 @@ class Config:
     output_dir: str = "~/.galyleo"
     job_name: str = "galyleo"
     signal_lead: int = 300
+    idle_timeout: int = 0
+    idle_timeout_max: int = 0
     proxy_address: str = ""
     shiv_keep: int = 2
 

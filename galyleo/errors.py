@@ -54,6 +54,7 @@ ACCEPT = {
     "memory": "a number of GB from 1 to 1048576: 4, 4G or 4GB",
     "time": "minutes (30), MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, above zero",
     "interface": "one of lab, notebook, voila",
+    "idle": "whole minutes from 0 (never) to 525600",
     "directory": "an existing directory",
     "file": "an existing readable file",
     "sif": "an existing image file, or a docker://, library://, oras:// or shub:// URI without spaces",

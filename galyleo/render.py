@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__
+from galyleo import __version__, idle
 from galyleo.config import Config
 from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
@@ -106,6 +106,7 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
         "interface": spec.interface,
         "conda": "yml" if spec.conda_yml else ("env" if spec.conda_env else ""),
         "container": bool(spec.sif),
+        "idle": bool(spec.idle_timeout),
     }
 
 
@@ -160,7 +161,19 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_READY_TIMEOUT": config.ready_timeout,
         "GALYLEO_TIME_LIMIT_SECONDS": seconds(spec.time_limit) or 0,
         "GALYLEO_SCRATCH_DIR": config.scratch_dir,
+        "GALYLEO_WATCH_INTERVAL": idle.watch_interval(spec.idle_timeout),
+        "GALYLEO_WATCH_MISSES": idle.WATCH_MISSES,
     }
+    if spec.idle_timeout:
+        values.update({
+            "GALYLEO_IDLE_MINUTES": spec.idle_timeout,
+            "GALYLEO_IDLE_SETTINGS": idle.jupyter_settings(spec.idle_timeout),
+            "GALYLEO_IDLE_ENDED": idle.ended_message(spec.idle_timeout),
+            "GALYLEO_JUPYTER_IDLE_LOG": idle.JUPYTER_IDLE_LOG,
+            "GALYLEO_JOB_OUTPUT": handoff.output_file if handoff else "",
+            "GALYLEO_ACTIVITY_SUFFIX": idle.ACTIVITY_SUFFIX,
+            "GALYLEO_ACTIVITY_FORMAT": idle.ACTIVITY_FORMAT,
+        })
     chosen = sections(spec)
     if "modules.sh.j2" in chosen:
         values.update({

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from galyleo import slurm
+from galyleo import idle, slurm
 from galyleo.errors import GalyleoError, UsageError
 
 LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "RESIZING")
@@ -167,9 +167,12 @@ def parse_rows(text: str) -> Dict[str, JobInfo]:
 
 
 def ended_how(session: Session, final_state: str) -> str:
-    """How a session ended, in ENDINGS' words: Slurm's final state while it remembers (with the
-    exit status the job output gives, for a failure), else the job output's last words."""
+    """How a session ended, in ENDINGS' words: idle (the job says so; Slurm says only COMPLETED),
+    Slurm's final state while it remembers (with the exit status the job output gives, for a
+    failure), else the job output's last words."""
     text = tail(session.output, 4096)
+    if idle.ended_how(text):
+        return idle.ended_how(text)
     match = re.findall(r"session ended \(exit status (\d+)\)", text)
     status = match[-1] if match else ""
     if final_state:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
+from galyleo import idle
 from galyleo.config import Config
 from galyleo.errors import ACCEPT, UsageError, bad
 
@@ -64,6 +65,7 @@ class LaunchSpec:
     rocm: bool
     output_dir: str
     job_name: str
+    idle_timeout: int = 0  # minutes without a running kernel or a request that end the session
 
 
 def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
@@ -78,6 +80,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
     if not account and config.require_account:
         raise UsageError("--account: required (no default account is configured at this site)")
     gpus = ("--gpus", args.gpus) if args.gpus is not None else ("setting gpus", str(config.gpus) if config.gpus else "")
+    chosen_interface = interface(_pick(args.interface, config.interface))
     return LaunchSpec(
         account=account,
         partition=_name(*choose("--partition", args.partition, "partition", config.partition),
@@ -92,7 +95,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         qos=_name(*choose("--qos", args.qos, "qos", config.qos), ACCEPT["name"], NAME),
         constraint=_name(*choose("--constraint", args.constraint, "constraint", config.constraint),
                          ACCEPT["constraint"], CONSTRAINT),
-        interface=interface(_pick(args.interface, config.interface)),
+        interface=chosen_interface,
         notebook_dir=directory(*choose("--notebook-dir", args.notebook_dir, "$HOME (default --notebook-dir)", home)),
         conda_env=one_line("--conda-env", args.conda_env),
         conda_yml=existing_file("--conda-yml", args.conda_yml),
@@ -107,6 +110,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         rocm=bool(args.rocm),
         output_dir=output_dir(config.output_dir, home),
         job_name=_name("setting job_name", config.job_name, ACCEPT["name"], NAME),
+        idle_timeout=idle_timeout(args.idle_timeout, config, chosen_interface),
     )
 
 
@@ -228,6 +232,30 @@ def interface(value: str) -> str:
     if value not in INTERFACE_COMMANDS:
         raise bad("--interface", value, ACCEPT["interface"])
     return value
+
+
+def idle_timeout(given: Optional[str], config: Config, chosen_interface: str) -> int:
+    """Minutes of idleness that end the session (0: never), within the site's cap.
+
+    Voila cannot shut itself down when idle: asking for it is an error, and a default
+    from the settings does not apply to it. Under a cap, "never" is not for users to
+    choose: a typed 0 is refused and a default of 0 becomes the cap."""
+    cap = config.idle_timeout_max
+    option, text = choose("--idle-timeout", given, "idle_timeout", str(config.idle_timeout))
+    accepted = f"whole minutes from 1 to {cap} (this site's idle_timeout_max)" if cap else ACCEPT["idle"]
+    if not DIGITS.match(text) or len(text) > 6 or int(text) > idle.MAX_MINUTES:
+        raise bad(option, text, accepted)
+    minutes = int(text)
+    if chosen_interface not in idle.INTERFACES:
+        if given is not None and minutes:
+            raise UsageError(f"--idle-timeout: not available with --interface {chosen_interface} (it cannot shut"
+                             f" itself down when idle); use lab or notebook, or --idle-timeout 0")
+        return 0
+    if cap and given is None and minutes == 0:
+        return cap
+    if cap and not 1 <= minutes <= cap:
+        raise bad(option, text, accepted)
+    return minutes
 
 
 def directory(option: str, value: str) -> str:
