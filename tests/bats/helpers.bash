@@ -40,8 +40,15 @@ common_setup() {
   )
   STUB_ENV=(STUB_ALIAS="${ALIAS}")
   JOB_PID=""
-  # Every process a job starts carries this tag, so teardown finds it wherever it went.
+  # Every process the test starts from now on carries this tag (exported, and in JOB_ENV),
+  # so teardown finds it wherever it went.
+  export GALYLEO_BATS_TEST="${T}"
   REAP_TAG="GALYLEO_BATS_TEST=${T}"
+  # A watchdog, detached (bats' timeout kills the test's children, and would kill it first);
+  # teardown ends it (it carries the tag too).
+  if [[ -n "${BATS_TEST_TIMEOUT:-}" ]]; then
+    ("${BATS_HERE}/reap" --after $((BATS_TEST_TIMEOUT + 2)) "${REAP_TAG}" </dev/null >/dev/null 2>&1 3>&- &)
+  fi
 }
 
 # common_teardown: stop anything a test left running (job group, Jupyter, squatter),

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 from conftest import DATA, ROOT, bash_n
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 STUBS = ROOT / "tests" / "bats" / "stubs"
@@ -88,13 +88,13 @@ class Sandbox:
         return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode("utf-8", "surrogateescape"),
                                            done.stderr.decode("utf-8", "replace"))
 
-    def run_job(self, script: str) -> subprocess.CompletedProcess:
+    def run_job(self, script: str, **stub_knobs: str) -> subprocess.CompletedProcess:
         path = self.root / "job.sh"
         path.write_bytes(script.encode("utf-8", "surrogateescape"))
         assert bash_n(path) == ""
         env = {"HOME": str(self.root / "home"), "USER": "tester", "LANG": "C.UTF-8", "TMPDIR": str(self.root / "tmp"),
                "PATH": f"{STUBS / 'bin'}:/usr/local/bin:/usr/bin:/bin", "SLURM_JOB_ID": "4242",
-               "STUB_LOG": str(self.root / "log"), "STUB_ALIAS": "wages-astonish-recapture"}
+               "STUB_LOG": str(self.root / "log"), "STUB_ALIAS": "wages-astonish-recapture", **stub_knobs}
         return subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, timeout=20,
                               stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -261,6 +261,9 @@ def test_sbatch_values_hostile_refused_exactly_when_slurm_cannot_take_them() -> 
     @given(option=st.sampled_from(sorted(SBATCH_OPTIONS)),
            value=st.one_of(hostile, st.text(st.sampled_from(SLURM_NAME + "&|,*[]()!:$; '\n"), min_size=1,
                                             max_size=8)).filter(lambda s: s != "--"))
+    @example(option="--qos", value="normal\n")  # a trailing newline: `$` instead of `\Z` lets it through
+    @example(option="--account", value="abc\n#SBATCH --qos=high")
+    @example(option="--partition", value="debug,\ngpu")
     def one(option: str, value: str) -> None:
         script = sbatch_outcome(option, value)
         assert (script is not None) == slurm_takes(option, value), (option, value)
