@@ -130,7 +130,7 @@ reaped() {
   leader=$!
   wait "${leader}" || status=$?
   ((status != 124 && status != 137)) || echo "reaped: the job ran past ${JOB_DEADLINE} s: killed with its process group" >&2
-  for _ in {1..40}; do
+  for _ in {1..100}; do  # up to 5 s for what the job killed to be gone
     left="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="${leader}" '$2 == g && $3 !~ /^Z/' || true)"
     [[ -n "${left}" ]] || return "${status}"
     sleep 0.05

@@ -14,9 +14,11 @@ by sbatch, not bash: anything outside Slurm's own alphabet is rejected up front
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import string
 import subprocess
 import tempfile
@@ -95,8 +97,14 @@ class Sandbox:
         env = {"HOME": str(self.root / "home"), "USER": "tester", "LANG": "C.UTF-8", "TMPDIR": str(self.root / "tmp"),
                "PATH": f"{STUBS / 'bin'}:/usr/local/bin:/usr/bin:/bin", "SLURM_JOB_ID": "4242",
                "STUB_LOG": str(self.root / "log"), "STUB_ALIAS": "wages-astonish-recapture", **stub_knobs}
-        return subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, timeout=20,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+        job = subprocess.Popen(["bash", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            out, err = job.communicate(timeout=20)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job.pid, signal.SIGKILL)  # a hung job, or a Jupyter it failed to stop, goes too
+        return subprocess.CompletedProcess(job.args, job.returncode, out, err)
 
     def calls(self, cmd: str, event: str = "call") -> List[Dict[str, Any]]:
         log = self.root / "log" / "calls.jsonl"
