@@ -20,17 +20,18 @@ NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
 CONSTRAINT = re.compile(r"[A-Za-z0-9_.\-&|,*\[\]()!:]+\Z")
 GRES = re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*\Z")
-MEMORY = re.compile(r"([0-9]+)(G|GB)?\Z")
+MEMORY = re.compile(r"([0-9]{1,9})(G|GB)?\Z")
 MAX_MEMORY_GB = 1048576  # 1 PiB: far above any node, far below what overflows Slurm's MB count
-TIME_FORMS = (
-    re.compile(r"(?P<m>[0-9]+)\Z"),
-    re.compile(r"(?P<m>[0-9]+):(?P<s>[0-9]{1,2})\Z"),
-    re.compile(r"(?P<h>[0-9]+):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})\Z"),
-    re.compile(r"(?P<d>[0-9]+)-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
+TIME_FORMS = (  # at most 9 digits per field: int() of a 5000-digit string would raise
+    re.compile(r"(?P<m>[0-9]{1,9})\Z"),
+    re.compile(r"(?P<m>[0-9]{1,9}):(?P<s>[0-9]{1,2})\Z"),
+    re.compile(r"(?P<h>[0-9]{1,9}):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})\Z"),
+    re.compile(r"(?P<d>[0-9]{1,9})-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
 )
+MAX_TIME_DAYS = 365  # no partition runs a job longer; Slurm's own limit is larger but not this
 SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
 MAX_COUNT = 100000
-DIGITS = re.compile(r"[0-9]+\Z")
+DIGITS = re.compile(r"[0-9]{1,9}\Z")
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def time_limit(option: str, value: str) -> str:
             if "d" in match.groupdict() and parts["h"] > 23:
                 bounded = False
             total = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60 + parts.get("s", 0)
-            if bounded and total > 0:
+            if bounded and 0 < total <= MAX_TIME_DAYS * 86400:
                 return canonical_time(total)
             break
     raise bad(option, value, ACCEPT["time"])

@@ -22,6 +22,8 @@ from galyleo.config import Config
 from galyleo.sessions import LIVE, JobInfo
 
 POLL = 0.5
+PROBE_SECONDS = 10  # the readiness probe's total deadline
+REDIRECTS = (301, 302, 303, 307)
 POSITION_EVERY = 10  # polls between looks at the partition's queue (a bigger squeue than the job's own)
 SPINNER = "|/-\\"
 
@@ -87,20 +89,25 @@ def position(job_id: str, partition: str) -> Optional[Tuple[int, int]]:
 
 def answers(url: str, config: Config) -> bool:
     """True once the proxy hands `/` to Jupyter (a redirect), never for the waiting page."""
+    from galyleo.satellite import Deadline, deadline, trusted
+
     parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    context = ssl.create_default_context(cafile=config.ca_bundle or None)
+    context = ssl.create_default_context(cafile=trusted(config.ca_bundle))  # what the Satellite calls trust
     try:
-        target = config.proxy_address or host
-        raw = socket.create_connection((target, parts.port or 443), timeout=5)
-        with context.wrap_socket(raw, server_hostname=host) as sock:
-            conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=5)
-            conn.sock = sock
-            conn.request("GET", "/", headers={"Host": host})
-            status = conn.getresponse().status
-    except (OSError, http.client.HTTPException):
+        with deadline(PROBE_SECONDS):  # a proxy that drips its answer must not hold --wait
+            return probe(parts.hostname or "", parts.port or 443, context, config.proxy_address) in REDIRECTS
+    except (OSError, http.client.HTTPException, Deadline):
         return False
-    return status in (301, 302, 303, 307)
+
+
+def probe(host: str, port: int, context: ssl.SSLContext, proxy_address: str) -> int:
+    """The HTTP status of `GET /` on HOST (dialled at PROXY_ADDRESS if set)."""
+    raw = socket.create_connection((proxy_address or host, port), timeout=5)
+    with context.wrap_socket(raw, server_hostname=host) as sock:
+        conn = http.client.HTTPSConnection(host, port, timeout=5)
+        conn.sock = sock
+        conn.request("GET", "/", headers={"Host": host})
+        return conn.getresponse().status
 
 
 def describe(info: JobInfo, place: str = "") -> str:
@@ -114,7 +121,7 @@ def describe(info: JobInfo, place: str = "") -> str:
 
 
 def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable[[], Any],
-           stream: TextIO = sys.stderr) -> int:
+           stream: TextIO = sys.stderr, cluster: str = "") -> int:
     """Watch until ready (0), the job ends first (1); Ctrl-C cancels a pending job (130)."""
     report = Reporter(stream)
     place = Place(job_id)
@@ -122,7 +129,7 @@ def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable
     info = JobInfo("PENDING")
     try:
         while True:
-            info = sessions.job(job_id, retry=False) or JobInfo("UNKNOWN")
+            info = sessions.job(job_id, retry=False, cluster=cluster) or JobInfo("UNKNOWN")
             if info.state not in LIVE and info.state != "UNKNOWN":
                 report.done(f"job {job_id} ended ({info.state.lower()}) before the session was ready; "
                             f"see `galyleo logs {job_id}`")
