@@ -16,7 +16,13 @@ def main() -> int:
 
 
 def zipapp_main() -> int:
-    """The pyz: mark this unpacked build in use, tidy old ones on its first start, then run."""
+    """The pyz: the user's umask back (the fast start unpacks under 077), mark this unpacked
+    build in use, tidy old ones on its first start, then run."""
+    import os
+
+    umask = os.environ.pop("GALYLEO_SHIV_UMASK", "")
+    if umask.isdigit():
+        os.umask(int(umask) & 0o777)
     from galyleo import shivcache
 
     shivcache.on_start(shivcache.__file__, shivcache.configured_keep)
