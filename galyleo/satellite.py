@@ -91,8 +91,8 @@ class Client:
                 body = reply.text
         except Deadline:
             self.http.close()  # a half-read connection must not be reused
-            raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: no complete answer within "
-                                 f"{self.timeout} s (http_timeout)") from None
+            raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: no answer (timed out) within "
+                                 f"{self.timeout} s in total (http_timeout)") from None
         if reply.is_redirect:
             raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: redirected to "
                                  f"{reply.headers.get('Location', '?')!r} (another host or scheme: not followed)")
@@ -107,7 +107,8 @@ class Client:
         """The GET, retried on connection errors RETRY_ON allows while time remains."""
         for attempt in range(RETRIES + 1):
             try:
-                return self.get(f"{self.base}/{endpoint}.cgi", params, max(0.1, end - time.monotonic()))
+                # per read: past the deadline, so the deadline (one message) ends a slow call
+                return self.get(f"{self.base}/{endpoint}.cgi", params, max(0.1, end - time.monotonic()) + 1)
             except requests.RequestException as exc:
                 if attempt == RETRIES or not retry_on(exc) or time.monotonic() + BACKOFF >= end:
                     raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: {describe(exc)}") from None
