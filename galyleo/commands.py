@@ -138,12 +138,13 @@ def logs(config: Config, ident: Optional[str], follow: bool) -> int:
     session = sessions.resolve(found, ident, infos)
     if not os.path.exists(session.output) and not follow:
         raise GalyleoError(f"no job output yet at {session.output} (job {describe(infos[session.job_id])})")
-    return tail_file(session.output, follow, lambda: infos[session.job_id].live and still_live(session.job_id))
+    return tail_file(session.output, follow,
+                     lambda: infos[session.job_id].live and still_live(session.job_id, session.cluster))
 
 
-def still_live(job_id: str) -> bool:
+def still_live(job_id: str, cluster: str = "") -> bool:
     """False once Slurm says the job ended; a controller that does not answer keeps it live."""
-    info = sessions.job(job_id)
+    info = sessions.job(job_id, cluster=cluster)
     return info is None or info.state in sessions.LIVE
 
 

@@ -69,7 +69,7 @@ def deadline(seconds: float) -> Iterator[None]:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
 
 
 class Client:
@@ -94,8 +94,9 @@ class Client:
             raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: no answer (timed out) within "
                                  f"{self.timeout} s in total (http_timeout)") from None
         if reply.is_redirect:
-            raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: redirected to "
-                                 f"{reply.headers.get('Location', '?')!r} (another host or scheme: not followed)")
+            target = reply.headers.get("Location", "?")
+            raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: redirected to {target!r} "
+                                 "(another host or scheme, or a loop: not followed)")
         if reply.status_code != 200:
             raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: HTTP {reply.status_code}")
         if not body.strip() or body.startswith("Oops!"):

@@ -56,8 +56,10 @@ def submit(script: str) -> Tuple[str, str]:
 
 
 def on_cluster(cluster: str) -> List[str]:
-    """`-M CLUSTER` for a job on another cluster than this node's ([] for ours: -M needs slurmdbd)."""
-    return ["-M", cluster] if cluster and cluster != cluster_name() else []
+    """`-M CLUSTER` for a job on another cluster than this node's ([] for ours: -M needs slurmdbd,
+    and [] when this node's own name is unknown, e.g. configless Slurm: as before clusters were kept)."""
+    here = cluster_name() if cluster else ""
+    return ["-M", cluster] if here and cluster != here else []
 
 
 def cancel(job_id: str, pending_only: bool = False, cluster: str = "") -> str:

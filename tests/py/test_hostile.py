@@ -323,3 +323,13 @@ def test_signal_set_is_every_way_a_session_ends() -> None:
     from galyleo import launch
 
     assert set(launch.ENDING) == {signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+
+
+def test_minus_m_only_for_a_cluster_known_to_be_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("ClusterName=home\n")
+    monkeypatch.setenv("SLURM_CONF", str(conf))
+    assert real_slurm.on_cluster("faraway") == ["-M", "faraway"]
+    assert real_slurm.on_cluster("home") == [] and real_slurm.on_cluster("") == []
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "missing.conf"))  # configless: this node's name unknown
+    assert real_slurm.on_cluster("faraway") == []
