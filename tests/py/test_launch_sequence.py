@@ -95,13 +95,29 @@ def test_sbatch_refused_destroys_the_alias_once(tmp_path: Path, fake_satellite: 
     assert galyleo_files(tmp_path) == []
 
 
-def test_getlink_refused_makes_nothing(tmp_path: Path, fake_satellite: FakeSatellite, tls_cert) -> None:
+@pytest.mark.parametrize("fault, words", [("oops", "Oops! Injected fault"), ("http500", "getlink: HTTP 500"),
+                                          ("garbage", "getlink: unexpected reply"), ("refuse", "getlink: ")])
+def test_getlink_refused_makes_nothing(tmp_path: Path, fake_satellite: FakeSatellite, tls_cert, fault: str,
+                                       words: str) -> None:
+    """Whatever getlink's failure, nothing was made: no sbatch, no destroy, no file; never repeated."""
     log = slurm(tmp_path)
-    fake_satellite.fault("getlink", "oops")
+    fake_satellite.fault("getlink", fault)
     done = finish(start(launch_env(tmp_path, fake_satellite, tls_cert[0])))
-    assert done.returncode == 1 and "Oops! Injected fault" in done.stderr
+    assert done.returncode == 1 and words in done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert transcript(log) == ["satellite getlink"] and galyleo_files(tmp_path) == []
+
+
+def test_a_dropped_destroy_is_retried_and_counts_once(tmp_path: Path, fake_satellite: FakeSatellite,
+                                                      tls_cert) -> None:
+    """The undo's destroytoken loses its connection once: repeated (it is safe to), destroyed once."""
+    log = slurm(tmp_path, sbatch="refuse")
+    fake_satellite.fault("destroytoken", "refuse", times=1)
+    done = finish(start(launch_env(tmp_path, fake_satellite, tls_cert[0])))
+    assert done.returncode == 1 and "withdrawn" in done.stderr and "warning" not in done.stderr, done.stderr
+    assert transcript(log) == ["satellite getlink", "sbatch", "satellite destroytoken", "satellite destroytoken"]
+    alias = fake_satellite.log[-1][1]["token"]
+    assert fake_satellite.destroyed(alias) == 1 and fake_satellite.aliases() == []
 
 
 def test_linktoken_refused_is_a_warning(tmp_path: Path, fake_satellite: FakeSatellite, tls_cert) -> None:
