@@ -228,7 +228,10 @@ def read_file(path: str) -> Dict[str, Any]:
         raise ConfigError(f"config {path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config {path}: not UTF-8 text") from None
-    except ValueError as exc:  # tomllib/tomli TOMLDecodeError is a ValueError
+    except ValueError as exc:  # tomllib/tomli TOMLDecodeError is a ValueError; so is int()'s digit limit
+        if "integer string conversion" in str(exc):
+            raise ConfigError(f"config {path}: a number with thousands of digits: expected a whole number "
+                              "in the setting's range") from None
         raise ConfigError(f"config {path}: {exc}") from None
     if time.time() - max(info.st_mtime, info.st_ctime) > RACY_SECONDS:
         privatecache.store(name, key, data)

@@ -333,3 +333,12 @@ def test_minus_m_only_for_a_cluster_known_to_be_another(tmp_path: Path, monkeypa
     assert real_slurm.on_cluster("home") == [] and real_slurm.on_cluster("") == []
     monkeypatch.setenv("SLURM_CONF", str(tmp_path / "missing.conf"))  # configless: this node's name unknown
     assert real_slurm.on_cluster("faraway") == []
+
+
+@pytest.mark.skipif(not hasattr(sys, "set_int_max_str_digits"), reason="no digit limit before 3.11")
+def test_a_5000_digit_number_in_a_config_file_is_one_short_line(site_toml) -> None:
+    path = site_toml("cpus = " + "9" * 5000 + "\n")
+    with pytest.raises(site.ConfigError) as info:
+        site.load(environ={"GALYLEO_CONFIG": str(path)})
+    assert str(info.value) == (f"config {path}: a number with thousands of digits: expected a whole number "
+                               "in the setting's range")
