@@ -8,7 +8,13 @@ def main() -> int:
     if sys.argv[1:] == ["--version"]:
         from galyleo import __version__
 
-        print(f"galyleo {__version__}")
+        try:
+            print(f"galyleo {__version__}", flush=True)
+        except BrokenPipeError:  # `galyleo --version | true`: quiet, like every other command
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         return 0
     from galyleo.cli import main as cli_main
 

@@ -261,11 +261,12 @@ def test_closed_pipe_is_quiet(command: List[str], tmp_path: Path) -> None:
     assert done.stderr.strip() in ("0", "141"), done.stderr  # 0: all of it fitted in the pipe first
 
 
-def test_generate_into_a_closed_pipe_exits_141_without_a_word(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [["generate", "-A", "a"], ["--version"], ["config", "show"], ["list"]])
+def test_output_into_a_closed_pipe_exits_141_without_a_word(command: List[str], tmp_path: Path) -> None:
     read, write = os.pipe()
     os.close(read)
     try:
-        done = subprocess.run([sys.executable, "-m", "galyleo", "generate", "-A", "a"], env=base_env(tmp_path),
+        done = subprocess.run([sys.executable, "-m", "galyleo", *command], env=base_env(tmp_path),
                               stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)
     finally:
         os.close(write)
