@@ -48,10 +48,13 @@ class Reporter:
         self.last = text
 
     def done(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
-        self.stream.flush()
+        try:
+            if self.tty:
+                self.stream.write("\r\033[K")
+            self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+            self.stream.flush()
+        except OSError:  # the terminal went with a SIGHUP: what follows (an undo) must still run
+            pass
 
 
 class Place:
@@ -143,10 +146,10 @@ def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable
             report.show(f"job {job_id} {describe(info, place.update(info))}" if info.state != "UNKNOWN" else
                         f"job {job_id}: the Slurm controller does not answer; retrying")
             time.sleep(POLL)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGINT, or launch's Terminated (TERM, HUP, QUIT: exit 128 + signum)
         if info.state in ("PENDING", "UNKNOWN"):
             report.done(f"interrupted: cancelling pending job {job_id} and its alias")
             on_pending_interrupt()
         else:
             report.done(f"stopped watching; the session keeps running. Stop it with: galyleo stop {job_id}")
-        return 130
+        return 128 + getattr(exc, "signum", 2)

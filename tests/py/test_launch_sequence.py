@@ -235,3 +235,19 @@ def test_job_on_another_cluster_is_followed_there(tmp_path: Path, fake_satellite
     lines = [line.split("\0")[:-1] for line in log.read_text().splitlines()]
     slurm_calls = [f for f in lines if f and f[0] in ("squeue", "scancel")]
     assert slurm_calls and all(f[1:3] == ["-M", "faraway"] for f in slurm_calls), slurm_calls
+
+
+def test_hangup_during_wait_while_pending_cancels_and_destroys_once(tmp_path: Path, fake_satellite: FakeSatellite,
+                                                                    tls_cert) -> None:
+    """`launch --wait`, the job still queued, the SSH connection drops: nobody will use it, undo."""
+    log = slurm(tmp_path)
+    proc = start(launch_env(tmp_path, fake_satellite, tls_cert[0]), "--wait")
+    while "squeue" not in transcript(log):
+        assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGHUP)
+    done = finish(proc)
+    assert done.returncode == 129, done.stderr
+    calls = transcript(log)
+    assert calls[:3] == ["satellite getlink", "sbatch", "satellite linktoken"]
+    assert "scancel" in calls and calls.count("satellite destroytoken") == 1
+    assert fake_satellite.aliases() == []
