@@ -59,10 +59,13 @@ def run(spec: LaunchSpec, config: Config, options: Options) -> int:
         return dry_run(spec, config)
     if not slurm.available():
         raise GalyleoError("sbatch: command not found (run galyleo on a login node of a Slurm cluster)")
+    from galyleo.satellite import Client
+
+    client = Client(config)  # a bad ca_bundle stops here, before anything is made
     records.ensure_dir(spec.output_dir)
     previous = {signum: signal.signal(signum, _terminate) for signum in ENDING}
     try:
-        return _launch(spec, config, options)
+        return _launch(spec, config, options, client)
     except Terminated as exc:
         say(f"galyleo: error: terminated ({signal.Signals(exc.signum).name})\n")
         return 128 + exc.signum
@@ -123,10 +126,7 @@ class Held:
             raise KeyboardInterrupt
 
 
-def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
-    from galyleo.satellite import Client
-
-    client = Client(config)
+def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> int:
     held = Held()
     paths = records.new_session(spec.output_dir)
     alias: Optional[str] = None
