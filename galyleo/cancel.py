@@ -2,11 +2,11 @@
 
 If Slurm can still cancel the job while it is pending, the job never ran, so
 nobody else will destroy the alias: we do. Likewise for a job still CONFIGURING
-(nodes allocated, batch script not started: no trap to run). If the job has
-started, its own EXIT trap destroys the alias when scancel's SIGTERM arrives: we
-must not. When
-scancel fails, or squeue cannot say whether the job started, `end_job` raises
-and the caller decides: `stop` changes nothing, a failed launch still destroys
+(nodes allocated, batch script not started: no trap to run; should it start in
+that instant, its trap and we both try, and the proxy refuses the second). If the
+job has started, its own EXIT trap destroys the alias when scancel's SIGTERM
+arrives: we must not. When scancel fails, or squeue cannot say whether the job
+started, `end_job` raises and the caller decides: `stop` changes nothing, a failed launch still destroys
 its alias. A job that ended without running its trap (a plain `scancel` while
 pending) leaves its alias behind: `release` destroys it when galyleo next sees
 the session ended.
