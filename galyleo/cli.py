@@ -207,6 +207,32 @@ def is_top_level_help(argv: List[str]) -> bool:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`run`, with no traceback ever: what is not galyleo's own error is one line too."""
+    try:
+        return run(argv)
+    except BrokenPipeError:  # `galyleo generate | head`: the reader has all it wanted
+        quiet_stdout()
+        return 141
+    except EOFError:
+        fail("no answer (end of input)", 1)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc}", 1)
+    except Exception as exc:  # a bug in galyleo: still one line, with what to report
+        fail(f"internal error ({type(exc).__name__}: {str(exc)[:200]}); please report it", 70)
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's own flush at exit cannot fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
     args_list: List[str] = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["--version"]:
         print(f"{PROG} {__version__}")

@@ -170,14 +170,14 @@ def logs(config: Config, ident: Optional[str], follow: bool) -> int:
     elif not os.path.exists(session.output) and not follow:
         raise GalyleoError(f"no job output yet at {session.output} (job {describe(info)})")
     try:
-        return tail_file(session.output, follow, lambda: info.live and still_live(session.job_id))
+        return tail_file(session.output, follow, lambda: info.live and still_live(session.job_id, session.cluster))
     except KeyboardInterrupt:  # the way out of `logs -f`, as for `tail -f`: no error
         return 130
 
 
-def still_live(job_id: str) -> bool:
+def still_live(job_id: str, cluster: str = "") -> bool:
     """False once Slurm says the job ended; a controller that does not answer keeps it live."""
-    info = sessions.job(job_id)
+    info = sessions.job(job_id, cluster=cluster)
     return info is None or info.state in sessions.LIVE
 
 
@@ -253,7 +253,8 @@ def stop_one(client: Any, session: Session, info: JobInfo) -> int:
         if info.state == "UNKNOWN":
             raise cancel.NotCancelled("the Slurm controller did not answer")
         # A plain-sbatch job cancelled before it ran never made an alias: nothing to destroy.
-        handled = cancel.end_job(session.job_id) or not session.alias or cancel.destroy(client, session.alias)
+        handled = (cancel.end_job(session.job_id, session.cluster) or not session.alias
+                   or cancel.destroy(client, session.alias))
     except cancel.NotCancelled as exc:
         kept = f"it may be cancelled; alias {session.alias} and the record are kept" if exc.sent else \
             "nothing was changed"
@@ -348,22 +349,19 @@ def config_set(key: str, value: str, current: Optional[Config] = None) -> int:
         raise site.ConfigError(f"config set {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
     where = f"config set {key}"
     rule = launch_rules().get(key)
-    typed = rule(where, value) if rule else site.from_text(where, value, kinds[key])
+    typed = rule(where, value) if rule else site.from_text("config set", value, kinds[key], key)
     typed = site.check_value("config set", key, typed, kinds[key])
     if key in ("time_limit", "partition"):
         settings = replace(current or site.Config(), **{key: typed})
         within_partition(f"{where} {typed!r}", settings.time_limit, settings.partition)
     path = site.user_path(dict(os.environ))
-    lines = open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
     line = f"{key} = {json.dumps(typed)}"
-    kept = [entry for entry in lines if entry.split("=", 1)[0].strip() != key]
-    text = "\n".join(kept + [line]) + "\n"
-    site.toml_loads(text)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    with user_file_lock(path):
+        lines = open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
+        kept = [entry for entry in lines if entry.split("=", 1)[0].strip() != key]
+        text = "\n".join(kept + [line]) + "\n"
+        site.toml_loads(text)
+        replace_private(path, text)
     print(f"{path}: {line}")
     return 0
 
@@ -378,6 +376,46 @@ def within_partition(where: str, time_limit: str, partition: str) -> None:
     if found and most and (spec.seconds(time_limit) or 0) > most:
         raise UsageError(f"{where}: time_limit {time_limit} is above the maximum: "
                          f"{reasons.limit('PartitionTimeLimit', found)} (a launch would never start)")
+
+
+def user_file_lock(path: str) -> Any:
+    """The user config's folder (made 0700 if new) and an exclusive lock beside the file:
+    concurrent `config set`s each read the others' keys."""
+    import contextlib
+    import fcntl
+
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        made = folder
+        while not os.path.isdir(os.path.dirname(made)):
+            made = os.path.dirname(made)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chmod(made, 0o700)  # makedirs gives the intermediate folders the umask's mode
+    fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+
+    @contextlib.contextmanager
+    def held() -> Any:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    return held()
+
+
+def replace_private(path: str, text: str) -> None:
+    """Write PATH (0600, whoever's umask) through a unique temporary file, then rename it into place."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=os.path.dirname(path))  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        records.remove(tmp)
+        raise
 
 
 def launch_rules() -> Dict[str, Callable[[str, str], Any]]:

@@ -112,7 +112,11 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
 
 def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int = 0) -> List[Tuple[str, str]]:
     """`#SBATCH` option/value pairs in a fixed order; empty values are left out."""
-    output = handoff.output_file if handoff else spec.output_dir.replace("%", "%%") + "/galyleo-%j.out"
+    # sbatch expands %j, %u, ... in --output: a literal % is written %%, in launch's path as in generate's
+    if handoff:
+        output = handoff.output_file.replace("%", "%%")
+    else:
+        output = spec.output_dir.replace("%", "%%") + "/galyleo-%j.out"
     pairs = [
         ("job-name", spec.job_name),
         ("account", spec.account),

@@ -42,6 +42,7 @@ class Session:
     interface: str
     created: str
     record: str
+    cluster: str = ""  # set when sbatch named another cluster than this node's (slurm.on_cluster)
 
     @classmethod
     def from_file(cls, path: str) -> Optional["Session"]:
@@ -52,7 +53,7 @@ class Session:
                 name=str(data.get("name", "")), job_id=str(data["job_id"]), alias=str(data.get("alias", "")),
                 url=str(data.get("url", "")), output=str(data.get("output", "")), script=str(data.get("script", "")),
                 interface=str(data.get("interface") or data.get("options", {}).get("interface", "")),
-                created=str(data.get("created", "")), record=path,
+                created=str(data.get("created", "")), record=path, cluster=str(data.get("cluster") or ""),
             )
         except (OSError, ValueError, KeyError, AttributeError):
             return None
@@ -115,9 +116,15 @@ def utc(local: str) -> str:
 
 
 def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) -> Dict[str, JobInfo]:
-    """Each session's JobInfo from one squeue call's rows (None: the controller did not answer, UNKNOWN)."""
+    """Each session's JobInfo from one squeue call's ROWS on this cluster (None: the controller did
+    not answer, UNKNOWN), and one more squeue call per other cluster a session was submitted to."""
+    rows_of: Dict[Tuple[str, ...], Optional[Dict[str, JobInfo]]] = {(): rows}
     result: Dict[str, JobInfo] = {}
     for session in sessions:
+        where = tuple(slurm.on_cluster(session.cluster))
+        if where not in rows_of:
+            rows_of[where] = squeue_rows(list(where))
+        rows = rows_of[where]
         if rows is None:
             result[session.job_id] = JobInfo("UNKNOWN", how="the Slurm controller did not answer")
         elif session.job_id in rows and rows[session.job_id].state in LIVE:
@@ -128,15 +135,17 @@ def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) ->
     return result
 
 
-def squeue_rows() -> Optional[Dict[str, JobInfo]]:
+def squeue_rows(cluster_args: Sequence[str] = ()) -> Optional[Dict[str, JobInfo]]:
     """This user's jobs (all states Slurm still remembers), or None if squeue keeps failing."""
-    text = ask(["squeue", "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT])
+    text = ask(["squeue", *cluster_args, "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT])
     return None if text is None else parse_rows(text)
 
 
-def job(job_id: str, retry: bool = True) -> Optional[JobInfo]:
+def job(job_id: str, retry: bool = True, cluster: str = "") -> Optional[JobInfo]:
     """One job as squeue sees it now: ENDED once Slurm has forgotten it, None if squeue does not answer."""
-    text = ask(["squeue", "--noheader", "--states=all", "--jobs", job_id, "--format", SQUEUE_FORMAT], retry)
+    argv = ["squeue", *slurm.on_cluster(cluster), "--noheader", "--states=all", "--jobs", job_id,
+            "--format", SQUEUE_FORMAT]
+    text = ask(argv, retry)
     return None if text is None else parse_rows(text).get(job_id, JobInfo("ENDED"))
 
 

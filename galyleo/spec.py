@@ -21,19 +21,20 @@ NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
 CONSTRAINT = re.compile(r"[A-Za-z0-9_.\-&|,*\[\]()!:]+\Z")
 GRES = re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*\Z")
-MEMORY = re.compile(r"([0-9]+)(G|GB)?\Z")
+MEMORY = re.compile(r"([0-9]{1,9})(G|GB)?\Z")
 MAX_MEMORY_GB = 1048576  # 1 PiB: far above any node, far below what overflows Slurm's MB count
-TIME_FORMS = (
-    re.compile(r"(?P<m>[0-9]+)\Z"),
-    re.compile(r"(?P<m>[0-9]+):(?P<s>[0-9]{1,2})\Z"),
-    re.compile(r"(?P<h>[0-9]+):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})\Z"),
-    re.compile(r"(?P<d>[0-9]+)-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
+TIME_FORMS = (  # at most 9 digits per field: int() of a 5000-digit string would raise
+    re.compile(r"(?P<m>[0-9]{1,9})\Z"),
+    re.compile(r"(?P<m>[0-9]{1,9}):(?P<s>[0-9]{1,2})\Z"),
+    re.compile(r"(?P<h>[0-9]{1,9}):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})\Z"),
+    re.compile(r"(?P<d>[0-9]{1,9})-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
 )
+MAX_TIME_DAYS = 365  # no partition runs a job longer; Slurm's own limit is larger but not this
 SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
 # The command each interface runs: pre-flight looks for it on the login node, the job before starting it.
 INTERFACE_COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
 MAX_COUNT = 100000
-DIGITS = re.compile(r"[0-9]+\Z")
+DIGITS = re.compile(r"[0-9]{1,9}\Z")
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def memory(option: str, value: str) -> int:
 def time_limit(option: str, value: str) -> str:
     """Accept Slurm's forms and return one canonical `[D-]HH:MM:SS` (never ambiguous)."""
     total = seconds(value)
-    if not total:
+    if not total or total > MAX_TIME_DAYS * 86400:
         raise bad(option, value, ACCEPT["time"])
     return canonical_time(total)
 

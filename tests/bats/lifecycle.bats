@@ -61,6 +61,46 @@ teardown() { common_teardown; }
   assert_equal "$(stublog count jupyter terminated)" 1
 }
 
+@test "a second SIGTERM (Slurm's, to the whole job) during a slow destroy: clean-up still finishes" {
+  generate -d "${T}/nb" -i voila
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never STUB_SATELLITE_SLOW=destroytoken=2)
+  start_job
+  wait_for voila listening
+  wait_for_redeem
+  sleep 0.2  # into `wait`
+  kill -TERM "${JOB_PID}"
+  wait_for curl satellite-wait
+  kill -TERM -- "-${JOB_PID}"  # as Slurm signals every process of the job, and Ctrl-C twice
+  kill -INT "${JOB_PID}"
+  status=0
+  wait "${JOB_PID}" || status=$?
+  assert_equal "${status}" 143
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog field curl satellite reply)" "Success! Token destroyed."
+  assert_equal "$(stublog count voila terminated)" 1
+  run -0 cat "${T}/job.out"
+  assert_output --partial "alias ${ALIAS} destroyed"
+  assert_output --partial "session ended (exit status 143)"
+  run -0 find "${T}/tmp" -mindepth 1
+  assert_output ""  # the private voila config folder went with the clean-up
+}
+
+@test "SIGHUP ends the job like SIGTERM: exit 129, destroy once, Jupyter stopped" {
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never)
+  start_job
+  wait_for jupyter listening
+  wait_for_redeem
+  sleep 0.2
+  kill -HUP "${JOB_PID}"
+  status=0
+  wait "${JOB_PID}" || status=$?
+  assert_equal "${status}" 129
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog count jupyter terminated)" 1
+  run -0 cat "${T}/job.out"
+  assert_output --partial "received SIGHUP"
+}
+
 @test "SIGTERM while waiting for Jupyter to answer: destroy once, never redeemed" {
   STUB_ENV+=(STUB_JUPYTER_DELAY=5 STUB_JUPYTER_EXIT=never)
   start_job
@@ -236,7 +276,8 @@ stubs_without() {
     ((SECONDS < deadline)) || fail "no warning: $(cat "${T}/job.out")"
     sleep 0.1
   done
-  run -0 grep -c "time limit ends this session in about 1[01][0-9] seconds: save your work now" "${T}/job.out"
+  # 120 s left (a job that got here within its first second) reads "about 2 minutes"
+  run -0 grep -cE "time limit ends this session in about (1[01][0-9] seconds|2 minutes): save your work now" "${T}/job.out"
   kill -0 "${JOB_PID}" || fail "the warning ended the job"
   assert_equal "$(satellite_count destroytoken)" 0
 }

@@ -332,7 +332,7 @@ def test_launch_writes_a_script_without_the_token(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr("galyleo.satellite.Client", FakeClient)
     monkeypatch.setattr(slurm, "available", lambda: True)
-    monkeypatch.setattr(slurm, "submit", lambda path: "4242")
+    monkeypatch.setattr(slurm, "submit", lambda path: ("4242", ""))
     conf = Config(account="a", output_dir=str(tmp_path / "out"))
     assert launch.run(build(["-i", "lab"], conf, home=str(tmp_path)), conf, launch.Options(quiet=True)) == 0
     url = capsys.readouterr().out.strip()

@@ -153,7 +153,7 @@ def launchable(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, satel
     from galyleo import satellite as real
 
     monkeypatch.setattr(real, "Client", LaunchSatellite)
-    monkeypatch.setattr(slurm, "submit", lambda script: "101")
+    monkeypatch.setattr(slurm, "submit", lambda script: ("101", ""))
     monkeypatch.setattr(watch, "POLL", 0)
     monkeypatch.setenv("GALYLEO_CONFIG", str(site_toml('require_account = false\nsatellite_domain = "x.test"\n')))
     return env / ".galyleo"

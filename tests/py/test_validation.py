@@ -80,6 +80,7 @@ def fill(base: Path) -> Dict[str, str]:
         "missing": str(base / "files" / "no-such-thing"),
         "unreadable": str(base / "files" / "secret.yml"),
         "long": "a" * 5000,
+        "digits": "9" * 5000,  # past Python's 4300-digit int() limit
         "nl": "\n",
     }
 
@@ -179,7 +180,7 @@ def test_traps_can_tell(traps: Traps, world: Dict[str, str], monkeypatch: pytest
     traps.connections = 0
     from galyleo import slurm
 
-    assert slurm.submit(world["file"]) == "1" and traps.sbatch_log.exists(), "the sbatch trap is not first on PATH"
+    assert slurm.submit(world["file"])[0] == "1" and traps.sbatch_log.exists(), "the sbatch trap is not first on PATH"
     traps.sbatch_log.unlink()
 
 
