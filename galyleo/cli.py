@@ -63,6 +63,11 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     jup.add_argument("--idle-timeout", metavar="MINUTES",
                      help=f"end the session after MINUTES with no kernel running and no request; 0 = never"
                           f" (lab and notebook; default: {config.idle_timeout}{cap})")
+    allowed = "|".join(config.connect_allowed)
+    jup.add_argument("--connect", metavar=allowed or "MODE",
+                     help=f"how your browser reaches the session: satellite (HTTPS proxy) or ssh (a tunnel you open"
+                          f" from your laptop; launch waits and prints the ssh command) (default: {config.connect};"
+                          f" this site allows: {', '.join(config.connect_allowed)})")
     env = parser.add_argument_group("software environment options")
     env.add_argument("--conda-env", help="name or path of a conda environment to activate")
     env.add_argument("--conda-yml", help="environment.yml to build the session's conda environment from")

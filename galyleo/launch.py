@@ -101,6 +101,10 @@ class Held:
 
 
 def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
+    if spec.connect == "ssh":  # no Satellite call at all: its own flow
+        from galyleo import tunnel_launch
+
+        return tunnel_launch.launch(spec, config, options)
     from galyleo.satellite import Client
 
     client = Client(config)
@@ -197,6 +201,10 @@ def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias:
 
 def dry_run(spec: LaunchSpec, config: Config) -> int:
     """What launch would do, on stdout; nothing is called or written."""
+    if spec.connect == "ssh":
+        from galyleo import tunnel_launch
+
+        return tunnel_launch.dry_run(spec, config)
     paths = records.new_session(spec.output_dir)
     handoff = render.Handoff("ALIAS-FROM-GETLINK", paths.token, paths.output)
     base = config.management_url
@@ -209,8 +217,13 @@ def dry_run(spec: LaunchSpec, config: Config) -> int:
         f"GET {base}/linktoken.cgi?token=<alias>&jobid=<job id>",
         f"print https://<alias>.{config.satellite_domain}/?token=<token>",
     ]
-    print("# galyleo launch --dry-run: nothing below was called or written")
+    return show_plan("", steps, render.render(spec, config, handoff))
+
+
+def show_plan(mode: str, steps: List[str], script: str) -> int:
+    """--dry-run's output: the numbered steps as comments, then the script."""
+    print(f"# galyleo launch --dry-run{mode}: nothing below was called or written")
     for number, step in enumerate(steps, 1):
         print(f"# {number}. {step}")
-    sys.stdout.write(render.render(spec, config, handoff))
+    sys.stdout.write(script)
     return 0

@@ -42,6 +42,7 @@ class Session:
     interface: str
     created: str
     record: str
+    connect: str = "satellite"  # or "ssh" (tunnel.py): then there is no alias, and url is the laptop's
 
     @classmethod
     def from_file(cls, path: str) -> Optional["Session"]:
@@ -52,7 +53,7 @@ class Session:
                 name=str(data.get("name", "")), job_id=str(data["job_id"]), alias=str(data.get("alias", "")),
                 url=str(data.get("url", "")), output=str(data.get("output", "")), script=str(data.get("script", "")),
                 interface=str(data.get("interface") or data.get("options", {}).get("interface", "")),
-                created=str(data.get("created", "")), record=path,
+                created=str(data.get("created", "")), record=path, connect=str(data.get("connect") or "satellite"),
             )
         except (OSError, ValueError, KeyError, AttributeError):
             return None

@@ -114,9 +114,10 @@ def describe(info: JobInfo, place: str = "") -> str:
 
 
 def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
-           stream: TextIO = sys.stderr) -> int:
+           stream: TextIO = sys.stderr, ready: Optional[Callable[[], bool]] = None) -> int:
     """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why);
-    Ctrl-C cancels a pending job (130). WITHDRAW cancels the job and releases its alias."""
+    Ctrl-C cancels a pending job (130). WITHDRAW cancels the job and releases its alias.
+    READY says when a running session is ready (default: the proxy routes URL to Jupyter)."""
     report = Reporter(stream)
     place = Place(job_id)
     info = JobInfo("PENDING")
@@ -132,7 +133,7 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
                 report.done(f"job {job_id} {never_starts(info)}; cancelling it and releasing its alias")
                 withdraw()
                 return 1
-            if info.state == "RUNNING" and answers(url, config):
+            if info.state == "RUNNING" and (ready() if ready else answers(url, config)):
                 report.done(f"ready: job {job_id} on {info.node}")
                 return 0
             report.show(f"job {job_id} {describe(info, place.update(info))}" if info.state != "UNKNOWN" else
