@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from galyleo.errors import GalyleoError, UsageError, bad
 
 MODES = ("satellite", "ssh")
+EVERY_INTERFACE = ("0.0.0.0", "::", "[::]")  # noqa: S104 (refused, never bound): the cluster address only
 LOCAL_HOST = "127.0.0.1"  # the laptop end of the tunnel: its loopback only, never a shared address
 # The local port: LOCAL_PORT_MIN + job id % LOCAL_PORT_SPAN, i.e. 20000-29999. Below the
 # ephemeral ranges of Linux (32768+), macOS and Windows (49152+), so an outgoing connection
@@ -50,6 +51,9 @@ def mode(given: Optional[str], config: Any) -> str:
     if chosen not in allowed:
         where = "--connect" if given is not None else "setting connect"
         raise UsageError(f"{where} {chosen!r}: not allowed at this site (connect_allowed: {', '.join(allowed)})")
+    if chosen == "ssh" and config.bind_address in EVERY_INTERFACE:
+        raise bad("setting bind_address", config.bind_address,
+                  "the node's cluster address (or empty: resolved in the job), never every interface, in ssh mode")
     return str(chosen)
 
 

@@ -61,6 +61,7 @@ def test_mode_from_site_and_option(tmp_path: Path, site: dict, argv: List[str], 
     ({}, ["--connect", "tunnel"], "--connect 'tunnel': expected one of satellite, ssh"),
     ({"connect_allowed": ["ssh", "vpn"]}, [], "setting connect_allowed 'ssh,vpn': expected a list of satellite"),
     ({"connect_allowed": []}, [], "setting connect_allowed '': expected a list of satellite"),
+    ({"connect": "ssh", "bind_address": "0.0.0.0"}, [], "setting bind_address '0.0.0.0': expected the node's cluster"),
 ])
 def test_mode_refusals_name_the_option_or_setting(tmp_path: Path, site: dict, argv: List[str], message: str) -> None:
     conf = Config(require_account=False, **site)
