@@ -33,6 +33,8 @@ LOCAL_URL_FORMAT = ORIGIN_FORMAT + "/?token=%s"  # local port, token
 # The URL file: what the user runs on the laptop, then (last line) what the browser opens.
 URL_FORMAT = f"ssh -N -L {LOCAL_HOST}:%s:%s:%s %s\n{LOCAL_URL_FORMAT}\n"
 URL_ARGS = ("local_port", "node", "port", "target", "local_port", "token")  # URL_FORMAT's slots, in order
+NON_SPACE = r"\S+?"
+SLOT_PATTERNS = {"local_port": "[0-9]+", "port": "[0-9]+"}  # a bracketed IPv6 node holds ':' too
 URL_SUFFIX = ".url"
 RECORD_SUFFIX = ".json"
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]*\Z")  # also safe in a printf format and a shell line
@@ -127,7 +129,7 @@ def url_pattern() -> "re.Pattern[str]":
     seen: List[str] = []
     text = re.escape(pieces[0])
     for name, piece in zip(URL_ARGS, pieces[1:]):
-        text += f"(?P={name})" if name in seen else f"(?P<{name}>\\S+?)"
+        text += f"(?P={name})" if name in seen else f"(?P<{name}>{SLOT_PATTERNS.get(name, NON_SPACE)})"
         seen.append(name)
         text += re.escape(piece)
     return re.compile(text + r"\Z")
@@ -141,7 +143,7 @@ def read(path: str) -> Optional[Tunnel]:
     except (OSError, UnicodeDecodeError):
         return None
     match = url_pattern().match(text)
-    if not match or not match["local_port"].isdigit() or not match["port"].isdigit():
+    if not match:
         return None
     return Tunnel(int(match["local_port"]), match["node"], int(match["port"]), match["target"], match["token"])
 

@@ -90,6 +90,14 @@ def test_local_port_is_stable_high_not_8888_and_differs_between_neighbours() -> 
 
 # --- the URL file ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("node", ["10.1.2.3", "node12.ib.cluster", "[fd00::12]"])
+def test_url_file_round_trip_for_any_node_address(tmp_path: Path, node: str) -> None:
+    found = tunnel.Tunnel(24242, node, 61234, "alice@login.example.org", TOKEN)
+    path = tmp_path / "x.url"
+    path.write_text(found.text())
+    assert tunnel.read(str(path)) == found
+
+
 def test_url_file_round_trip_and_argv_is_the_printed_line(tmp_path: Path) -> None:
     found = tunnel.Tunnel(24242, "10.1.2.3", 61234, "alice@login.example.org", TOKEN)
     path = tmp_path / "x.url"
