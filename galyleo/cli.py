@@ -326,6 +326,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
     keys = " ".join(f.name for f in fields(config))
     interfaces = " ".join(INTERFACE_COMMANDS)
+    connects = " ".join(config.connect_allowed)
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
 # _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
 _galyleo_sessions() {{
@@ -352,6 +353,7 @@ _galyleo() {{
   fi
   case $prev in
     -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
+    --connect) COMPREPLY=($(compgen -W {connects!r} -- "$cur")); return ;;
     -p|--partition) COMPREPLY=($(compgen -W "$(sinfo --noheader --format %R 2>/dev/null)" -- "$cur")); return ;;
     -e|--env-modules)
       local head=''

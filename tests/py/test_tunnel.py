@@ -13,7 +13,7 @@ from typing import Any, List
 
 import jsonschema
 import pytest
-from test_sessions import env, fake_slurm, run  # noqa: F401 (fixtures)
+from test_sessions import completions, env, fake_slurm, run  # noqa: F401 (fixtures)
 
 from galyleo import cli, launch, records, sessions, slurm, spec, tunnel
 from galyleo.config import Config
@@ -293,3 +293,13 @@ def test_open_list_status_of_an_ssh_session_make_no_satellite_call(env: Path, tm
     assert doc["connect"] == "ssh" and doc["ssh_argv"] == found.ssh_argv() and doc["satellite"] == ""
     status, out, _ = run(capsys, "list", "--json")
     jsonschema.validate(json.loads(out), SCHEMA)
+
+
+def test_completion_offers_the_modes_this_site_allows(env: Path, tmp_path: Path, capsys,  # noqa: F811
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for allowed, expected in (("satellite,ssh", ["satellite", "ssh"]), ("ssh", ["ssh"])):
+        monkeypatch.setenv("GALYLEO_CONNECT_ALLOWED", allowed)
+        status, out, _ = run(capsys, "completion", "bash")
+        script = tmp_path / "completion.bash"
+        script.write_text(out)
+        assert status == 0 and completions("bash", script, ["galyleo", "launch", "--connect", ""]) == expected
