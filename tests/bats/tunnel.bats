@@ -21,10 +21,14 @@ tunnel_py() {
   PYTHONPATH="${REPO}" "${GALYLEO_PY}" -c "import sys; from galyleo import tunnel; ${code}" "$@"
 }
 
-# assert_no_satellite: the stand-in proxy saw nothing, and the script holds no way to call one.
+# assert_no_satellite_calls: the stand-in proxy saw nothing.
+assert_no_satellite_calls() {
+  assert_equal "$(stublog satellite)" ""
+}
+
+# assert_no_satellite: no Satellite call, and the script holds no way to make one.
 assert_no_satellite() {
-  run -0 stublog satellite
-  assert_output ""
+  assert_no_satellite_calls
   run grep -nE 'galyleo_satellite|\.cgi|manage\.|GALYLEO_SATELLITE_URL|GALYLEO_ALIAS|satellite_domain' "${JOB}"
   assert_failure 1
 }
@@ -136,4 +140,37 @@ print(s.url)' "${record}"
     galyleo_job_id="${id}"
     assert_equal "$((rule))" "${want}"
   done
+}
+
+@test "galyleo launch --connect ssh end to end: the real job writes the URL file, launch prints its two lines" {
+  # sbatch, squeue, scancel stand-ins: sbatch runs the script at once (as job JOBID) with the job's environment
+  job_env
+  mkdir -p "${T}/slurm"
+  cat >"${T}/slurm/sbatch" <<SH
+#!/bin/bash
+script="\${@: -1}"
+setsid env -i $(printf '%q ' "${JOB_ENV[@]}") bash "\${script}" >"\${script%.sh}.out" 2>&1 </dev/null &
+echo "\$!" >"${T}/slurm/job.pid"
+echo ${JOBID}
+SH
+  printf '#!/bin/bash\necho "%s|RUNNING|None|node1|9:00|x|debug|x|galyleo"\n' "${JOBID}" >"${T}/slurm/squeue"
+  printf '#!/bin/bash\nkill -TERM "$(cat %q)"\n' "${T}/slurm/job.pid" >"${T}/slurm/scancel"
+  chmod +x "${T}/slurm/"*
+  write_config
+  run -0 --separate-stderr env -C "${REPO}" GALYLEO_CONFIG="${T}/galyleo.toml" HOME="${T}/home" \
+    PATH="${T}/slurm:/usr/bin:/bin" "${GALYLEO_PY}" -m galyleo launch --connect ssh --no-preflight -d "${T}/nb"
+  JOB_PID="$(cat "${T}/slurm/job.pid")"
+  url_file="$(ls "${T}"/out/galyleo-*.url)"
+  assert_equal "$(stat -c %a "${url_file}")" 600
+  assert_equal "${lines[-1]}" "$(sed -n 2p "${url_file}")"
+  assert_equal "${lines[-3]}" "$(sed -n 1p "${url_file}")"
+  assert_equal "${lines[-3]}" "ssh -N -L 127.0.0.1:${LOCAL_PORT}:127.0.0.1:$(jupyter_port) ${TARGET}"
+  [[ "${lines[-1]}" =~ ^http://127\.0\.0\.1:${LOCAL_PORT}/\?token=[0-9a-f]{64}$ ]] || fail "${lines[-1]}"
+  assert_no_satellite_calls
+  [[ "${stderr}" == *"ready: job ${JOBID} on node1"* ]] || fail "no progress: ${stderr}"
+  # the token: not in the script, the job output or any stand-in's log; the token file was read and removed
+  token="${lines[-1]##*=}"
+  run grep -rlF -- "${token}" "${STUB_LOG}" "${T}"/out/*.sh "${T}"/out/*.out
+  assert_failure 1
+  assert_equal "$(find "${T}/out" -name '*.token' | wc -l)" 0
 }
