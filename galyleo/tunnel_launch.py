@@ -60,7 +60,7 @@ def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
         records.remove(paths.token)
 
     status = watch.follow(submitted, session["url"], config, give_up, sys.stderr,
-                          ready=lambda: tunnel.read(url_file) is not None)
+                          ready=lambda: tunnel.read(url_file) is not None, alias=False)
     found = tunnel.read(url_file)
     if status != 0 or found is None:
         return status or 1

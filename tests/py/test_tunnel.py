@@ -239,6 +239,21 @@ def test_launch_whose_job_ends_before_the_tunnel_prints_no_url(tmp_path: Path, m
     assert status == 1 and "http://" not in captured.out and "ended" in captured.err
 
 
+def test_launch_of_a_job_that_can_never_start_cancels_it_and_names_no_alias(tmp_path: Path, monkeypatch, capsys,
+                                                                           no_satellite) -> None:
+    cancelled: List[str] = []
+    conf = Config(**{**SSH.__dict__, "output_dir": str(tmp_path / "out")})
+    monkeypatch.setattr(slurm, "available", lambda: True)
+    monkeypatch.setattr(slurm, "submit", FakeJob(tmp_path, writes=False).submit)
+    monkeypatch.setattr(slurm, "partition", lambda name: None)
+    monkeypatch.setattr(slurm, "cancel", lambda job_id, pending_only=False: cancelled.append(job_id) or "")
+    monkeypatch.setattr(sessions, "job", lambda job_id, retry=True: sessions.JobInfo("PENDING", "PartitionTimeLimit"))
+    assert launch.run(build([], conf, str(tmp_path)), conf, launch.Options()) == 1
+    captured = capsys.readouterr()
+    assert cancelled == ["4242"] and "can never start" in captured.err and "alias" not in captured.err
+    assert "http://" not in captured.out and not list((tmp_path / "out").glob("*.token"))
+
+
 def test_launch_whose_sbatch_fails_leaves_no_file(tmp_path: Path, monkeypatch, no_satellite) -> None:
     from galyleo.errors import SubmitError
 
