@@ -63,6 +63,11 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     jup.add_argument("--idle-timeout", metavar="MINUTES",
                      help=f"end the session after MINUTES with no kernel running and no request; 0 = never"
                           f" (lab and notebook; default: {config.idle_timeout}{cap})")
+    allowed = "|".join(config.connect_allowed)
+    jup.add_argument("--connect", metavar=allowed or "MODE",
+                     help=f"how your browser reaches the session: satellite (HTTPS proxy) or ssh (a tunnel you open"
+                          f" from your laptop; launch waits and prints the ssh command) (default: {config.connect};"
+                          f" this site allows: {', '.join(config.connect_allowed)})")
     env = parser.add_argument_group("software environment options")
     env.add_argument("--conda-env", help="name or path of a conda environment to activate")
     env.add_argument("--conda-yml", help="environment.yml to build the session's conda environment from")
@@ -347,6 +352,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
     keys = " ".join(f.name for f in fields(config))
     interfaces = " ".join(INTERFACE_COMMANDS)
+    connects = " ".join(config.connect_allowed)
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
 # _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
 _galyleo_sessions() {{
@@ -373,6 +379,7 @@ _galyleo() {{
   fi
   case $prev in
     -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
+    --connect) COMPREPLY=($(compgen -W {connects!r} -- "$cur")); return ;;
     -p|--partition) COMPREPLY=($(compgen -W "$(sinfo --noheader --format %R 2>/dev/null)" -- "$cur")); return ;;
     -e|--env-modules)
       local head=''

@@ -48,7 +48,18 @@ def as_json(session: Session, info: JobInfo) -> Dict[str, Any]:
         "created": session.created, "age": sessions.age(session.created),
         "script": session.script, "output": session.output, "record": session.record,
         "idle_ends": idle_ends(session, info),
+        "connect": session.connect, "ssh_argv": ssh_argv(session, info),
     }
+
+
+def ssh_argv(session: Session, info: JobInfo) -> List[str]:
+    """An ssh-mode session's tunnel command as argv, once its job wrote it; [] otherwise."""
+    if session.connect != "ssh" or not info.live:
+        return []
+    from galyleo import tunnel
+
+    found = tunnel.read(tunnel.url_path(session.record))
+    return found.ssh_argv() if found else []
 
 
 def idle_ends(session: Session, info: JobInfo) -> str:
@@ -80,7 +91,8 @@ def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
     rows = [("JOBID", "STATE", "INTERFACE", "NODE", "AGE", "URL")]
     for s in shown:
         info = infos[s.job_id]
-        rows.append((s.job_id, describe(info), s.interface or "-", info.node or "-", sessions.age(s.created),
+        kind = (s.interface or "-") + (" (ssh)" if s.connect == "ssh" else "")
+        rows.append((s.job_id, describe(info), kind, info.node or "-", sessions.age(s.created),
                      s.url if info.state == "RUNNING" else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
@@ -95,7 +107,7 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
     if info.state == "PENDING":
         info = replace(info, start=expected_start(session.job_id) or info.start)
     doc = as_json(session, info)
-    doc["satellite"] = satellite_state(config, session.alias, info)
+    doc["satellite"] = satellite_state(config, session.alias, info) if session.connect != "ssh" else ""
     if as_doc:
         emit(doc)
         return 0
@@ -109,9 +121,12 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
     activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
     if activity:
         print(f"idle       {idle.describe(activity, time.time())}")
-    for label, key in (("node", "node"), ("time left", "time_left"), ("proxy", "satellite"),
+    if session.connect == "ssh":
+        doc["ssh"] = " ".join(doc["ssh_argv"]) or ("(written by the job once Jupyter answers)" if info.live else "")
+        print("connect    ssh tunnel (no Satellite proxy)")
+    for label, key in (("node", "node"), ("time left", "time_left"), ("proxy", "satellite"), ("ssh", "ssh"),
                        ("url", "url"), ("script", "script"), ("output", "output")):
-        if doc[key]:
+        if doc.get(key):
             print(f"{label:<10} {doc[key]}")
     return 0
 
@@ -151,6 +166,10 @@ def satellite_state(config: Config, alias: str, info: JobInfo) -> str:
 def open_url(config: Config, ident: Optional[str]) -> int:
     found, infos = gather(config)
     session = sessions.resolve(found, ident, infos)
+    if session.connect == "ssh":
+        from galyleo import tunnel_launch
+
+        return tunnel_launch.open_session(session, infos[session.job_id])
     if not session.url:
         raise GalyleoError(f"job {session.job_id} has no URL yet: {describe(infos[session.job_id])}; "
                            "it gets one when it starts")

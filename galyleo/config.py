@@ -68,6 +68,9 @@ class Config:
     idle_timeout_max: int = 0
     proxy_address: str = ""
     shiv_keep: int = 2
+    connect: str = "satellite"
+    connect_allowed: List[str] = field(default_factory=lambda: ["satellite", "ssh"])
+    login_host: str = ""
 
     @property
     def management_url(self) -> str:
@@ -78,6 +81,7 @@ CHOICES: Dict[str, Tuple[str, ...]] = {
     "module_reset": ("reset", "purge", "none"),
     "container_runtime": ("auto", "apptainer", "singularity"),
     "interface": ("lab", "notebook", "voila"),
+    "connect": ("satellite", "ssh"),
 }
 
 # Values that end up inside URLs, JSON records and the job script unquoted by design.
@@ -85,6 +89,7 @@ PATTERNS: Dict[str, Tuple[str, str]] = {
     "satellite_domain": (r"[A-Za-z0-9.-]+\Z", "a DNS domain (letters, digits, '.', '-')"),
     "satellite_url": (r"(https://[A-Za-z0-9.:-]+(/[A-Za-z0-9._~/-]*)?)?\Z", "an https:// URL"),
     "proxy_address": (r"[A-Za-z0-9.:-]*\Z", "an IP address or host name"),
+    "login_host": (r"([A-Za-z0-9][A-Za-z0-9.-]*)?\Z", "a host name users ssh to (letters, digits, '.', '-')"),
     "conda_installer_url": (r"(https://\S+)?\Z", "an https:// URL of a conda installer (e.g. Miniforge's)"),
 }
 

@@ -59,9 +59,11 @@ def run(spec: LaunchSpec, config: Config, options: Options) -> int:
         return dry_run(spec, config)
     if not slurm.available():
         raise GalyleoError("sbatch: command not found (run galyleo on a login node of a Slurm cluster)")
-    from galyleo.satellite import Client
+    client = None
+    if spec.connect != "ssh":  # ssh mode makes no Satellite call at all
+        from galyleo.satellite import Client
 
-    client = Client(config)  # a bad ca_bundle stops here, before anything is made
+        client = Client(config)  # a bad ca_bundle stops here, before anything is made
     records.ensure_dir(spec.output_dir)
     previous = {signum: signal.signal(signum, _terminate) for signum in ENDING}
     try:
@@ -127,6 +129,10 @@ class Held:
 
 
 def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> int:
+    if spec.connect == "ssh":  # no Satellite call at all: its own flow
+        from galyleo import tunnel_launch
+
+        return tunnel_launch.launch(spec, config, options)
     held = Held()
     paths = records.new_session(spec.output_dir)
     alias: Optional[str] = None
@@ -223,6 +229,10 @@ def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias:
 
 def dry_run(spec: LaunchSpec, config: Config) -> int:
     """What launch would do, on stdout; nothing is called or written."""
+    if spec.connect == "ssh":
+        from galyleo import tunnel_launch
+
+        return tunnel_launch.dry_run(spec, config)
     paths = records.new_session(spec.output_dir)
     handoff = render.Handoff("ALIAS-FROM-GETLINK", paths.token, paths.output)
     base = config.management_url
@@ -235,8 +245,13 @@ def dry_run(spec: LaunchSpec, config: Config) -> int:
         f"GET {base}/linktoken.cgi?token=<alias>&jobid=<job id>",
         f"print https://<alias>.{config.satellite_domain}/?token=<token>",
     ]
-    print("# galyleo launch --dry-run: nothing below was called or written")
+    return show_plan("", steps, render.render(spec, config, handoff))
+
+
+def show_plan(mode: str, steps: List[str], script: str) -> int:
+    """--dry-run's output: the numbered steps as comments, then the script."""
+    print(f"# galyleo launch --dry-run{mode}: nothing below was called or written")
     for number, step in enumerate(steps, 1):
         print(f"# {number}. {step}")
-    sys.stdout.write(render.render(spec, config, handoff))
+    sys.stdout.write(script)
     return 0

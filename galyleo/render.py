@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, idle
+from galyleo import __version__, idle, tunnel
 from galyleo.config import Config
 from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
@@ -107,6 +107,7 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
         "conda": "yml" if spec.conda_yml else ("env" if spec.conda_env else ""),
         "container": bool(spec.sif),
         "idle": bool(spec.idle_timeout),
+        "connection": "tunnel.sh.j2" if spec.connect == "ssh" else "satellite.sh.j2",
     }
 
 
@@ -151,13 +152,21 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_INTERFACE": spec.interface,
         "GALYLEO_JUPYTER_COMMAND": INTERFACE_COMMANDS[spec.interface],
         "GALYLEO_NOTEBOOK_DIR": spec.notebook_dir,
-        "GALYLEO_DOMAIN": config.satellite_domain,
-        "GALYLEO_SATELLITE_URL": config.management_url,
-        "GALYLEO_CA_BUNDLE": config.ca_bundle,
-        "GALYLEO_HTTP_TIMEOUT": config.http_timeout,
-        "GALYLEO_ALIAS": handoff.alias if handoff else "",
-        "GALYLEO_TOKEN_FILE": handoff.token_file if handoff else "",
-        "GALYLEO_OUTPUT_DIR": spec.output_dir,
+    }
+    if spec.connect == "ssh":  # no Satellite value at all: nothing in the script could call it
+        values.update(tunnel.job_values(spec.interface, spec.output_dir, handoff.output_file if handoff else "",
+                                        handoff.token_file if handoff else "", config))
+    else:
+        values.update({
+            "GALYLEO_DOMAIN": config.satellite_domain,
+            "GALYLEO_SATELLITE_URL": config.management_url,
+            "GALYLEO_CA_BUNDLE": config.ca_bundle,
+            "GALYLEO_HTTP_TIMEOUT": config.http_timeout,
+            "GALYLEO_ALIAS": handoff.alias if handoff else "",
+            "GALYLEO_TOKEN_FILE": handoff.token_file if handoff else "",
+            "GALYLEO_OUTPUT_DIR": spec.output_dir,
+        })
+    values.update({
         "GALYLEO_BIND_ADDRESS": config.bind_address,
         "GALYLEO_NODE_SUFFIX": config.node_domain_suffix,
         "GALYLEO_PORT_MIN": config.port_min,
@@ -167,7 +176,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_SCRATCH_DIR": config.scratch_dir,
         "GALYLEO_WATCH_INTERVAL": idle.watch_interval(spec.idle_timeout),
         "GALYLEO_WATCH_MISSES": idle.WATCH_MISSES,
-    }
+    })
     if spec.idle_timeout:
         values.update({
             "GALYLEO_IDLE_MINUTES": spec.idle_timeout,
@@ -175,6 +184,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_IDLE_ENDED": idle.ended_message(spec.idle_timeout),
             "GALYLEO_JUPYTER_IDLE_LOG": idle.JUPYTER_IDLE_LOG,
             "GALYLEO_JOB_OUTPUT": handoff.output_file if handoff else "",
+            "GALYLEO_OUTPUT_DIR": spec.output_dir,
             "GALYLEO_ACTIVITY_SUFFIX": idle.ACTIVITY_SUFFIX,
             "GALYLEO_ACTIVITY_FORMAT": idle.ACTIVITY_FORMAT,
         })

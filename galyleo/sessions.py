@@ -43,6 +43,7 @@ class Session:
     created: str
     record: str
     cluster: str = ""  # set when sbatch named another cluster than this node's (slurm.on_cluster)
+    connect: str = "satellite"  # or "ssh" (tunnel.py): then there is no alias, and url is the laptop's
 
     @classmethod
     def from_file(cls, path: str) -> Optional["Session"]:
@@ -54,6 +55,7 @@ class Session:
                 url=str(data.get("url", "")), output=str(data.get("output", "")), script=str(data.get("script", "")),
                 interface=str(data.get("interface") or data.get("options", {}).get("interface", "")),
                 created=str(data.get("created", "")), record=path, cluster=str(data.get("cluster") or ""),
+                connect=str(data.get("connect") or "satellite"),
             )
         except (OSError, ValueError, KeyError, AttributeError):
             return None

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
-from galyleo import idle
+from galyleo import idle, tunnel
 from galyleo.config import Config
 from galyleo.errors import ACCEPT, UsageError, bad
 
@@ -67,6 +67,7 @@ class LaunchSpec:
     output_dir: str
     job_name: str
     idle_timeout: int = 0  # minutes without a running kernel or a request that end the session
+    connect: str = "satellite"  # how the browser reaches Jupyter: the Satellite proxy, or an ssh tunnel (tunnel.py)
 
 
 def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
@@ -112,6 +113,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         output_dir=output_dir(config.output_dir, home),
         job_name=_name("setting job_name", config.job_name, ACCEPT["name"], NAME),
         idle_timeout=idle_timeout(args.idle_timeout, config, chosen_interface),
+        connect=tunnel.mode(getattr(args, "connect", None), config),
     )
 
 

@@ -124,10 +124,13 @@ def describe(info: JobInfo, place: str = "") -> str:
 
 
 def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
-           stream: TextIO = sys.stderr, cluster: str = "") -> int:
+           stream: TextIO = sys.stderr, cluster: str = "", ready: Optional[Callable[[], bool]] = None,
+           alias: bool = True) -> int:
     """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why);
     Ctrl-C (or TERM, HUP, QUIT) cancels a pending job (128 + signal). WITHDRAW cancels the job
-    and releases its alias."""
+    and releases its alias. READY says when a running session is ready (default: the proxy
+    routes URL to Jupyter); without an ALIAS (ssh mode) the messages name only the job."""
+    its_alias, releasing = (" and its alias", " and releasing its alias") if alias else ("", "")
     report = Reporter(stream)
     place = Place(job_id)
     info = JobInfo("PENDING")
@@ -140,10 +143,10 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
                             f"see `galyleo logs {job_id}`")
                 return 1
             if info.state == "PENDING" and reasons.explain(info.reason).never:
-                report.done(f"job {job_id} {never_starts(info)}; cancelling it and releasing its alias")
+                report.done(f"job {job_id} {never_starts(info)}; cancelling it{releasing}")
                 withdraw()
                 return 1
-            if info.state == "RUNNING" and answers(url, config):
+            if info.state == "RUNNING" and (ready() if ready else answers(url, config)):
                 report.done(f"ready: job {job_id} on {info.node}")
                 return 0
             report.show(f"job {job_id} {describe(info, place.update(info))}" if info.state != "UNKNOWN" else
@@ -151,7 +154,7 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
             time.sleep(POLL)
     except KeyboardInterrupt as exc:  # SIGINT, or launch's Terminated (TERM, HUP, QUIT: exit 128 + signum)
         if info.state in ("PENDING", "UNKNOWN"):
-            report.done(f"interrupted: cancelling pending job {job_id} and its alias")
+            report.done(f"interrupted: cancelling pending job {job_id}{its_alias}")
             withdraw()
         else:
             report.done(f"stopped watching; the session keeps running. Stop it with: galyleo stop {job_id}")

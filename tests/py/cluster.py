@@ -188,14 +188,19 @@ def wait_for_page(url: str, marker: str, timeout: float = 90) -> Browser:
 def run_code(launched: Launched, browser: Browser, code: str, origin: Optional[str] = None) -> str:
     """Start a kernel over REST and run CODE over the WebSocket, cookie only (no token)."""
     base = launched.origin
-    origin = origin or base
+    return run_code_at(base, f"wss://{urllib.parse.urlsplit(base).hostname}", browser, code, origin or base,
+                       sat.ws_connect)
+
+
+def run_code_at(base: str, ws_base: str, browser: Browser, code: str, origin: str, connect) -> str:
+    """run_code against BASE (REST) and WS_BASE (WebSocket, opened by CONNECT(url, headers=, timeout=))."""
     xsrf = browser.cookie("_xsrf")
     headers = {"Origin": origin, "X-XSRFToken": xsrf, "Content-Type": "application/json"}
     status, kernel = browser.post_json(f"{base}/api/kernels", {"name": "python3"}, headers)
     assert status == 201, (status, kernel)
     session = uuid.uuid4().hex
-    ws_url = f"wss://{urllib.parse.urlsplit(base).hostname}/api/kernels/{kernel['id']}/channels?session_id={session}"
-    with sat.ws_connect(ws_url, headers={"Origin": origin, "Cookie": browser.cookie_header()}, timeout=30) as ws:
+    ws_url = f"{ws_base}/api/kernels/{kernel['id']}/channels?session_id={session}"
+    with connect(ws_url, headers={"Origin": origin, "Cookie": browser.cookie_header()}, timeout=30) as ws:
         msg_id = uuid.uuid4().hex
         ws.send(json.dumps({
             "header": {"msg_id": msg_id, "username": "test", "session": session, "msg_type": "execute_request",
@@ -214,3 +219,16 @@ def run_code(launched: Launched, browser: Browser, code: str, origin: Optional[s
             if message["msg_type"] == "error":
                 raise AssertionError(message["content"])
     raise AssertionError("no output from the kernel")
+
+
+def assert_refused_to(user: str, address: str, token: str) -> None:
+    """USER, straight at Jupyter's ADDRESS (host:port) without the token (or one digit off), gets nothing."""
+    wrong = token[:-1] + ("1" if token.endswith("0") else "0")  # one hex digit off, never the token
+    for path in ("/api/kernels", "/api/contents", "/api/status", f"/api/kernels?token={wrong}"):
+        code = subprocess.run(["runuser", "-u", user, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                               f"http://{address}{path}"], capture_output=True, text=True).stdout
+        assert code in ("401", "403"), (path, code)
+    lab = subprocess.run(["runuser", "-u", user, "--", "curl", "-s", "-o", "/dev/null", "-w",
+                          "%{http_code} %{redirect_url}", f"http://{address}/lab"],
+                         capture_output=True, text=True).stdout
+    assert lab.startswith("302") and "/login" in lab, lab

@@ -284,7 +284,8 @@ def test_eof_at_the_clean_prompt_is_one_line(monkeypatch: pytest.MonkeyPatch, cl
             return ""
 
     monkeypatch.setattr(sys, "stdin", ClosedTerminal())
-    monkeypatch.setattr(commands, "clean", lambda config, yes: bool(commands.confirm("remove them?", "not removing anything")))
+    monkeypatch.setattr(commands, "clean",
+                        lambda config, yes: bool(commands.confirm("remove them?", "not removing anything")))
     result = cli(["clean"])
     assert result.status == 1 and result.err.splitlines()[-1] == "galyleo: error: no answer (end of input)"
 

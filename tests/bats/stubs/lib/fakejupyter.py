@@ -21,6 +21,7 @@ Knobs (environment):
   STUB_JUPYTER_EXIT=redeemed   exit once the fake Satellite has mapped this port (default)
   STUB_JUPYTER_EXIT=SECONDS    exit this long after listening
   STUB_JUPYTER_EXIT=never      run until signalled
+  STUB_JUPYTER_EXIT=tunneled   exit once a URL file in $STUB_URL_DIR (ssh mode) names this port
   STUB_JUPYTER_EXIT_STATUS=N   status for those exits (default 0)
   STUB_JUPYTER_EXIT=idle       once redeemed, log jupyter_server's own idle-shutdown line
                                (only if given --ServerApp.shutdown_no_activity_timeout) and exit
@@ -32,6 +33,7 @@ GET /api/status answers like jupyter_server (JSON with last_activity) when the
 request carries `Authorization: token <the token>`, else 403.
 """
 
+import glob
 import hashlib
 import http.server
 import json
@@ -148,6 +150,9 @@ def should_exit(started, port):
         return False
     if mode in ("redeemed", "idle", "deaf"):
         return os.path.exists(os.path.join(log_dir(), f"redeemed-{port}"))
+    if mode == "tunneled":
+        return any(f":{port} " in open(p, encoding="utf-8").readline()
+                   for p in glob.glob(os.path.join(os.environ["STUB_URL_DIR"], "*.url")))
     return time.time() - started >= float(mode)
 
 

@@ -1,0 +1,202 @@
+"""SSH-tunnel mode (`connect = "ssh"`): the one owner of its contracts with the job script.
+
+For sites without a Satellite proxy. Jupyter listens on the node's cluster address
+with its token, as in satellite mode; the user forwards a port of the laptop's
+loopback through the login node with `ssh -L`. Owned here, and rendered into the job
+(the job restates none of them): the modes; the local-port rule (from the job id, so
+it is stable for the session and known to a plain-`sbatch` job); the origin the
+browser has through the tunnel; the URL file (its path and its two lines: the ssh
+command, then the local URL) that the job writes and launch/open read back; and the
+record a plain-`sbatch` job writes. No Satellite value is rendered in this mode.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from galyleo.errors import GalyleoError, UsageError, bad
+
+MODES = ("satellite", "ssh")
+EVERY_INTERFACE = ("0.0.0.0", "::", "[::]")  # noqa: S104 (refused, never bound): the cluster address only
+LOCAL_HOST = "127.0.0.1"  # the laptop end of the tunnel: its loopback only, never a shared address
+# The local port: LOCAL_PORT_MIN + job id % LOCAL_PORT_SPAN, i.e. 20000-29999. Below the
+# ephemeral ranges of Linux (32768+), macOS and Windows (49152+), so an outgoing connection
+# never holds it; not 8888 (a laptop's own Jupyter); consecutive jobs get different ports.
+LOCAL_PORT_MIN = 20000
+LOCAL_PORT_SPAN = 10000
+JOB_ID_VARIABLE = "galyleo_job_id"  # the job's own name for its job id in the rendered rule
+ORIGIN_FORMAT = f"http://{LOCAL_HOST}:%s"  # printf/%-format: local port
+LOCAL_URL_FORMAT = ORIGIN_FORMAT + "/?token=%s"  # local port, token
+# The URL file: what the user runs on the laptop, then (last line) what the browser opens.
+URL_FORMAT = f"ssh -N -L {LOCAL_HOST}:%s:%s:%s %s\n{LOCAL_URL_FORMAT}\n"
+URL_ARGS = ("local_port", "node", "port", "target", "local_port", "token")  # URL_FORMAT's slots, in order
+NON_SPACE = r"\S+?"
+SLOT_PATTERNS = {"local_port": "[0-9]+", "port": "[0-9]+"}  # a bracketed IPv6 node holds ':' too
+URL_SUFFIX = ".url"
+RECORD_SUFFIX = ".json"
+USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]*\Z")  # also safe in a printf format and a shell line
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*\Z")
+SLOT = "<<galyleo-slot>>"  # kept as is by json.dumps
+
+
+def mode(given: Optional[str], config: Any) -> str:
+    """The connection mode: --connect if given, else the site's `connect`; both within `connect_allowed`."""
+    allowed = tuple(config.connect_allowed)
+    if any(m not in MODES for m in allowed) or not allowed:
+        raise bad("setting connect_allowed", ",".join(allowed), "a list of satellite and/or ssh, not empty")
+    if given is not None and given not in MODES:
+        raise bad("--connect", given, "one of satellite, ssh")
+    chosen = config.connect if given is None else given
+    if chosen not in allowed:
+        where = "--connect" if given is not None else "setting connect"
+        raise UsageError(f"{where} {chosen!r}: not allowed at this site (connect_allowed: {', '.join(allowed)})")
+    if chosen == "ssh" and config.bind_address in EVERY_INTERFACE:
+        raise bad("setting bind_address", config.bind_address,
+                  "the node's cluster address (or empty: resolved in the job), never every interface, in ssh mode")
+    return str(chosen)
+
+
+def local_port(job_id: str) -> int:
+    """The laptop's port for session JOB_ID (a plain job id; `jobid;cluster` is cut at ';')."""
+    return LOCAL_PORT_MIN + int(job_id.split(";")[0]) % LOCAL_PORT_SPAN
+
+
+def port_rule() -> str:
+    """local_port() as bash arithmetic over JOB_ID_VARIABLE; the job evaluates `$((rule))`."""
+    return f"{LOCAL_PORT_MIN} + {JOB_ID_VARIABLE} % {LOCAL_PORT_SPAN}"
+
+
+def local_url(job_id: str, token: str) -> str:
+    return LOCAL_URL_FORMAT % (local_port(job_id), token)
+
+
+def login_host(config: Any) -> str:
+    """Where users ssh to: the site's `login_host`, else this host's fully qualified name."""
+    import socket  # only ssh mode needs it (generate's start-up)
+
+    host = str(config.login_host) or socket.getfqdn()
+    if not HOST_NAME.match(host):
+        raise GalyleoError(f"ssh mode: this host's name {host!r} is not one to ssh to: set the site key login_host")
+    return host
+
+
+def user_name() -> str:
+    """The user's name on the cluster (the account that owns this process)."""
+    import pwd
+
+    try:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        name = os.environ.get("USER", "")
+    if not USER_NAME.match(name):
+        raise GalyleoError(f"ssh mode: user name {name!r} cannot be put in an ssh command")
+    return name
+
+
+def target(config: Any) -> str:
+    return f"{user_name()}@{login_host(config)}"
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """What the job wrote once Jupyter answered: enough to print the two lines again."""
+
+    local_port: int
+    node: str
+    port: int
+    target: str
+    token: str
+
+    def text(self) -> str:
+        return URL_FORMAT % tuple(getattr(self, name) for name in URL_ARGS)
+
+    def ssh_line(self) -> str:
+        return self.text().splitlines()[0]
+
+    def ssh_argv(self) -> List[str]:
+        return self.ssh_line().split()
+
+    def url(self) -> str:
+        return self.text().splitlines()[-1]
+
+
+def url_pattern() -> "re.Pattern[str]":
+    """URL_FORMAT as a regex, each slot a named group (a repeated slot must repeat its value)."""
+    pieces = URL_FORMAT.split("%s")
+    seen: List[str] = []
+    text = re.escape(pieces[0])
+    for name, piece in zip(URL_ARGS, pieces[1:]):
+        text += f"(?P={name})" if name in seen else f"(?P<{name}>{SLOT_PATTERNS.get(name, NON_SPACE)})"
+        seen.append(name)
+        text += re.escape(piece)
+    return re.compile(text + r"\Z")
+
+
+def read(path: str) -> Optional[Tunnel]:
+    """The URL file at PATH, or None while the job has not written it (or it is not one)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return None
+    match = url_pattern().match(text)
+    if not match:
+        return None
+    return Tunnel(int(match["local_port"]), match["node"], int(match["port"]), match["target"], match["token"])
+
+
+def url_path(record: str) -> str:
+    """The URL file of the session whose record is RECORD (`x.json` -> `x.url`)."""
+    base = record[: -len(RECORD_SUFFIX)] if record.endswith(RECORD_SUFFIX) else record
+    return base + URL_SUFFIX
+
+
+def printf_safe(text: str) -> str:
+    """TEXT as a literal inside a bash printf format."""
+    return text.replace("\\", "\\\\").replace("%", "%%")
+
+
+def for_printf(form: str) -> str:
+    """One of the formats above (only %s slots and safe text) as bash printf spells a newline."""
+    return form.replace("\n", "\\n")
+
+
+def standalone_base(output_dir: str) -> str:
+    """Where a plain-`sbatch` job keeps its files, with one %s for its job id."""
+    return printf_safe(os.path.join(output_dir, "galyleo-")) + "%s"
+
+
+def record_format(interface: str, output_dir: str) -> Tuple[str, Tuple[str, ...]]:
+    """The record a plain-`sbatch` job writes, as a printf format, and the names of its slots in order."""
+    import json
+
+    slots = ("job_id", "job_id", "url", "job_id", "created", "cluster")
+    record: Dict[str, Any] = {
+        "name": f"galyleo-{SLOT}", "job_id": SLOT, "alias": "", "url": SLOT, "connect": "ssh",
+        "output": os.path.join(output_dir, f"galyleo-{SLOT}.out"), "script": "", "interface": interface,
+        "created": SLOT, "cluster": SLOT, "standalone": True,
+    }
+    return printf_safe(json.dumps(record)).replace(SLOT, "%s") + "\\n", slots
+
+
+def job_values(interface: str, output_dir: str, output_file: str, token_file: str, config: Any) -> Dict[str, Any]:
+    """The GALYLEO_* values tunnel.sh.j2 uses (OUTPUT_FILE/TOKEN_FILE: launch's; "" for a plain sbatch)."""
+    if output_file:  # launch names the files; x.out -> x.url
+        base = printf_safe(output_file[: -len(".out")] if output_file.endswith(".out") else output_file)
+    else:
+        base = standalone_base(output_dir)
+    record, _ = record_format(interface, output_dir)
+    return {
+        "GALYLEO_TOKEN_FILE": token_file,
+        "GALYLEO_LOCAL_PORT_RULE": port_rule(),
+        "GALYLEO_ORIGIN_FORMAT": ORIGIN_FORMAT,
+        "GALYLEO_LOCAL_URL_FORMAT": LOCAL_URL_FORMAT,
+        "GALYLEO_URL_FORMAT": for_printf(URL_FORMAT),
+        "GALYLEO_SSH_TARGET": target(config),
+        "GALYLEO_URL_FILE_FORMAT": base + URL_SUFFIX,
+        "GALYLEO_RECORD_FILE_FORMAT": "" if output_file else base + RECORD_SUFFIX,
+        "GALYLEO_RECORD_FORMAT": record,
+    }
