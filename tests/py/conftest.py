@@ -158,3 +158,9 @@ def cluster():
     found.install_pyz()
     sat.configure(route_delay=0, faults={})
     return found
+
+
+@pytest.fixture
+def home(cluster):
+    """An empty home of the test user's for one test (its galyleo files, jobs and aliases only)."""
+    return cluster.fresh_home()

@@ -44,11 +44,6 @@ def cluster() -> Cluster:
     return c
 
 
-@pytest.fixture
-def home(cluster: Cluster) -> str:
-    return cluster.fresh_home()
-
-
 def launch(cluster: Cluster, home: str, *args: str, **kw) -> subprocess.CompletedProcess:
     return run(cluster, home, "launch", "-e", cluster.module, "-t", "00:10:00", *args, **kw)
 

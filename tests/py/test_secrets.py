@@ -133,7 +133,7 @@ def second_user() -> str:
 
 @pytest.mark.cluster
 def test_a_real_session_keeps_its_token_secret(cluster) -> None:
-    from cluster import Launched, run_code, sat, wait_for_page
+    from cluster import Launched, on, run_code, sat, slurm, wait_for_page
     from faultkit import launched, run, wait_alias_gone, wait_alias_state, wait_no_jobs
 
     home = cluster.fresh_home()
@@ -149,16 +149,17 @@ def test_a_real_session_keeps_its_token_secret(cluster) -> None:
         ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True).stdout
         assert token not in ps
         assert not [c for c in sat.calls() if token in repr(c)]
-        # Another unprivileged user on the node, straight at the port, without the token: refused.
+        # Another unprivileged user on the session's node, straight at the port, without the token: refused.
         other = second_user()
+        node = slurm("squeue", "-h", "-j", session["job_id"], "-o", "%N").stdout.strip()
+        where = f"http://{cluster.env['ADDR_' + node.upper()]}:{port}"
         wrong = token[:-1] + ("1" if token.endswith("0") else "0")  # one hex digit off, never the token
         for path in ("/api/kernels", "/api/contents", "/api/status", f"/api/kernels?token={wrong}"):
-            code = subprocess.run(["runuser", "-u", other, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                   f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
+            code = subprocess.run(on(node, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"{where}{path}"],
+                                     other), capture_output=True, text=True).stdout
             assert code in ("401", "403"), (path, code)
-        lab = subprocess.run(["runuser", "-u", other, "--", "curl", "-s", "-o", "/dev/null", "-w",
-                              "%{http_code} %{redirect_url}", f"http://127.0.0.1:{port}/lab"],
-                             capture_output=True, text=True).stdout
+        lab = subprocess.run(on(node, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                                       f"{where}/lab"], other), capture_output=True, text=True).stdout
         assert lab.startswith("302") and "/login" in lab, lab
         # Every file the user has that holds the token is private; only the record and Jupyter's own
         # runtime files (0600 in a 0700 directory) hold it; the script and job output never do.
