@@ -6,6 +6,12 @@
 # path does (same directory, same sys.path order, same entry point) with os and sys only.
 # Anything else (first run, a removed build, or any SHIV_* setting that changes shiv's
 # behaviour) goes to shiv's own bootstrap unchanged, so shiv's cache semantics hold.
+#
+# Code is run from the unpacked build only if nobody else could have put it there: the
+# root, the build and its site-packages must be owned by the user (or root) and not
+# writable by group or others (a `.pth` dropped there would run on the next start).
+# Otherwise one line and exit 1: shiv's bootstrap would run the same files. shiv unpacks
+# under umask 077 (galyleo.__main__ restores the user's umask from UMASK_VARIABLE).
 import os
 import sys
 
@@ -16,10 +22,11 @@ ENTRY = ""  # "module:function"
 WARM_SAFE = ("SHIV_ROOT", "SHIV_COMPILE_PYC", "SHIV_COMPILE_WORKERS")
 
 
-def unpacked_site_packages():
-    """shiv's bootstrap.cache_path() / "site-packages", if it is there and may be used."""
-    if any(key.startswith("SHIV_") and key not in WARM_SAFE for key in os.environ):
-        return None
+UMASK_VARIABLE = "GALYLEO_SHIV_UMASK"
+
+
+def shiv_root():
+    """Where shiv unpacks: $SHIV_ROOT, else the build's --root, else ~/.shiv (absolute)."""
     root = os.environ.get("SHIV_ROOT", ROOT)
     if root:
         if root.startswith("$"):
@@ -27,9 +34,29 @@ def unpacked_site_packages():
         root = os.path.expanduser(root)
     else:
         root = os.path.expanduser("~/.shiv")
+    return os.path.abspath(root)
+
+
+def unpacked_site_packages():
+    """shiv's bootstrap.cache_path() / "site-packages", if it is there and may be used."""
+    if any(key.startswith("SHIV_") and key not in WARM_SAFE for key in os.environ):
+        return None
     name = os.path.basename(os.path.realpath(sys.argv[0]))
-    path = os.path.join(os.path.abspath(root), f"{name}_{BUILD_ID}", "site-packages")
+    path = os.path.join(shiv_root(), f"{name}_{BUILD_ID}", "site-packages")
     return path if os.path.isdir(path) else None
+
+
+def refuse_unsafe(*paths):
+    """Exit with one line if any existing PATH could hold code from someone else."""
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # not there yet: shiv makes it, under umask 077
+        if info.st_uid not in (os.getuid(), 0) or info.st_mode & 0o022:
+            sys.stderr.write(f"galyleo: error: {path}: writable by others or not yours (mode "
+                             f"{info.st_mode & 0o7777:04o}); not running code from it: remove it, or chmod go-w it\n")
+            sys.exit(1)
 
 
 def run_warm(site_packages):
@@ -47,12 +74,15 @@ def run_warm(site_packages):
 
 
 def main():
+    refuse_unsafe(shiv_root())
     site_packages = unpacked_site_packages()
     if site_packages is None:
         import _bootstrap
 
+        os.environ[UMASK_VARIABLE] = str(os.umask(0o077))  # what shiv unpacks is private
         _bootstrap.bootstrap()
     else:
+        refuse_unsafe(os.path.dirname(site_packages), site_packages)
         run_warm(site_packages)
 
 

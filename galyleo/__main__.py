@@ -8,7 +8,13 @@ def main() -> int:
     if sys.argv[1:] == ["--version"]:
         from galyleo import __version__
 
-        print(f"galyleo {__version__}")
+        try:
+            print(f"galyleo {__version__}", flush=True)
+        except BrokenPipeError:  # `galyleo --version | true`: quiet, like every other command
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 141
         return 0
     from galyleo.cli import main as cli_main
 
@@ -16,7 +22,13 @@ def main() -> int:
 
 
 def zipapp_main() -> int:
-    """The pyz: mark this unpacked build in use, tidy old ones on its first start, then run."""
+    """The pyz: the user's umask back (the fast start unpacks under 077), mark this unpacked
+    build in use, tidy old ones on its first start, then run."""
+    import os
+
+    umask = os.environ.pop("GALYLEO_SHIV_UMASK", "")
+    if umask.isdigit():
+        os.umask(int(umask) & 0o777)
     from galyleo import shivcache
 
     shivcache.on_start(shivcache.__file__, shivcache.configured_keep)

@@ -1,10 +1,12 @@
 """Cancel a session's job and release its alias, destroying the alias exactly once.
 
 If Slurm can still cancel the job while it is pending, the job never ran, so
-nobody else will destroy the alias: we do. If the job has started, its own EXIT
-trap destroys the alias when scancel's SIGTERM arrives: we must not. When
-scancel fails, or squeue cannot say whether the job started, `end_job` raises
-and the caller decides: `stop` changes nothing, a failed launch still destroys
+nobody else will destroy the alias: we do. Likewise for a job still CONFIGURING
+(nodes allocated, batch script not started: no trap to run; should it start in
+that instant, its trap and we both try, and the proxy refuses the second). If the
+job has started, its own EXIT trap destroys the alias when scancel's SIGTERM
+arrives: we must not. When scancel fails, or squeue cannot say whether the job
+started, `end_job` raises and the caller decides: `stop` changes nothing, a failed launch still destroys
 its alias. A job that ended without running its trap (a plain `scancel` while
 pending) leaves its alias behind: `release` destroys it when galyleo next sees
 the session ended.
@@ -18,7 +20,7 @@ from typing import Any, Optional
 from galyleo import sessions, slurm
 from galyleo.errors import GalyleoError, SatelliteError
 
-STARTED = ("RUNNING", "COMPLETING", "CONFIGURING", "STOPPED", "SUSPENDED")
+STARTED = ("RUNNING", "COMPLETING", "STOPPED", "SUSPENDED")
 
 
 class NotCancelled(GalyleoError):
@@ -32,31 +34,31 @@ class NotCancelled(GalyleoError):
         self.sent = sent
 
 
-def end_job(job_id: str) -> bool:
+def end_job(job_id: str, cluster: str = "") -> bool:
     """Cancel JOB_ID; True if it had started (its own trap destroys the alias), False if it never ran.
 
     Raises NotCancelled when the job may still run, before anything else is done.
     """
-    refused = scancel(job_id, pending_only=True)
-    info = sessions.job(job_id)
+    refused = scancel(job_id, pending_only=True, cluster=cluster)
+    info = sessions.job(job_id, cluster=cluster)
     if info is None:
         raise NotCancelled("Slurm did not answer" + (f" ({refused})" if refused else " after scancel"), not refused)
-    if info.state in STARTED:
-        refused = scancel(job_id)
+    if info.state in STARTED or info.state == "CONFIGURING":
+        refused = scancel(job_id, cluster=cluster)
     if refused and info.state in sessions.LIVE:
         raise NotCancelled(f"scancel failed ({refused})")
     return info.state in STARTED
 
 
-def scancel(job_id: str, pending_only: bool = False) -> str:
+def scancel(job_id: str, pending_only: bool = False, cluster: str = "") -> str:
     """"" when scancel succeeded, else why not (including scancel hanging or missing)."""
     try:
-        return slurm.cancel(job_id, pending_only)
+        return slurm.cancel(job_id, pending_only, cluster)
     except GalyleoError as exc:
         return str(exc)
 
 
-def withdraw(client: Any, alias: str, job_id: Optional[str]) -> bool:
+def withdraw(client: Any, alias: str, job_id: Optional[str], cluster: str = "") -> bool:
     """Cancel JOB_ID (if any) and destroy ALIAS unless the job's trap will. True if we destroyed it.
 
     For launch's undo: a job Slurm would not cancel is reported, and its alias is
@@ -64,7 +66,7 @@ def withdraw(client: Any, alias: str, job_id: Optional[str]) -> bool:
     """
     if job_id is not None:
         try:
-            if end_job(job_id):
+            if end_job(job_id, cluster):
                 return False
         except NotCancelled as exc:
             warn(f"could not cancel job {job_id}: {exc}")
@@ -82,7 +84,11 @@ def destroy(client: Any, alias: str) -> bool:
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"galyleo: warning: {message}\n")
+    """A warning on stderr; a terminal gone with a SIGHUP must not stop an undo half-way."""
+    try:
+        sys.stderr.write(f"galyleo: warning: {message}\n")
+    except OSError:
+        pass
 
 
 def release(client: Any, alias: str) -> bool:

@@ -20,7 +20,12 @@ PROG = "galyleo"
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit status 2."""
+    """argparse with one-line errors (no usage dump), exit status 2, and no abbreviations:
+    `--tim` must not silently mean `--time-limit` (nor `stop --al` mean `--all`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         fail(message.replace("\n", " "))
@@ -54,6 +59,10 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     jup = parser.add_argument_group("Jupyter options")
     jup.add_argument("-i", "--interface", help=f"lab, notebook or voila (default: {config.interface})")
     jup.add_argument("-d", "--notebook-dir", help="directory the session starts in (default: $HOME)")
+    cap = f", at most {config.idle_timeout_max}" if config.idle_timeout_max else ""
+    jup.add_argument("--idle-timeout", metavar="MINUTES",
+                     help=f"end the session after MINUTES with no kernel running and no request; 0 = never"
+                          f" (lab and notebook; default: {config.idle_timeout}{cap})")
     env = parser.add_argument_group("software environment options")
     env.add_argument("--conda-env", help="name or path of a conda environment to activate")
     env.add_argument("--conda-yml", help="environment.yml to build the session's conda environment from")
@@ -76,9 +85,10 @@ def add_launch(parser: argparse.ArgumentParser, config: Any) -> None:
     out.add_argument("-Q", "--quiet", action="store_true", help="print only the URL")
     out.add_argument("--json", action="store_true", help="print one JSON document (see README); words go to stderr")
     out.add_argument("--wait", action="store_true", help="follow the session on stderr until its URL answers")
-    out.add_argument("--dry-run", action="store_true", help="show the script and the calls; make none, write nothing")
+    out.add_argument("--dry-run", action="store_true",
+                     help="run the login-node checks, show the script and the calls; make none, write nothing")
     out.add_argument("--no-preflight", action="store_true",
-                     help="skip the login-node checks of the conda env, the yml and the modules")
+                     help="skip the login-node checks (conda env, yml, modules, Jupyter's command)")
 
 
 def add_session_id(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +112,8 @@ def add_logs(parser: argparse.ArgumentParser, config: Any) -> None:
 
 def add_stop(parser: argparse.ArgumentParser, config: Any) -> None:
     parser.add_argument("ids", nargs="*", metavar="id", help="job ids, aliases or names (default: the only live one)")
-    parser.add_argument("--all", action="store_true", help="every live session")
+    parser.add_argument("--all", action="store_true", help="every live session (asks first, unless --yes)")
+    parser.add_argument("-y", "--yes", action="store_true", help="with --all: do not ask")
 
 
 def add_clean(parser: argparse.ArgumentParser, config: Any) -> None:
@@ -113,8 +124,12 @@ def add_config(parser: argparse.ArgumentParser, config: Any) -> None:
     actions = parser.add_subparsers(dest="config_command", metavar="ACTION", parser_class=Parser)
     show = actions.add_parser("show", help="each setting, its value and where it comes from")
     show.add_argument("--json", action="store_true", help="one JSON document")
-    setter = actions.add_parser("set", help="set KEY to VALUE in your user config file")
-    setter.add_argument("key")
+    from galyleo.config import Config
+
+    keys = ", ".join(sorted(Config.__annotations__))
+    setter = actions.add_parser("set", help="set KEY to VALUE in your user config file",
+                                description=f"Set KEY to VALUE in your user config file. KEY is one of: {keys}.")
+    setter.add_argument("key", help="the setting (see above; `galyleo config show` shows them all)")
     setter.add_argument("value")
 
 
@@ -192,6 +207,32 @@ def is_top_level_help(argv: List[str]) -> bool:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """`run`, with no traceback ever: what is not galyleo's own error is one line too."""
+    try:
+        return run(argv)
+    except BrokenPipeError:  # `galyleo generate | head`: the reader has all it wanted
+        quiet_stdout()
+        return 141
+    except EOFError:
+        fail("no answer (end of input)", 1)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(f"{where}{exc.strerror or exc}", 1)
+    except Exception as exc:  # a bug in galyleo: still one line, with what to report
+        fail(f"internal error ({type(exc).__name__}: {str(exc)[:200]}); please report it", 70)
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's own flush at exit cannot fail again."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def run(argv: Optional[Sequence[str]] = None) -> int:
     args_list: List[str] = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["--version"]:
         print(f"{PROG} {__version__}")
@@ -244,7 +285,7 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
     if args.command == "stop":
         if args.all and args.ids:
             raise UsageError("stop: give session ids or --all, not both")
-        return commands.stop(config, args.ids, args.all)
+        return commands.stop(config, args.ids, args.all, args.yes)
     if args.command == "clean":
         return commands.clean(config, args.yes)
     if args.command == "cache":
@@ -255,9 +296,9 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
         return condacache.show(config)
     if args.command == "config":
         if args.config_command == "set":
-            return commands.config_set(args.key, args.value)
+            return commands.config_set(args.key, args.value, config)
         return commands.config_show(loaded, getattr(args, "json", False))
-    sys.stdout.write(completion_script(make_parser(config), args.shell))
+    sys.stdout.write(completion_script(make_parser(config), args.shell, config))
     return 0
 
 
@@ -274,18 +315,26 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
 
     if sum((args.quiet, args.json, args.dry_run)) > 1:
         raise UsageError("--quiet, --json and --dry-run: choose one")
-    if not (args.no_preflight or args.dry_run):
+    if not args.no_preflight:  # --dry-run too: the checks call no network and submit nothing
         from galyleo import preflight
 
-        warm = launch.warm_up()
+        warm = None if args.dry_run else launch.warm_up()
         preflight.check(launch_spec, config)
-        warm.join()
+        if warm:
+            warm.join()
     options = launch.Options(quiet=args.quiet, json=args.json, wait=args.wait, dry_run=args.dry_run)
     return launch.run(launch_spec, config, options)
 
 
-def completion_script(parser: Parser, shell: str) -> str:
-    """Completion for commands and their options, generated from this parser."""
+def completion_script(parser: Parser, shell: str, config: Any) -> str:
+    """Completion generated from this parser: commands, options, `-i` values, `config set` keys,
+    session job ids (records, and this user's jobs by galyleo's job name), partitions (sinfo),
+    and modules for `-e` from Lmod or Environment Modules when they answer within 2 s."""
+    import shlex
+    from dataclasses import fields
+
+    from galyleo.spec import INTERFACE_COMMANDS
+
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     cases = []
     for name, sub in subparsers.choices.items():
@@ -293,18 +342,60 @@ def completion_script(parser: Parser, shell: str) -> str:
         cases.append(f"    {name}) opts={words!r} ;;")
     names = " ".join(subparsers.choices)
     body = "\n".join(cases)
+    folder = config.output_dir
+    home_relative = folder == "~" or folder.startswith("~/")
+    folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
+    keys = " ".join(f.name for f in fields(config))
+    interfaces = " ".join(INTERFACE_COMMANDS)
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
+# _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
+_galyleo_sessions() {{
+  {{
+    sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/galyleo-*.json 2>/dev/null
+    echo  # a record without a final newline
+    squeue --me --noheader --name {shlex.quote(config.job_name)} --format %i 2>/dev/null
+  }} | sort -u
+}}
+# _galyleo_modules: module names, from Lmod or Environment Modules if either answers within 2 s.
+_galyleo_modules() {{
+  local tool=${{LMOD_CMD:-${{MODULES_CMD:-}}}}
+  [[ -n $tool ]] || return 0
+  timeout 2 "$tool" bash -t avail 2>&1 >/dev/null | sed -n '/:$/d; s/(.*)$//; /^[^ ]/p'
+}}
 _galyleo() {{
-  local cur=${{COMP_WORDS[COMP_CWORD]}} opts
+  local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}} opts words='' files=-f
   if [[ $COMP_CWORD -eq 1 ]]; then
     COMPREPLY=($(compgen -W {names!r} -- "$cur"))
     return
   fi
+  if [[ $prev == = && $COMP_CWORD -gt 2 ]]; then  # --option=value: bash splits at '='
+    prev=${{COMP_WORDS[COMP_CWORD-2]}}
+  fi
+  case $prev in
+    -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
+    -p|--partition) COMPREPLY=($(compgen -W "$(sinfo --noheader --format %R 2>/dev/null)" -- "$cur")); return ;;
+    -e|--env-modules)
+      local head=''
+      [[ $cur == *,* ]] && head=${{cur%,*}},
+      COMPREPLY=($(compgen -P "$head" -W "$(_galyleo_modules)" -- "${{cur##*,}}"))
+      return ;;
+  esac
   case ${{COMP_WORDS[1]}} in
 {body}
     *) opts='' ;;
   esac
-  COMPREPLY=($(compgen -W "$opts" -f -- "$cur"))
+  case ${{COMP_WORDS[1]}} in
+    launch|generate) ;;
+    stop|status|open|logs) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
+    config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set'
+      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == set ]] && words={keys!r} ;;
+    cache) files=''; [[ $COMP_CWORD -eq 2 ]] && words='list rm' ;;
+    completion) files=''; words='bash zsh' ;;
+    help) files=''; words={names!r} ;;
+    *) files='' ;;
+  esac
+  [[ -n $words && $cur != -* ]] && opts=''  # values first; options once a '-' is typed
+  COMPREPLY=($(compgen -W "$opts $words" $files -- "$cur"))
 }}
 """
     if shell == "zsh":

@@ -12,9 +12,9 @@ import os
 import sys
 import time
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from galyleo import reasons, records, sessions, slurm
+from galyleo import idle, reasons, records, sessions, slurm
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.sessions import JobInfo, Session
@@ -47,7 +47,15 @@ def as_json(session: Session, info: JobInfo) -> Dict[str, Any]:
         "ended": info.how if info.state == "ENDED" else "", "interface": session.interface,
         "created": session.created, "age": sessions.age(session.created),
         "script": session.script, "output": session.output, "record": session.record,
+        "idle_ends": idle_ends(session, info),
     }
+
+
+def idle_ends(session: Session, info: JobInfo) -> str:
+    """When a running session with idle culling ends if nobody uses it (UTC, ISO), from the
+    activity the job last read from Jupyter; "" without culling or before the first reading."""
+    activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(activity.ends_around())) if activity else ""
 
 
 def emit(document: Any) -> None:
@@ -55,13 +63,13 @@ def emit(document: Any) -> None:
     sys.stdout.write("\n")
 
 
-def load(config: Config) -> List[Session]:
-    return sessions.load_all(records.expand(config.output_dir))
+def gather(config: Config) -> Tuple[List[Session], Dict[str, JobInfo]]:
+    """The sessions (recorded, or submitted by a plain sbatch and not yet running) and Slurm's view of each."""
+    return sessions.gather(records.expand(config.output_dir), config.job_name)
 
 
 def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
-    found = load(config)
-    infos = sessions.query(found)
+    found, infos = gather(config)
     shown = [s for s in found if show_all or infos[s.job_id].live]
     if as_doc:
         emit({"sessions": [as_json(s, infos[s.job_id]) for s in shown]})
@@ -81,23 +89,26 @@ def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
 
 
 def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
-    found = load(config)
-    infos = sessions.query(found)
+    found, infos = gather(config)
     session = sessions.resolve(found, ident, infos)
     info = infos[session.job_id]
     if info.state == "PENDING":
         info = replace(info, start=expected_start(session.job_id) or info.start)
     doc = as_json(session, info)
-    doc["satellite"] = satellite_state(config, session.alias)
+    doc["satellite"] = satellite_state(config, session.alias, info)
     if as_doc:
         emit(doc)
         return 0
     print(f"session    {session.name} (job {session.job_id}, {session.interface or 'jupyter'})")
     print(f"state      {describe(info)}")
     if doc["advice"]:
-        print(f"advice     {doc['advice']}")
+        hit = reasons.limit(info.reason, slurm.partition(info.partition))
+        print(f"advice     {doc['advice']}" + (f" ({hit})" if hit else ""))
     if doc["expected_start"]:
         print(f"starts     {doc['expected_start']} (scheduler's estimate)")
+    activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
+    if activity:
+        print(f"idle       {idle.describe(activity, time.time())}")
     for label, key in (("node", "node"), ("time left", "time_left"), ("proxy", "satellite"),
                        ("url", "url"), ("script", "script"), ("output", "output")):
         if doc[key]:
@@ -111,10 +122,22 @@ def expected_start(job_id: str) -> str:
     return "" if value in ("N/A", "Unknown") else value
 
 
-def satellite_state(config: Config, alias: str) -> str:
-    """The proxy's view (tokenjobstate) in words; the reply may be `CODE` or `<age> CODE`."""
+def satellite_state(config: Config, alias: str, info: JobInfo) -> str:
+    """The proxy's view (tokenjobstate) in words; the reply may be `CODE` or `<age> CODE`.
+
+    An ended session's alias was destroyed (tokenjobstate then has nothing to say), unless
+    the job never ran its clean-up: then the proxy still knows it, and `stop`/`clean` release it.
+    """
     from galyleo.satellite import Client
 
+    if not alias:
+        return "no alias yet (the job gets one when it starts)"
+    if info.state == "ENDED":
+        try:
+            held = Client(config).known(alias)
+        except GalyleoError as exc:
+            return f"unavailable ({exc})"
+        return "alias still held (`galyleo clean` releases it)" if held else f"alias {alias} released"
     words = {"PE": "alias pending", "M": "mapped, route coming", "PR": "proxied (URL live)", "U": "unknown",
              "Q": "job queued", "R": "job running, not yet redeemed", "D": "job gone"}
     try:
@@ -126,24 +149,35 @@ def satellite_state(config: Config, alias: str) -> str:
 
 
 def open_url(config: Config, ident: Optional[str]) -> int:
-    found = load(config)
-    session = sessions.resolve(found, ident, sessions.query(found))
+    found, infos = gather(config)
+    session = sessions.resolve(found, ident, infos)
+    if not session.url:
+        raise GalyleoError(f"job {session.job_id} has no URL yet: {describe(infos[session.job_id])}; "
+                           "it gets one when it starts")
     print(session.url)
     return 0
 
 
 def logs(config: Config, ident: Optional[str], follow: bool) -> int:
-    found = load(config)
-    infos = sessions.query(found)
+    found, infos = gather(config)
     session = sessions.resolve(found, ident, infos)
-    if not os.path.exists(session.output) and not follow:
-        raise GalyleoError(f"no job output yet at {session.output} (job {describe(infos[session.job_id])})")
-    return tail_file(session.output, follow, lambda: infos[session.job_id].live and still_live(session.job_id))
+    info = infos[session.job_id]
+    if info.state == "PENDING":
+        waits = "waiting for it to start (Ctrl-C stops waiting)" if follow else "no output yet"
+        sys.stderr.write(f"galyleo: job {session.job_id} is {describe(info)}: {waits}\n")
+        if not follow:
+            return 0
+    elif not os.path.exists(session.output) and not follow:
+        raise GalyleoError(f"no job output yet at {session.output} (job {describe(info)})")
+    try:
+        return tail_file(session.output, follow, lambda: info.live and still_live(session.job_id, session.cluster))
+    except KeyboardInterrupt:  # the way out of `logs -f`, as for `tail -f`: no error
+        return 130
 
 
-def still_live(job_id: str) -> bool:
+def still_live(job_id: str, cluster: str = "") -> bool:
     """False once Slurm says the job ended; a controller that does not answer keeps it live."""
-    info = sessions.job(job_id)
+    info = sessions.job(job_id, cluster=cluster)
     return info is None or info.state in sessions.LIVE
 
 
@@ -176,14 +210,22 @@ def print_from(path: str, position: int) -> int:
     return position + len(chunk)
 
 
-def stop(config: Config, idents: Sequence[str], stop_all: bool) -> int:
-    """End each chosen session; one that Slurm cannot vouch for is left exactly as it was (exit 1)."""
+def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool = False) -> int:
+    """End each chosen session; one that Slurm cannot vouch for is left exactly as it was (exit 1).
+
+    --all asks on a terminal first, and needs --yes without one (as `clean` does).
+    """
     from galyleo.satellite import Client
 
-    found = load(config)
-    infos = sessions.query(found)
+    found, infos = gather(config)
     if stop_all:
         chosen = [s for s in found if infos[s.job_id].live]
+        if chosen and not assume_yes:
+            for session in chosen:
+                print(f"  job {session.job_id}  {describe(infos[session.job_id])}")
+            if not confirm(f"stop these {len(chosen)} session(s)?", "not stopping anything"):
+                print("nothing stopped")
+                return 1
     else:
         wanted: List[Optional[str]] = list(idents) or [None]
         chosen = [sessions.resolve(found, ident, infos) for ident in wanted]
@@ -210,24 +252,30 @@ def stop_one(client: Any, session: Session, info: JobInfo) -> int:
     try:
         if info.state == "UNKNOWN":
             raise cancel.NotCancelled("the Slurm controller did not answer")
-        handled = cancel.end_job(session.job_id) or cancel.destroy(client, session.alias)
+        # A plain-sbatch job cancelled before it ran never made an alias: nothing to destroy.
+        handled = (cancel.end_job(session.job_id, session.cluster) or not session.alias
+                   or cancel.destroy(client, session.alias))
     except cancel.NotCancelled as exc:
         kept = f"it may be cancelled; alias {session.alias} and the record are kept" if exc.sent else \
             "nothing was changed"
         sys.stderr.write(f"galyleo: error: job {session.job_id}: {exc}; {kept}\n")
         return 1
     records.remove(session.record[: -len(".json")] + ".token")  # a job that never started never read it
-    print(f"stopped job {session.job_id} ({session.alias})")
+    print(f"stopped job {session.job_id}" + (f" ({session.alias})" if session.alias else ""))
     return 0 if handled else 1
 
 
 def clean(config: Config, assume_yes: bool) -> int:
     """Remove the records and files of ended sessions; never a live (or unknown) one."""
-    found = load(config)
-    infos = sessions.query(found)
+    found, infos = gather(config)
     if any(info.state == "UNKNOWN" for info in infos.values()):
         raise GalyleoError("the Slurm controller does not answer: cannot tell which sessions ended; nothing removed")
     ended = [s for s in found if infos[s.job_id].state == "ENDED"]
+    for session in found:
+        if infos[session.job_id].state != "ENDED" and os.path.exists(session.record):
+            print(f"skipped job {session.job_id}: {describe(infos[session.job_id])}, "
+                  + ("still ending: clean again in a moment" if infos[session.job_id].state == "COMPLETING"
+                     else "not ended"))
     if not ended:
         print("nothing to clean")
         return 0
@@ -235,7 +283,7 @@ def clean(config: Config, assume_yes: bool) -> int:
     print(f"{len(ended)} ended session(s), {len(files)} file(s):")
     for path in files:
         print(f"  {path}")
-    if not assume_yes and not confirm("remove them?"):
+    if not assume_yes and not confirm("remove them?", "not removing anything"):
         print("nothing removed")
         return 1
     release_aliases(config, ended)
@@ -263,9 +311,9 @@ def files_of(session: Session) -> List[str]:
     return [p for p in dict.fromkeys(paths) if p and os.path.dirname(os.path.abspath(p)) == folder]
 
 
-def confirm(question: str) -> bool:
+def confirm(question: str, refusal: str) -> bool:
     if not sys.stdin.isatty():
-        raise GalyleoError("not removing anything without a terminal to ask: use --yes")
+        raise GalyleoError(f"{refusal} without a terminal to ask: use --yes")
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
@@ -274,20 +322,25 @@ def config_show(loaded: Any, as_doc: bool) -> int:
     from dataclasses import asdict
 
     values = asdict(loaded.config)
+    origins = dict(loaded.origins)
+    if not values["satellite_url"]:  # unset means derived: show the URL galyleo really calls
+        values["satellite_url"] = loaded.config.management_url
+        origins["satellite_url"] = "derived from satellite_domain"
     if as_doc:
-        emit({key: {"value": value, "from": loaded.origins.get(key, "built-in")} for key, value in values.items()})
+        emit({key: {"value": value, "from": origins.get(key, "built-in")} for key, value in values.items()})
         return 0
     width = max(len(k) for k in values)
     for key, value in values.items():
-        print(f"{key:<{width}}  {json.dumps(value):<40}  {loaded.origins.get(key, 'built-in')}")
+        print(f"{key:<{width}}  {json.dumps(value):<40}  {origins.get(key, 'built-in')}")
     return 0
 
 
-def config_set(key: str, value: str) -> int:
+def config_set(key: str, value: str, current: Optional[Config] = None) -> int:
     """Set KEY in the user file, keeping its other lines (and comments) as they are.
 
     A setting the command line also takes is checked by the command line's own rule
-    (spec.py), so a value every later launch would refuse is refused now, file untouched.
+    (spec.py), so a value every later launch would refuse is refused now, file untouched;
+    so is a default time limit above its partition's maximum (every launch would pend for ever).
     """
     from galyleo import config as site
 
@@ -296,21 +349,73 @@ def config_set(key: str, value: str) -> int:
         raise site.ConfigError(f"config set {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
     where = f"config set {key}"
     rule = launch_rules().get(key)
-    typed = rule(where, value) if rule else site.from_text(where, value, kinds[key])
+    typed = rule(where, value) if rule else site.from_text("config set", value, kinds[key], key)
     typed = site.check_value("config set", key, typed, kinds[key])
+    if key in ("time_limit", "partition"):
+        settings = replace(current or site.Config(), **{key: typed})
+        within_partition(f"{where} {typed!r}", settings.time_limit, settings.partition)
     path = site.user_path(dict(os.environ))
-    lines = open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
     line = f"{key} = {json.dumps(typed)}"
-    kept = [entry for entry in lines if entry.split("=", 1)[0].strip() != key]
-    text = "\n".join(kept + [line]) + "\n"
-    site.toml_loads(text)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    with user_file_lock(path):
+        lines = open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
+        kept = [entry for entry in lines if entry.split("=", 1)[0].strip() != key]
+        text = "\n".join(kept + [line]) + "\n"
+        site.toml_loads(text)
+        replace_private(path, text)
     print(f"{path}: {line}")
     return 0
+
+
+def within_partition(where: str, time_limit: str, partition: str) -> None:
+    """UsageError if TIME_LIMIT is above PARTITION's MaxTime (sinfo's; no answer, no check)."""
+    from galyleo import spec
+    from galyleo.errors import UsageError
+
+    found = slurm.partition(partition)
+    most = spec.seconds(found.max_time) if found else None
+    if found and most and (spec.seconds(time_limit) or 0) > most:
+        raise UsageError(f"{where}: time_limit {time_limit} is above the maximum: "
+                         f"{reasons.limit('PartitionTimeLimit', found)} (a launch would never start)")
+
+
+def user_file_lock(path: str) -> Any:
+    """The user config's folder (made 0700 if new) and an exclusive lock beside the file:
+    concurrent `config set`s each read the others' keys."""
+    import contextlib
+    import fcntl
+
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        made = folder
+        while not os.path.isdir(os.path.dirname(made)):
+            made = os.path.dirname(made)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        os.chmod(made, 0o700)  # makedirs gives the intermediate folders the umask's mode
+    fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+
+    @contextlib.contextmanager
+    def held() -> Any:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    return held()
+
+
+def replace_private(path: str, text: str) -> None:
+    """Write PATH (0600, whoever's umask) through a unique temporary file, then rename it into place."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=os.path.dirname(path))  # mkstemp: 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        records.remove(tmp)
+        raise
 
 
 def launch_rules() -> Dict[str, Callable[[str, str], Any]]:

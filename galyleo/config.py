@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Tuple
 
-from galyleo import privatecache
+from galyleo import idle, privatecache
 from galyleo.errors import ConfigError
 
 # The profile.d scripts come first: they are what a login shell runs, and only they
@@ -64,6 +64,8 @@ class Config:
     output_dir: str = "~/.galyleo"
     job_name: str = "galyleo"
     signal_lead: int = 300
+    idle_timeout: int = 0
+    idle_timeout_max: int = 0
     proxy_address: str = ""
     shiv_keep: int = 2
 
@@ -86,6 +88,26 @@ PATTERNS: Dict[str, Tuple[str, str]] = {
     "conda_installer_url": (r"(https://\S+)?\Z", "an https:// URL of a conda installer (e.g. Miniforge's)"),
 }
 
+# Every whole-number setting has a range, checked by check_value wherever the value comes
+# from (site file, user file, environment, `config set`). 0 is also allowed for ZERO_OFF:
+# there it means "not set" (Slurm's default, the automatic port range, no warning).
+RANGES: Dict[str, Tuple[int, int]] = {
+    "http_timeout": (1, 3600),
+    "cpus": (1, 100000),
+    "memory": (1, 1048576),
+    "gpus": (1, 100000),
+    "port_min": (1024, 65535),
+    "port_max": (1024, 65535),
+    "ready_timeout": (1, 86400),
+    "preflight_timeout": (1, 3600),
+    "signal_lead": (60, 65535),  # sbatch --signal's limit; below a minute the warning is useless
+    "shiv_keep": (0, 100),
+    "idle_timeout": (0, idle.MAX_MINUTES),
+    "idle_timeout_max": (0, idle.MAX_MINUTES),
+}
+ZERO_OFF = ("memory", "gpus", "port_min", "port_max", "signal_lead")
+MAX_DIGITS = 12  # longer digit strings are refused before int() (which stops at 4300 digits)
+
 RACY_SECONDS = 2.0
 TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list of strings"}
 
@@ -101,8 +123,11 @@ class LoadedConfig:
     origins: Dict[str, str] = field(default_factory=dict)
 
 
-# sbatch's own input variables that name a galyleo setting (sbatch reads them too).
-SBATCH_ENV = {"SBATCH_ACCOUNT": "account", "SBATCH_PARTITION": "partition", "SBATCH_TIMELIMIT": "time_limit"}
+# sbatch's own input variables that name a galyleo setting: folded into it (below the
+# GALYLEO_* variable and the command line); slurm.submit keeps them all from sbatch.
+SBATCH_ENV = {"SBATCH_ACCOUNT": "account", "SBATCH_PARTITION": "partition", "SBATCH_TIMELIMIT": "time_limit",
+              "SBATCH_QOS": "qos", "SBATCH_RESERVATION": "reservation", "SBATCH_CONSTRAINT": "constraint",
+              "SBATCH_JOB_NAME": "job_name"}
 
 
 def candidate_paths(environ: Dict[str, str], argv0: str) -> List[str]:
@@ -142,11 +167,12 @@ def load(environ: Optional[Dict[str, str]] = None, argv0: Optional[str] = None) 
     data, names = environment_values(environ)
     config = from_mapping(data, "environment", config, names)
     origins.update({key: f"environment {names[key]}" for key in data})
+    check_ports(config, origins)
     return LoadedConfig(config, site, warning, origins)
 
 
 def environment_values(environ: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """`GALYLEO_<KEY>` for any key, and sbatch's SBATCH_ACCOUNT/PARTITION/TIMELIMIT."""
+    """`GALYLEO_<KEY>` for any key, and sbatch's own input variables in SBATCH_ENV."""
     kinds = {f.name: kind_of(f.type) for f in fields(Config)}
     values: Dict[str, Any] = {}
     names: Dict[str, str] = {}
@@ -155,16 +181,27 @@ def environment_values(environ: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[st
     for variable, key in wanted.items():
         if environ.get(variable, "") == "":
             continue
-        values[key] = from_text(variable, environ[variable], kinds[key])
+        values[key] = from_text(f"environment {variable}", environ[variable], kinds[key], key)
         names[key] = variable
     return values, names
 
 
-def from_text(where: str, text: str, kind: type) -> Any:
+def accepted_number(key: str) -> str:
+    low, high = RANGES.get(key, (0, 10 ** MAX_DIGITS - 1))
+    return f"a whole number from {low} to {high}" + (" (or 0: not set)" if key in ZERO_OFF else "")
+
+
+def brief(value: Any) -> str:
+    """repr(VALUE), cut short: a 5000-digit number still makes a one-line error."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:60]}...({len(text)} characters)"
+
+
+def from_text(where: str, text: str, kind: type, key: str = "") -> Any:
     """A setting given as text (environment, `config set`) converted to its type."""
     if kind is int:
-        if not text.isdigit() or not text.isascii():
-            raise ConfigError(f"{where} {text!r}: expected a whole number >= 0")
+        if not (text.isdigit() and text.isascii() and len(text) <= MAX_DIGITS):
+            raise ConfigError(f"{where}: {key} = {brief(text)}: expected {accepted_number(key)}")
         return int(text)
     if kind is bool:
         if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
@@ -195,7 +232,10 @@ def read_file(path: str) -> Dict[str, Any]:
         raise ConfigError(f"config {path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config {path}: not UTF-8 text") from None
-    except ValueError as exc:  # tomllib/tomli TOMLDecodeError is a ValueError
+    except ValueError as exc:  # tomllib/tomli TOMLDecodeError is a ValueError; so is int()'s digit limit
+        if "integer string conversion" in str(exc):
+            raise ConfigError(f"config {path}: a number with thousands of digits: expected a whole number "
+                              "in the setting's range") from None
         raise ConfigError(f"config {path}: {exc}") from None
     if time.time() - max(info.st_mtime, info.st_ctime) > RACY_SECONDS:
         privatecache.store(name, key, data)
@@ -238,9 +278,20 @@ def check_value(where: str, key: str, value: Any, kind: type) -> Any:
         raise ConfigError(f"{where}: {key} = {value!r}: expected {PATTERNS[key][1]}")
     if key in CHOICES and value not in CHOICES[key]:
         raise ConfigError(f"{where}: {key} = {value!r}: expected one of {', '.join(CHOICES[key])}")
-    if kind is int and value < 0:
-        raise ConfigError(f"{where}: {key} = {value!r}: expected a whole number >= 0")
+    if kind is int:
+        low, high = RANGES.get(key, (0, 10 ** MAX_DIGITS - 1))
+        if not (low <= value <= high or (value == 0 and key in ZERO_OFF)):
+            raise ConfigError(f"{where}: {key} = {brief(value)}: expected {accepted_number(key)}")
     return list(value) if kind is list else value
+
+
+def check_ports(config: Config, origins: Dict[str, str]) -> None:
+    """port_min and port_max: both 0 (automatic), or a range low to high."""
+    low, high = config.port_min, config.port_max
+    if (low == 0) != (high == 0) or low > high:
+        where = ", ".join(sorted({origins.get("port_min", "built-in"), origins.get("port_max", "built-in")}))
+        raise ConfigError(f"{where}: port_min = {low}, port_max = {high}: expected both 0 (automatic), "
+                          "or 1024 <= port_min <= port_max <= 65535")
 
 
 def toml_loads(text: str) -> Dict[str, Any]:

@@ -34,6 +34,8 @@ class SatelliteError(GalyleoError):
 def show(value: object) -> str:
     """Quote a value for a one-line message, escaping anything unprintable."""
     text = str(value)
+    if len(text) > 200:  # a 5000-digit number still makes a short one-line message
+        text = f"{text[:60]}...({len(text)} characters)"
     if text.isprintable() and "'" not in text:
         return f"'{text}'"
     return repr(text)
@@ -52,13 +54,14 @@ ACCEPT = {
     "gres": "a Slurm GRES list such as gpu:2 or gpu:a100:1",
     "count": "a whole number from 1 to 100000",
     "memory": "a number of GB from 1 to 1048576: 4, 4G or 4GB",
-    "time": "minutes (30), MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, above zero",
+    "time": "minutes (30), MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, above zero and at most 365 days",
     "interface": "one of lab, notebook, voila",
+    "idle": "whole minutes from 0 (never) to 525600",
     "directory": "an existing directory",
     "file": "an existing readable file",
     "sif": "an existing image file, or a docker://, library://, oras:// or shub:// URI without spaces",
     "list": "a comma-separated list with no empty items",
-    "module": "module names separated by commas, none empty, starting with '-' or holding spaces",
+    "module": "module names separated by commas (none empty, none starting with '-', none holding a space)",
     "bind": "comma-separated bind specs src[:dest[:opts]], none empty",
     "nonempty": "a non-empty value",
     "line": "a non-empty value on one line (no control characters)",

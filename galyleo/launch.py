@@ -1,12 +1,13 @@
 """`galyleo launch`: alias -> token -> files -> sbatch -> linktoken -> URL (-> --wait).
 
 Everything is validated before this runs. After the first side effect (getlink)
-any failure, Ctrl-C or SIGTERM undoes what was done: the alias is destroyed
+any failure, Ctrl-C, SIGTERM, SIGHUP (the SSH connection dropped), SIGQUIT, or a
+closed stdout before the URL is out undoes what was done: the alias is destroyed
 exactly once (by us if the job never started, by the job's own trap if it did),
 a submitted job is cancelled, and the files written are removed. Signals are held
 (not lost) while a call that creates something is in flight (getlink, sbatch;
-each bounded by its timeout) and while undoing, so galyleo always learns the
-alias or job id it must withdraw. `--dry-run` shows the script and the calls,
+each bounded by its total deadline) and while undoing, so galyleo always learns
+the alias or job id it must withdraw. `--dry-run` shows the script and the calls,
 and makes none.
 """
 
@@ -58,56 +59,79 @@ def run(spec: LaunchSpec, config: Config, options: Options) -> int:
         return dry_run(spec, config)
     if not slurm.available():
         raise GalyleoError("sbatch: command not found (run galyleo on a login node of a Slurm cluster)")
+    from galyleo.satellite import Client
+
+    client = Client(config)  # a bad ca_bundle stops here, before anything is made
     records.ensure_dir(spec.output_dir)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    previous = {signum: signal.signal(signum, _terminate) for signum in ENDING}
     try:
-        return _launch(spec, config, options)
-    except Terminated:
-        sys.stderr.write("galyleo: error: terminated\n")
-        return 143
+        return _launch(spec, config, options, client)
+    except Terminated as exc:
+        say(f"galyleo: error: terminated ({signal.Signals(exc.signum).name})\n")
+        return 128 + exc.signum
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# Every way a login session ends, handled as SIGTERM: scancel/kill, the SSH connection
+# dropping (HUP), Ctrl-\ (QUIT). SIGINT stays KeyboardInterrupt (exit 130).
+ENDING = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Python raises KeyboardInterrupt for SIGINT (exit 143, not 130)."""
+    """A signal in ENDING, raised where Python raises KeyboardInterrupt for SIGINT (exit 128 + signum)."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated
+    raise Terminated(signum)
+
+
+def say(text: str) -> None:
+    """Write to stderr; after a SIGHUP the terminal is gone, which must not stop the undo."""
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 class Held:
-    """Within the block, SIGINT/SIGTERM are recorded instead of raised; `deliver()` raises them later."""
+    """Within the block, SIGINT and the ENDING signals are recorded instead of raised; `deliver()` raises them later."""
 
     def __init__(self) -> None:
         self.signals: List[int] = []
         self.previous: Dict[int, Any] = {}
 
     def __enter__(self) -> "Held":
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, *ENDING):
             self.previous[signum] = signal.signal(signum, lambda number, frame: self.signals.append(number))
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, kind: Any, *exc: Any) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+        if kind is not None and issubclass(kind, Exception) and self.signals:
+            self.deliver()  # the call failed, but the user asked to stop first: that is the outcome
 
     def deliver(self) -> None:
-        if signal.SIGTERM in self.signals:
-            raise Terminated
+        ending = [signum for signum in self.signals if signum in ENDING]
+        if ending:
+            raise Terminated(ending[0])
         if self.signals:
             raise KeyboardInterrupt
 
 
-def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
-    from galyleo.satellite import Client
-
-    client = Client(config)
+def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> int:
     held = Held()
     paths = records.new_session(spec.output_dir)
     alias: Optional[str] = None
     job_id: Optional[str] = None
+    cluster = ""
     try:  # from here on, an alias once known is always withdrawn
         with held:  # an interrupted getlink could make an alias we would never hear of
             alias = client.getlink()
@@ -119,29 +143,35 @@ def _launch(spec: LaunchSpec, config: Config, options: Options) -> int:
         records.write_private(paths.script, render.render(spec, config, handoff))
         records.write_private(paths.output, "")  # Slurm keeps the mode of a file that exists
         with held:  # likewise a job sbatch submitted but whose id we never read
-            job_id = slurm.submit(paths.script)
+            job_id, cluster = slurm.submit(paths.script)
         held.deliver()
-        session = record(spec, config, paths, alias, job_id, url)
+        session = record(spec, config, paths, alias, job_id, url, cluster)
         records.write_record(paths.record, session)
         link(client, alias, job_id)
+        report(session, options)  # a closed stdout (BrokenPipeError): nobody learns the URL, so undo
     except BaseException as exc:
         if alias is None:  # getlink itself failed: nothing was made
             raise
         with Held():
-            withdraw(client, alias, job_id)
+            withdraw(client, alias, job_id, cluster)
             records.remove(paths.token, paths.script, paths.record, paths.output)
         undone = f"alias {alias} withdrawn" + (f", job {job_id} cancelled" if job_id else "")
         if isinstance(exc, GalyleoError) and not isinstance(exc, SatelliteError):
             raise type(exc)(f"{exc} ({undone})") from None
         if isinstance(exc, KeyboardInterrupt):
-            sys.stderr.write(f"galyleo: launch interrupted: {undone}\n")
+            say(f"galyleo: launch interrupted: {undone}\n")
+        if isinstance(exc, BrokenPipeError):
+            raise GalyleoError(f"stdout was closed before the URL could be printed ({undone})") from None
         raise
-    report(session, options)
     if not options.wait:
         return 0
     from galyleo import watch
 
-    return watch.follow(job_id, url, config, lambda: withdraw(client, alias, job_id))
+    def give_up() -> None:  # a job cancelled before it ran never read its token: remove it too
+        withdraw(client, alias, job_id, cluster)
+        records.remove(paths.token)
+
+    return watch.follow(job_id, url, config, give_up, cluster=cluster)
 
 
 def link(client: Any, alias: str, job_id: str) -> None:
@@ -172,7 +202,7 @@ def session_json(session: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias: str, job_id: str,
-           url: str) -> Dict[str, Any]:
+           url: str, cluster: str = "") -> Dict[str, Any]:
     """The session record (0600, holds the URL with its token): what list/status/open/stop need."""
     return {
         "name": paths.name,
@@ -185,7 +215,7 @@ def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias:
         "record": paths.record,
         "interface": spec.interface,
         "login_host": socket.gethostname(),
-        "cluster": slurm.cluster_name(),
+        "cluster": cluster or slurm.cluster_name(),  # sbatch's `jobid;cluster` answer names another cluster
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "options": asdict(spec),
     }

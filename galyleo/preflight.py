@@ -1,10 +1,12 @@
-"""Login-node checks before anything happens (`launch`; skip with --no-preflight).
+"""Login-node checks before anything happens (`launch`, also `--dry-run`; skip with --no-preflight).
 
 Input: a LaunchSpec and the Config. Checks: the --conda-yml parses and names an
 env; conda can be found the way the job finds it; the --conda-env exists and
 (when nothing else provides Jupyter) has the interface's command; each module
 loads, in order, after the site's reset and the --append-modulepath paths, as
-the module system on this node sees it. A failure raises UsageError (one line,
+the module system on this node sees it; and, unless a --sif image or a --conda-yml
+env (both checked in the job) brings it, the interface's command is there: in the
+--conda-env, else on PATH after the modules. A failure raises UsageError (one line,
 exit 2) before any Satellite call, file or job. A tool that does not answer
 within `preflight_timeout` seconds is a warning, never a failure.
 """
@@ -21,12 +23,11 @@ from typing import Dict, List, Optional, Sequence
 
 from galyleo.config import Config
 from galyleo.errors import UsageError, show
-from galyleo.spec import LaunchSpec
+from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec
 from galyleo.ymlname import YmlError, read_env_name
 
 # Where the job looks for conda when nothing else names it (the order a user's shell would).
 CONDA_PREFIXES = ("~/miniforge3", "~/miniconda3", "~/anaconda3", "~/mambaforge", "/opt/conda")
-COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
 MESSAGE_LIMIT = 400
 
 
@@ -45,18 +46,25 @@ def check(spec: LaunchSpec, config: Config, environ: Optional[Dict[str, str]] = 
         return  # not a login node: `launch` says so itself, before anything else
     if spec.conda_yml:
         yml_name(spec.conda_yml)
-    if spec.modules or spec.module_paths:
-        modules(spec, config, timeout)
-    if spec.sif:
-        return  # the env lives inside the image: the job checks it there
-    if spec.conda_env or spec.conda_yml:
+    provided = bool(spec.sif or spec.conda_yml)  # the image, or the env built in the job: checked there
+    if (spec.conda_env or spec.conda_yml) and not spec.sif:
         conda = find_conda(spec.conda_init, environ, timeout)
         if conda is None and not (spec.conda_yml and config.conda_installer_url):
             option = "--conda-env" if spec.conda_env else "--conda-yml"
             raise UsageError(f"{option}: conda not found on this node (--conda-init, CONDA_EXE, PATH, "
                              f"{', '.join(CONDA_PREFIXES)}, ~/.bashrc): give --conda-init PATH/etc/profile.d/conda.sh")
         if conda is not None and spec.conda_env:
-            conda_env(spec, conda, timeout)
+            provided = conda_env(spec, conda, timeout)
+    need = "" if provided else INTERFACE_COMMANDS[spec.interface]
+    if spec.modules or spec.module_paths:
+        modules(spec, config, timeout, need)
+    elif need and shutil.which(need, path=environ.get("PATH", os.defpath)) is None:
+        raise UsageError(f"--interface {spec.interface}: no {need} on PATH, and no --env-modules, --conda-env or "
+                         f"--sif to bring it: {WHERE_JUPYTER}")
+
+
+WHERE_JUPYTER = ("load the module that provides Jupyter with -e (`module spider jupyter` finds it), "
+                 "or give --conda-env or --sif (--no-preflight skips this check)")
 
 
 def yml_name(path: str) -> str:
@@ -100,16 +108,20 @@ def find_conda(init: str, environ: Dict[str, str], timeout: int) -> Optional[Con
     return Conda("~/.bashrc", bashrc) if done is not None and done.returncode == 0 else None
 
 
-def conda_env(spec: LaunchSpec, conda: Conda, timeout: int) -> None:
-    """The env exists (by name in `conda env list`, or as a prefix) and has the interface."""
+def conda_env(spec: LaunchSpec, conda: Conda, timeout: int) -> bool:
+    """The env exists (by name in `conda env list`, or as a prefix); True if it has the
+    interface's command (or conda would not say), False if modules must bring it."""
     target = spec.conda_env
     prefix = env_path(target) if "/" in target else named_env(target, conda, timeout)
     if prefix is None:
-        return  # conda would not say: not checked (warned)
-    command = COMMANDS[spec.interface]
-    if not spec.modules and not os.access(os.path.join(prefix, "bin", command), os.X_OK):
+        return True  # conda would not say: not checked (warned)
+    command = INTERFACE_COMMANDS[spec.interface]
+    if os.access(os.path.join(prefix, "bin", command), os.X_OK):
+        return True
+    if not spec.modules:
         raise UsageError(f"--conda-env {show(target)}: {prefix} has no {command} "
                          f"(install it in the env, or load it with --env-modules)")
+    return False
 
 
 def env_path(target: str) -> str:
@@ -161,6 +173,8 @@ npaths=$1
 shift
 paths=("${@:1:npaths}")
 shift "${npaths}"
+need=$1
+shift
 if ! type module >/dev/null 2>&1; then
   for f in "${inits[@]}"; do
     if [[ -r "$f" ]]; then source "$f" >/dev/null 2>&1; break; fi
@@ -176,14 +190,16 @@ done
 for m in "$@"; do
   module load "$m" >/dev/null 2>"${err}" || { printf 'load %s\0' "$m"; cat "${err}"; exit 3; }
 done
+if [[ -n "${need}" ]] && ! command -v "${need}" >/dev/null 2>&1; then printf 'NOCOMMAND\0'; exit 3; fi
 """
 
 
-def modules(spec: LaunchSpec, config: Config, timeout: int) -> None:
-    """Load every module in a throw-away shell, in the job's order; report the first failure."""
+def modules(spec: LaunchSpec, config: Config, timeout: int, need: str = "") -> None:
+    """Load every module in a throw-away shell, in the job's order; report the first failure,
+    or that the command NEED (if any) is not on PATH once they are loaded."""
     inits = list(config.module_init)
     argv = ["bash", "-c", MODULE_PROBE, "galyleo", config.module_reset, str(len(inits)), *inits,
-            str(len(spec.module_paths)), *spec.module_paths, *spec.modules]
+            str(len(spec.module_paths)), *spec.module_paths, need, *spec.modules]
     done = run(argv, timeout, "the module system")
     if done is None or done.returncode == 0:
         return
@@ -191,6 +207,10 @@ def modules(spec: LaunchSpec, config: Config, timeout: int) -> None:
     if what == "NOMODULE":
         raise UsageError(f"--env-modules: no 'module' command on this node, and none of these init files "
                          f"exists: {' '.join(inits)}")
+    if what == "NOCOMMAND":
+        given = ",".join(spec.modules) or ",".join(spec.module_paths)
+        raise UsageError(f"--env-modules {show(given)}: they load, but no {need} is on PATH after them: "
+                         f"{WHERE_JUPYTER}")
     if not what:
         warn(f"the module check failed without saying why (exit {done.returncode}); not checked")
         return

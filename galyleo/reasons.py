@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Dict, NamedTuple, Optional
 
+from galyleo.slurm import Partition
+
 
 class Reason(NamedTuple):
     words: str
@@ -85,13 +87,53 @@ REASONS: Dict[str, Reason] = {
     "AccountNotAllowed": Reason("the account may not use this partition", True, "check --account or --partition"),
     "BadConstraints": Reason("no node has the features asked for", True, "change --constraint"),
     "ReqNodeNotAvail, UnavailableNodes": Reason("required nodes are unavailable"),
+    "PartitionConfig": Reason("the partition's nodes cannot give what the job asks for (CPUs, memory, GPUs or "
+                              "node features)", True,
+                              "lower --cpus, --memory or --gpus, or choose another --partition"),
+    "Nodes_required_for_job_are_DOWN,_DRAINED_or_reserved_for_jobs_in_higher_priority_partitions":
+        Reason("the nodes it could use are down, drained or kept for jobs in other partitions"),
+    "launch failed requeued held": Reason("held after its launch failed", advice="ask your site's support"),
+    "JobLaunchFailure": Reason("its launch failed", advice="ask your site's support"),
+    "Cleaning": Reason("waiting while Slurm cleans up after an earlier run"),
+    "Licenses": Reason("waiting for a license"),
+    "ReqNodeNotAvail, Reserved for maintenance": Reason("the nodes are reserved for maintenance"),
+    "QOSGrpCpuLimit": Reason("your QOS's group CPU limit is reached (waits for other jobs)"),
+    "QOSGrpMemLimit": Reason("your QOS's group memory limit is reached (waits for other jobs)"),
+    "QOSGrpNodeLimit": Reason("your QOS's group node limit is reached (waits for other jobs)"),
+    "QOSGrpGRES": Reason("your QOS's group GPU/GRES limit is reached (waits for other jobs)"),
+    "QOSMaxSubmitJobPerUserLimit": Reason("your QOS's submitted-jobs limit is reached (waits for your other jobs)"),
+    "QOSResourceLimit": Reason("a limit of your QOS is reached (waits for other jobs)"),
+    "AssocGrpNodeLimit": Reason("your account's group node limit is reached (waits for other jobs)"),
+    "AssocGrpGRES": Reason("your account's group GPU/GRES limit is reached (waits for other jobs)"),
+    "AssocGrpJobsLimit": Reason("your account's group running-jobs limit is reached (waits for other jobs)"),
+    "MaxCpuPerAccount": Reason("your account's CPU limit is reached (waits for other jobs)"),
+    "InactiveLimit": Reason("ended by the inactivity limit"),
+    "SystemFailure": Reason("a Slurm or node failure"),
+    "FrontEndDown": Reason("no front-end node is available"),
 }
 
 
 def explain(code: str) -> Reason:
-    """Plain words for Slurm's reason code (also with a suffix: `(...)`, `, UnavailableNodes:...`)."""
+    """Plain words for Slurm's reason code (also with a suffix: `(...)`, `, UnavailableNodes:...`);
+    a code this table does not know is shown as Slurm's own word, said to be Slurm's."""
     base = re.split(r"[(,:]", code)[0].strip()
-    return REASONS.get(code) or REASONS.get(base) or Reason(code or "unknown")
+    return REASONS.get(code) or REASONS.get(base) or Reason(f"Slurm's reason: {code}" if code else "no reason given")
+
+
+def limit(code: str, partition: Optional[Partition]) -> str:
+    """The partition's limit a never-start reason ran into, in words ("" when sinfo could not say)."""
+    from galyleo.spec import canonical_time, seconds
+
+    base = re.split(r"[(,:]", code)[0].strip()
+    if partition is None:
+        return ""
+    if base == "PartitionTimeLimit":
+        total = seconds(partition.max_time)
+        return f"the {partition.name} partition allows at most {canonical_time(total) if total else partition.max_time}"
+    if base == "PartitionConfig" and partition.cpus:
+        memory = f" and {partition.memory_mb // 1024} GB of memory" if partition.memory_mb >= 1024 else ""
+        return f"the largest node in the {partition.name} partition has {partition.cpus} CPUs{memory}"
+    return ""
 
 
 def advice(code: str) -> Optional[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from typing import Any, Dict
@@ -28,12 +29,29 @@ class SessionPaths:
 
 
 def ensure_dir(path: str) -> None:
-    """Create (or tighten) the galyleo directory so only its owner can enter it."""
+    """Create the galyleo directory 0700 (and any missing parent), whatever the umask.
+
+    A directory that exists is used as it is (a site's shared 2770 folder keeps its
+    mode: the files in it are 0600 all the same), unless anyone could swap files in it:
+    writable by others without the sticky bit."""
     try:
-        os.makedirs(path, mode=0o700, exist_ok=True)
-        os.chmod(path, 0o700)
+        missing = []
+        folder = path
+        while not os.path.isdir(folder):
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        for new in reversed(missing):
+            try:
+                os.mkdir(new, 0o700)
+            except FileExistsError:  # a concurrent launch made it
+                continue
+            os.chmod(new, 0o700)
+        info = os.stat(path)
     except OSError as exc:
         raise GalyleoError(f"cannot use {path}: {exc.strerror}") from None
+    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
+        raise GalyleoError(f"cannot use {path}: anyone can replace files in it (mode "
+                           f"{stat.S_IMODE(info.st_mode):04o}); make it 0700 or set the sticky bit")
     if not os.access(path, os.W_OK | os.X_OK):
         raise GalyleoError(f"cannot write in {path}")
 

@@ -12,13 +12,14 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__
+from galyleo import __version__, idle
 from galyleo.config import Config
-from galyleo.spec import LaunchSpec
+from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
 SBATCH_SAFE = re.compile(r"[^\s\"'\\`$;]+\Z")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 Value = Union[str, int, Sequence[str]]
+MIN_SIGNAL_LEAD = 60  # Slurm may send a --signal up to 60 s early
 
 
 @dataclass(frozen=True)
@@ -99,18 +100,23 @@ def render(spec: LaunchSpec, config: Config, handoff: Optional[Handoff] = None) 
 def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dict[str, Any]:
     return {
         "version": __version__,
-        "sbatch": sbatch_pairs(spec, handoff, config.signal_lead),
+        "sbatch": sbatch_pairs(spec, handoff, signal_lead(spec, config)),
         "values": bound_values(spec, config, handoff),
         "sections": sections(spec),
         "interface": spec.interface,
         "conda": "yml" if spec.conda_yml else ("env" if spec.conda_env else ""),
         "container": bool(spec.sif),
+        "idle": bool(spec.idle_timeout),
     }
 
 
 def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int = 0) -> List[Tuple[str, str]]:
     """`#SBATCH` option/value pairs in a fixed order; empty values are left out."""
-    output = handoff.output_file if handoff else spec.output_dir.replace("%", "%%") + "/galyleo-%j.out"
+    # sbatch expands %j, %u, ... in --output: a literal % is written %%, in launch's path as in generate's
+    if handoff:
+        output = handoff.output_file.replace("%", "%%")
+    else:
+        output = spec.output_dir.replace("%", "%%") + "/galyleo-%j.out"
     pairs = [
         ("job-name", spec.job_name),
         ("account", spec.account),
@@ -131,11 +137,19 @@ def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int 
     return [(key, value) for key, value in pairs if value]
 
 
+def signal_lead(spec: LaunchSpec, config: Config) -> int:
+    """Seconds before the time limit that Slurm warns the job: the site's lead, at most half the
+    time limit (a warning at the start is no warning); 0, none, under a minute (Slurm's resolution)."""
+    lead = min(config.signal_lead, (seconds(spec.time_limit) or 0) // 2)
+    return lead if lead >= MIN_SIGNAL_LEAD else 0
+
+
 def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> List[Tuple[str, Value]]:
     """Every value the chosen sections use, bound once at the top as GALYLEO_*."""
     values: Dict[str, Value] = {
         "GALYLEO_VERSION": __version__,
         "GALYLEO_INTERFACE": spec.interface,
+        "GALYLEO_JUPYTER_COMMAND": INTERFACE_COMMANDS[spec.interface],
         "GALYLEO_NOTEBOOK_DIR": spec.notebook_dir,
         "GALYLEO_DOMAIN": config.satellite_domain,
         "GALYLEO_SATELLITE_URL": config.management_url,
@@ -149,9 +163,21 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_PORT_MIN": config.port_min,
         "GALYLEO_PORT_MAX": config.port_max,
         "GALYLEO_READY_TIMEOUT": config.ready_timeout,
-        "GALYLEO_SIGNAL_LEAD": config.signal_lead,
+        "GALYLEO_TIME_LIMIT_SECONDS": seconds(spec.time_limit) or 0,
         "GALYLEO_SCRATCH_DIR": config.scratch_dir,
+        "GALYLEO_WATCH_INTERVAL": idle.watch_interval(spec.idle_timeout),
+        "GALYLEO_WATCH_MISSES": idle.WATCH_MISSES,
     }
+    if spec.idle_timeout:
+        values.update({
+            "GALYLEO_IDLE_MINUTES": spec.idle_timeout,
+            "GALYLEO_IDLE_SETTINGS": idle.jupyter_settings(spec.idle_timeout),
+            "GALYLEO_IDLE_ENDED": idle.ended_message(spec.idle_timeout),
+            "GALYLEO_JUPYTER_IDLE_LOG": idle.JUPYTER_IDLE_LOG,
+            "GALYLEO_JOB_OUTPUT": handoff.output_file if handoff else "",
+            "GALYLEO_ACTIVITY_SUFFIX": idle.ACTIVITY_SUFFIX,
+            "GALYLEO_ACTIVITY_FORMAT": idle.ACTIVITY_FORMAT,
+        })
     chosen = sections(spec)
     if "modules.sh.j2" in chosen:
         values.update({

@@ -13,13 +13,18 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from galyleo import slurm
+from galyleo import idle, slurm
 from galyleo.errors import GalyleoError, UsageError
 
 LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "RESIZING")
-SQUEUE_FORMAT = "%i|%T|%r|%N|%L|%S|%P"
+SQUEUE_FORMAT = "%i|%T|%r|%N|%L|%S|%P|%V|%j"  # the job name last: it may hold a '|'
+SQUEUE_MIN_FIELDS = 7  # rows without submit time and name still parse
+# How a job ended, in the words list/status/--wait all use: Slurm's final state, or the job's own last words.
+ENDINGS = {"COMPLETED": "completed", "FAILED": "failed", "CANCELLED": "cancelled", "TIMEOUT": "time limit reached",
+           "NODE_FAIL": "node failure", "OUT_OF_MEMORY": "out of memory", "PREEMPTED": "preempted",
+           "BOOT_FAIL": "node failed to boot", "DEADLINE": "deadline reached", "REVOKED": "revoked"}
 BACKOFF = (0.5, 1.0, 2.0)
 SQUEUE_TIMEOUT = 20  # a controller that hangs this long is "not answering": no retry after it
 
@@ -37,6 +42,7 @@ class Session:
     interface: str
     created: str
     record: str
+    cluster: str = ""  # set when sbatch named another cluster than this node's (slurm.on_cluster)
 
     @classmethod
     def from_file(cls, path: str) -> Optional["Session"]:
@@ -47,7 +53,7 @@ class Session:
                 name=str(data.get("name", "")), job_id=str(data["job_id"]), alias=str(data.get("alias", "")),
                 url=str(data.get("url", "")), output=str(data.get("output", "")), script=str(data.get("script", "")),
                 interface=str(data.get("interface") or data.get("options", {}).get("interface", "")),
-                created=str(data.get("created", "")), record=path,
+                created=str(data.get("created", "")), record=path, cluster=str(data.get("cluster") or ""),
             )
         except (OSError, ValueError, KeyError, AttributeError):
             return None
@@ -67,6 +73,8 @@ class JobInfo:
     time_left: str = ""
     start: str = ""
     partition: str = ""
+    submitted: str = ""
+    name: str = ""
     how: str = ""
 
     @property
@@ -80,11 +88,43 @@ def load_all(folder: str) -> List[Session]:
     return sorted((s for s in found if s is not None), key=lambda s: (s.created, s.name))
 
 
-def query(sessions: Sequence[Session]) -> Dict[str, JobInfo]:
-    """Slurm's view of each session's job, in one squeue call (retried; UNKNOWN if the controller is gone)."""
+def gather(folder: str, job_name: str) -> Tuple[List[Session], Dict[str, JobInfo]]:
+    """The recorded sessions, plus live jobs named JOB_NAME without a record yet (a plain `sbatch`
+    of a generated script writes its record only once it runs), and Slurm's view of each."""
+    found = load_all(folder)
     rows = squeue_rows()
+    known = {s.job_id for s in found}
+    for job_id, row in sorted((rows or {}).items()):
+        if row.name == job_name and row.state in LIVE and job_id not in known:
+            found.append(unrecorded(folder, job_id, row))
+    return found, classify(found, rows)
+
+
+def unrecorded(folder: str, job_id: str, row: JobInfo) -> Session:
+    """A submitted job that has not written its record: where it will (satellite.sh.j2's names)."""
+    base = os.path.join(folder, f"galyleo-{job_id}")
+    return Session(name=f"galyleo-{job_id}", job_id=job_id, alias="", url="", output=base + ".out", script="",
+                   interface="", created=utc(row.submitted), record=base + ".json")
+
+
+def utc(local: str) -> str:
+    """squeue's local `2026-11-29T05:00:00` as the records' UTC `...Z`; "" if it is not a time."""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.mktime(time.strptime(local, "%Y-%m-%dT%H:%M:%S"))))
+    except (ValueError, OverflowError):
+        return ""
+
+
+def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) -> Dict[str, JobInfo]:
+    """Each session's JobInfo from one squeue call's ROWS on this cluster (None: the controller did
+    not answer, UNKNOWN), and one more squeue call per other cluster a session was submitted to."""
+    rows_of: Dict[Tuple[str, ...], Optional[Dict[str, JobInfo]]] = {(): rows}
     result: Dict[str, JobInfo] = {}
     for session in sessions:
+        where = tuple(slurm.on_cluster(session.cluster))
+        if where not in rows_of:
+            rows_of[where] = squeue_rows(list(where))
+        rows = rows_of[where]
         if rows is None:
             result[session.job_id] = JobInfo("UNKNOWN", how="the Slurm controller did not answer")
         elif session.job_id in rows and rows[session.job_id].state in LIVE:
@@ -95,15 +135,17 @@ def query(sessions: Sequence[Session]) -> Dict[str, JobInfo]:
     return result
 
 
-def squeue_rows() -> Optional[Dict[str, JobInfo]]:
+def squeue_rows(cluster_args: Sequence[str] = ()) -> Optional[Dict[str, JobInfo]]:
     """This user's jobs (all states Slurm still remembers), or None if squeue keeps failing."""
-    text = ask(["squeue", "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT])
+    text = ask(["squeue", *cluster_args, "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT])
     return None if text is None else parse_rows(text)
 
 
-def job(job_id: str, retry: bool = True) -> Optional[JobInfo]:
+def job(job_id: str, retry: bool = True, cluster: str = "") -> Optional[JobInfo]:
     """One job as squeue sees it now: ENDED once Slurm has forgotten it, None if squeue does not answer."""
-    text = ask(["squeue", "--noheader", "--states=all", "--jobs", job_id, "--format", SQUEUE_FORMAT], retry)
+    argv = ["squeue", *slurm.on_cluster(cluster), "--noheader", "--states=all", "--jobs", job_id,
+            "--format", SQUEUE_FORMAT]
+    text = ask(argv, retry)
     return None if text is None else parse_rows(text).get(job_id, JobInfo("ENDED"))
 
 
@@ -127,22 +169,28 @@ def parse_rows(text: str) -> Dict[str, JobInfo]:
     """SQUEUE_FORMAT lines by job id; lines of any other shape are skipped."""
     rows = {}
     for line in text.splitlines():
-        parts = [p.strip() for p in line.split("|")]
-        if len(parts) == SQUEUE_FORMAT.count("|") + 1:
+        parts = [p.strip() for p in line.split("|", SQUEUE_FORMAT.count("|"))]
+        if len(parts) >= SQUEUE_MIN_FIELDS:
             rows[parts[0]] = JobInfo(*parts[1:])
     return rows
 
 
 def ended_how(session: Session, final_state: str) -> str:
-    """How a session ended: Slurm's final state while it remembers, else the job output's last words."""
-    if final_state:
-        return final_state.lower()
+    """How a session ended, in ENDINGS' words: idle (the job says so; Slurm says only COMPLETED),
+    Slurm's final state while it remembers (with the exit status the job output gives, for a
+    failure), else the job output's last words."""
     text = tail(session.output, 4096)
+    if idle.ended_how(text):
+        return idle.ended_how(text)
+    match = re.findall(r"session ended \(exit status (\d+)\)", text)
+    status = match[-1] if match else ""
+    if final_state:
+        how = ENDINGS.get(final_state, final_state.lower())
+        return f"{how}, exit status {status}" if how == "failed" and status not in ("", "0") else how
     if "received SIGTERM" in text:
         return "cancelled or time limit reached"
-    match = re.findall(r"session ended \(exit status (\d+)\)", text)
-    if match:
-        return "completed" if match[-1] == "0" else f"failed (exit status {match[-1]})"
+    if status:
+        return "completed" if status == "0" else f"failed, exit status {status}"
     return "no longer known to Slurm" if text else "never started (no job output)"
 
 
@@ -162,12 +210,13 @@ def resolve(sessions: Sequence[Session], ident: Optional[str], infos: Dict[str, 
         for session in sessions:
             if ident in (session.job_id, session.alias, session.name):
                 return session
-        raise UsageError(f"session {ident!r}: expected a job id, alias or name from `galyleo list --all`")
+        raise UsageError(f"session {ident!r}: not a job id, alias or session name galyleo knows "
+                         "(`galyleo list --all` shows the job ids)")
     live = [s for s in sessions if infos.get(s.job_id, JobInfo("UNKNOWN")).live]
     if len(live) == 1:
         return live[0]
     if not live:
-        raise GalyleoError("no live session: give a job id or alias (see `galyleo list --all`)")
+        raise GalyleoError("no live session: give a job id (`galyleo list --all` shows them)")
     raise UsageError(f"{len(live)} live sessions ({', '.join(s.job_id for s in live)}): say which one")
 
 

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
-from typing import Dict, List, Mapping, Optional, Sequence
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from galyleo.errors import SubmitError
 
 TIMEOUT = 60
+DIGITS = re.compile(r"[0-9]{1,18}\Z")
+CLUSTER = re.compile(r"[A-Za-z0-9_.-]{0,64}\Z")
 
 
-# sbatch would let these override the script's own #SBATCH lines; galyleo has
-# already resolved them (command line > environment > config) into the script.
-OVERRIDING_ENV = ("SBATCH_ACCOUNT", "SBATCH_PARTITION", "SBATCH_TIMELIMIT")
+# sbatch reads these input variables, and they would override the script's own #SBATCH
+# lines: every SBATCH_* and SLURM_* variable is kept out of sbatch's environment except
+# those that choose where the job goes or how Slurm talks (not what the job asks for).
+# Those with a galyleo setting are first folded into it (config.SBATCH_ENV), so their
+# values still count, with the command line above them.
+SBATCH_KEPT = ("SBATCH_CLUSTERS", "SLURM_CLUSTERS", "SLURM_CONF", "SLURM_DEBUG_FLAGS", "SLURM_TIME_FORMAT")
+
+
+def sbatch_environment(environ: Mapping[str, str]) -> Dict[str, str]:
+    """ENVIRON without the variables that would override the script's #SBATCH lines."""
+    return {k: v for k, v in environ.items() if not k.startswith(("SBATCH_", "SLURM_")) or k in SBATCH_KEPT}
 
 
 def call(
@@ -30,23 +42,65 @@ def call(
         raise SubmitError(f"{' '.join(argv)}: no answer within {timeout} s (is the controller up?)") from None
 
 
-def submit(script: str) -> str:
-    """sbatch --parsable SCRIPT; the job id from the last line, checked to be numeric."""
-    env = {k: v for k, v in os.environ.items() if k not in OVERRIDING_ENV}
-    done = call(["sbatch", "--parsable", script], env=env)
+def submit(script: str) -> Tuple[str, str]:
+    """sbatch --parsable SCRIPT: (job id, cluster) from the last line `jobid[;cluster]`, the id checked numeric.
+
+    The cluster is "" unless sbatch names one (SLURM_CLUSTERS / SBATCH_CLUSTERS sent the job elsewhere)."""
+    done = call(["sbatch", "--parsable", script], env=sbatch_environment(os.environ))
     lines = done.stdout.strip().splitlines()
-    job_id = lines[-1].split(";")[0].strip() if lines else ""
-    if done.returncode != 0 or not job_id.isdigit():
+    job_id, _, cluster = (lines[-1] if lines else "").partition(";")
+    job_id, cluster = job_id.strip(), cluster.strip()
+    if done.returncode != 0 or not DIGITS.match(job_id) or not CLUSTER.match(cluster):
         reason = done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}"
         raise SubmitError(f"sbatch refused the job: {reason}")
-    return job_id
+    return job_id, cluster
 
 
-def cancel(job_id: str, pending_only: bool = False) -> str:
+def on_cluster(cluster: str) -> List[str]:
+    """`-M CLUSTER` for a job on another cluster than this node's ([] for ours: -M needs slurmdbd,
+    and [] when this node's own name is unknown, e.g. configless Slurm: as before clusters were kept)."""
+    here = cluster_name() if cluster else ""
+    return ["-M", cluster] if here and cluster != here else []
+
+
+def cancel(job_id: str, pending_only: bool = False, cluster: str = "") -> str:
     """scancel JOB_ID (only while pending, if asked): "" when scancel succeeded, else its complaint."""
-    argv: List[str] = ["scancel"] + (["--state=PENDING"] if pending_only else []) + [job_id]
+    argv: List[str] = ["scancel"] + on_cluster(cluster) + (["--state=PENDING"] if pending_only else []) + [job_id]
     done = call(argv)
     return "" if done.returncode == 0 else (" ".join(done.stderr.split()) or f"scancel: exit status {done.returncode}")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """What a partition allows, as sinfo says: MaxTime as Slurm prints it, and its largest node."""
+
+    name: str
+    max_time: str
+    cpus: int
+    memory_mb: int
+
+
+def partition(name: str) -> Optional[Partition]:
+    """sinfo's view of partition NAME ("": the default one); None if sinfo cannot say."""
+    if "," in name:  # a job on a list of partitions starts in whichever allows it first
+        return None
+    argv = ["sinfo", "--noheader", "--Node", "--format", "%P|%l|%c|%m"] + (["--partition", name] if name else [])
+    try:
+        done = call(argv, timeout=20)
+    except SubmitError:
+        return None
+    lines = done.stdout.splitlines() if done.returncode == 0 else []
+    rows = [r for r in (line.split("|") for line in lines)
+            if len(r) == 4 and (r[0].rstrip("*") == name if name else r[0].endswith("*"))]
+    if not rows:
+        return None
+    return Partition(rows[0][0].rstrip("*"), rows[0][1], max(whole(r[2]) for r in rows), max(whole(r[3]) for r in rows))
+
+
+def whole(text: str) -> int:
+    """sinfo's count (`4`, or `4+` where nodes differ), 0 if it is not one."""
+    text = text.strip().rstrip("+")
+    return int(text) if text.isdigit() else 0
 
 
 def available() -> bool:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional, Tuple
 
+from galyleo import idle
 from galyleo.config import Config
 from galyleo.errors import ACCEPT, UsageError, bad
 
@@ -20,17 +21,20 @@ NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
 CONSTRAINT = re.compile(r"[A-Za-z0-9_.\-&|,*\[\]()!:]+\Z")
 GRES = re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*\Z")
-MEMORY = re.compile(r"([0-9]+)(G|GB)?\Z")
+MEMORY = re.compile(r"([0-9]{1,9})(G|GB)?\Z")
 MAX_MEMORY_GB = 1048576  # 1 PiB: far above any node, far below what overflows Slurm's MB count
-TIME_FORMS = (
-    re.compile(r"(?P<m>[0-9]+)\Z"),
-    re.compile(r"(?P<m>[0-9]+):(?P<s>[0-9]{1,2})\Z"),
-    re.compile(r"(?P<h>[0-9]+):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})\Z"),
-    re.compile(r"(?P<d>[0-9]+)-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
+TIME_FORMS = (  # at most 9 digits per field: int() of a 5000-digit string would raise
+    re.compile(r"(?P<m>[0-9]{1,9})\Z"),
+    re.compile(r"(?P<m>[0-9]{1,9}):(?P<s>[0-9]{1,2})\Z"),
+    re.compile(r"(?P<h>[0-9]{1,9}):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})\Z"),
+    re.compile(r"(?P<d>[0-9]{1,9})-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
 )
+MAX_TIME_DAYS = 365  # no partition runs a job longer; Slurm's own limit is larger but not this
 SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
+# The command each interface runs: pre-flight looks for it on the login node, the job before starting it.
+INTERFACE_COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
 MAX_COUNT = 100000
-DIGITS = re.compile(r"[0-9]+\Z")
+DIGITS = re.compile(r"[0-9]{1,9}\Z")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class LaunchSpec:
     rocm: bool
     output_dir: str
     job_name: str
+    idle_timeout: int = 0  # minutes without a running kernel or a request that end the session
 
 
 def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
@@ -76,6 +81,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
     if not account and config.require_account:
         raise UsageError("--account: required (no default account is configured at this site)")
     gpus = ("--gpus", args.gpus) if args.gpus is not None else ("setting gpus", str(config.gpus) if config.gpus else "")
+    chosen_interface = interface(_pick(args.interface, config.interface))
     return LaunchSpec(
         account=account,
         partition=_name(*choose("--partition", args.partition, "partition", config.partition),
@@ -90,7 +96,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         qos=_name(*choose("--qos", args.qos, "qos", config.qos), ACCEPT["name"], NAME),
         constraint=_name(*choose("--constraint", args.constraint, "constraint", config.constraint),
                          ACCEPT["constraint"], CONSTRAINT),
-        interface=interface(_pick(args.interface, config.interface)),
+        interface=chosen_interface,
         notebook_dir=directory(*choose("--notebook-dir", args.notebook_dir, "$HOME (default --notebook-dir)", home)),
         conda_env=one_line("--conda-env", args.conda_env),
         conda_yml=existing_file("--conda-yml", args.conda_yml),
@@ -105,6 +111,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         rocm=bool(args.rocm),
         output_dir=output_dir(config.output_dir, home),
         job_name=_name("setting job_name", config.job_name, ACCEPT["name"], NAME),
+        idle_timeout=idle_timeout(args.idle_timeout, config, chosen_interface),
     )
 
 
@@ -193,6 +200,15 @@ def memory(option: str, value: str) -> int:
 
 def time_limit(option: str, value: str) -> str:
     """Accept Slurm's forms and return one canonical `[D-]HH:MM:SS` (never ambiguous)."""
+    total = seconds(value)
+    if not total or total > MAX_TIME_DAYS * 86400:
+        raise bad(option, value, ACCEPT["time"])
+    return canonical_time(total)
+
+
+def seconds(value: str) -> Optional[int]:
+    """A time in one of Slurm's forms (also as sinfo prints a partition's MaxTime) in
+    seconds; None if it is not one, or a field is out of range."""
     for form in TIME_FORMS:
         match = form.match(value)
         if match:
@@ -202,10 +218,8 @@ def time_limit(option: str, value: str) -> str:
             if "d" in match.groupdict() and parts["h"] > 23:
                 bounded = False
             total = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60 + parts.get("s", 0)
-            if bounded and total > 0:
-                return canonical_time(total)
-            break
-    raise bad(option, value, ACCEPT["time"])
+            return total if bounded else None
+    return None
 
 
 def canonical_time(seconds: int) -> str:
@@ -216,9 +230,33 @@ def canonical_time(seconds: int) -> str:
 
 
 def interface(value: str) -> str:
-    if value not in ("lab", "notebook", "voila"):
+    if value not in INTERFACE_COMMANDS:
         raise bad("--interface", value, ACCEPT["interface"])
     return value
+
+
+def idle_timeout(given: Optional[str], config: Config, chosen_interface: str) -> int:
+    """Minutes of idleness that end the session (0: never), within the site's cap.
+
+    Voila cannot shut itself down when idle: asking for it is an error, and a default
+    from the settings does not apply to it. Under a cap, "never" is not for users to
+    choose: a typed 0 is refused and a default of 0 becomes the cap."""
+    cap = config.idle_timeout_max
+    option, text = choose("--idle-timeout", given, "idle_timeout", str(config.idle_timeout))
+    accepted = f"whole minutes from 1 to {cap} (this site's idle_timeout_max)" if cap else ACCEPT["idle"]
+    if not DIGITS.match(text) or len(text) > 6 or int(text) > idle.MAX_MINUTES:
+        raise bad(option, text, accepted)
+    minutes = int(text)
+    if chosen_interface not in idle.INTERFACES:
+        if given is not None and minutes:
+            raise UsageError(f"--idle-timeout: not available with --interface {chosen_interface} (it cannot shut"
+                             f" itself down when idle); use lab or notebook, or --idle-timeout 0")
+        return 0
+    if cap and given is None and minutes == 0:
+        return cap
+    if cap and not 1 <= minutes <= cap:
+        raise bad(option, text, accepted)
+    return minutes
 
 
 def directory(option: str, value: str) -> str:

@@ -17,11 +17,13 @@ import time
 import urllib.parse
 from typing import Any, Callable, Optional, TextIO, Tuple
 
-from galyleo import reasons, sessions
+from galyleo import reasons, sessions, slurm
 from galyleo.config import Config
 from galyleo.sessions import LIVE, JobInfo
 
 POLL = 0.5
+PROBE_SECONDS = 10  # the readiness probe's total deadline
+REDIRECTS = (301, 302, 303, 307)
 POSITION_EVERY = 10  # polls between looks at the partition's queue (a bigger squeue than the job's own)
 SPINNER = "|/-\\"
 
@@ -46,10 +48,13 @@ class Reporter:
         self.last = text
 
     def done(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
-        self.stream.flush()
+        try:
+            if self.tty:
+                self.stream.write("\r\033[K")
+            self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+            self.stream.flush()
+        except OSError:  # the terminal went with a SIGHUP: what follows (an undo) must still run
+            pass
 
 
 class Place:
@@ -87,20 +92,25 @@ def position(job_id: str, partition: str) -> Optional[Tuple[int, int]]:
 
 def answers(url: str, config: Config) -> bool:
     """True once the proxy hands `/` to Jupyter (a redirect), never for the waiting page."""
+    from galyleo.satellite import Deadline, deadline, trusted
+
     parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    context = ssl.create_default_context(cafile=config.ca_bundle or None)
+    context = ssl.create_default_context(cafile=trusted(config.ca_bundle))  # what the Satellite calls trust
     try:
-        target = config.proxy_address or host
-        raw = socket.create_connection((target, parts.port or 443), timeout=5)
-        with context.wrap_socket(raw, server_hostname=host) as sock:
-            conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=5)
-            conn.sock = sock
-            conn.request("GET", "/", headers={"Host": host})
-            status = conn.getresponse().status
-    except (OSError, http.client.HTTPException):
+        with deadline(PROBE_SECONDS):  # a proxy that drips its answer must not hold --wait
+            return probe(parts.hostname or "", parts.port or 443, context, config.proxy_address) in REDIRECTS
+    except (OSError, http.client.HTTPException, Deadline):
         return False
-    return status in (301, 302, 303, 307)
+
+
+def probe(host: str, port: int, context: ssl.SSLContext, proxy_address: str) -> int:
+    """The HTTP status of `GET /` on HOST (dialled at PROXY_ADDRESS if set)."""
+    raw = socket.create_connection((proxy_address or host, port), timeout=5)
+    with context.wrap_socket(raw, server_hostname=host) as sock:
+        conn = http.client.HTTPSConnection(host, port, timeout=5)
+        conn.sock = sock
+        conn.request("GET", "/", headers={"Host": host})
+        return conn.getresponse().status
 
 
 def describe(info: JobInfo, place: str = "") -> str:
@@ -113,33 +123,43 @@ def describe(info: JobInfo, place: str = "") -> str:
     return info.state.lower()
 
 
-def follow(job_id: str, url: str, config: Config, on_pending_interrupt: Callable[[], Any],
-           stream: TextIO = sys.stderr) -> int:
-    """Watch until ready (0), the job ends first (1); Ctrl-C cancels a pending job (130)."""
+def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
+           stream: TextIO = sys.stderr, cluster: str = "") -> int:
+    """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why);
+    Ctrl-C (or TERM, HUP, QUIT) cancels a pending job (128 + signal). WITHDRAW cancels the job
+    and releases its alias."""
     report = Reporter(stream)
     place = Place(job_id)
-    advised = False
     info = JobInfo("PENDING")
     try:
         while True:
-            info = sessions.job(job_id, retry=False) or JobInfo("UNKNOWN")
+            info = sessions.job(job_id, retry=False, cluster=cluster) or JobInfo("UNKNOWN")
             if info.state not in LIVE and info.state != "UNKNOWN":
-                report.done(f"job {job_id} ended ({info.state.lower()}) before the session was ready; "
+                how = sessions.ENDINGS.get(info.state, info.state.lower())
+                report.done(f"job {job_id} ended ({how}) before the session was ready; "
                             f"see `galyleo logs {job_id}`")
                 return 1
-            if info.state == "PENDING" and not advised and reasons.advice(info.reason):
-                report.done(f"job {job_id}: {reasons.advice(info.reason)}")
-                advised = True
+            if info.state == "PENDING" and reasons.explain(info.reason).never:
+                report.done(f"job {job_id} {never_starts(info)}; cancelling it and releasing its alias")
+                withdraw()
+                return 1
             if info.state == "RUNNING" and answers(url, config):
                 report.done(f"ready: job {job_id} on {info.node}")
                 return 0
             report.show(f"job {job_id} {describe(info, place.update(info))}" if info.state != "UNKNOWN" else
                         f"job {job_id}: the Slurm controller does not answer; retrying")
             time.sleep(POLL)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # SIGINT, or launch's Terminated (TERM, HUP, QUIT: exit 128 + signum)
         if info.state in ("PENDING", "UNKNOWN"):
             report.done(f"interrupted: cancelling pending job {job_id} and its alias")
-            on_pending_interrupt()
+            withdraw()
         else:
             report.done(f"stopped watching; the session keeps running. Stop it with: galyleo stop {job_id}")
-        return 130
+        return 128 + getattr(exc, "signum", 2)
+
+
+def never_starts(info: JobInfo) -> str:
+    """Why a pending job can never start, with the partition's limit it hit when sinfo says."""
+    reason = reasons.explain(info.reason)
+    hit = reasons.limit(info.reason, slurm.partition(info.partition))
+    return f"can never start as submitted: {reason.words}" + (f" ({hit})" if hit else "") + f"; {reason.advice}"

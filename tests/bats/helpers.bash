@@ -40,9 +40,19 @@ common_setup() {
   )
   STUB_ENV=(STUB_ALIAS="${ALIAS}")
   JOB_PID=""
+  # Every process the test starts from now on carries this tag (exported, and in JOB_ENV),
+  # so teardown finds it wherever it went.
+  export GALYLEO_BATS_TEST="${T}"
+  REAP_TAG="GALYLEO_BATS_TEST=${T}"
+  # A watchdog, detached (bats' timeout kills the test's children, and would kill it first);
+  # teardown ends it (it carries the tag too).
+  if [[ -n "${BATS_TEST_TIMEOUT:-}" ]]; then
+    ("${BATS_HERE}/reap" --after $((BATS_TEST_TIMEOUT + 2)) "${REAP_TAG}" </dev/null >/dev/null 2>&1 3>&- &)
+  fi
 }
 
-# common_teardown: stop anything a test left running (job group, Jupyter, squatter).
+# common_teardown: stop anything a test left running (job group, Jupyter, squatter),
+#   also after BATS_TEST_TIMEOUT ended the test: whatever carries the test's tag is killed.
 common_teardown() {
   local pid
   if [[ -n "${JOB_PID}" ]] && kill -0 "${JOB_PID}" 2>/dev/null; then
@@ -51,6 +61,7 @@ common_teardown() {
   for pid in $(stublog_pids) $(cat "${STUB_LOG}/squatter.pid" 2>/dev/null); do
     kill -KILL "${pid}" 2>/dev/null || true
   done
+  "${BATS_HERE}/reap" "${REAP_TAG}" 2>/dev/null || true
 }
 
 stublog() { "${STUBS}/lib/stublog" "$@"; }
@@ -99,14 +110,40 @@ job_env() {
   JOB_ENV=(HOME="${T}/home" USER=tester LOGNAME=tester LANG=C.UTF-8
     PATH="${STUBS}/bin:/usr/local/bin:/usr/bin:/bin" TMPDIR="${T}/tmp"
     SLURM_JOB_ID="${JOBID}" SLURM_JOB_NAME=galyleo SLURM_SUBMIT_DIR="${T}" SLURM_CPUS_PER_TASK=1
-    STUB_LOG="${STUB_LOG}" "${STUB_ENV[@]}")
+    STUB_LOG="${STUB_LOG}" "${STUB_ENV[@]}" "${REAP_TAG}")
+  # the runner's tag too (tests/bats/run reaps what a whole run left behind)
+  [[ -z "${GALYLEO_BATS_RUN:-}" ]] || JOB_ENV+=(GALYLEO_BATS_RUN="${GALYLEO_BATS_RUN}")
   rm -f "${STUB_LOG}"/redeemed-*
 }
 
-# run_job [RUN FLAGS...]: `bash job.sh` under bats' `run` (e.g. run_job -0, run_job -1).
+# JOB_DEADLINE: seconds a job run by run_job may take (below BATS_TEST_TIMEOUT, so a
+#   hanging job fails its own test with a message instead of stalling it).
+JOB_DEADLINE="${GALYLEO_BATS_JOB_DEADLINE:-60}"
+
+# reaped CMD...: run CMD in a process group of its own, without bats' fd 3, killed with
+#   the whole group after JOB_DEADLINE seconds (exit 124, or 137 if TERM was ignored).
+#   Anything still running in that group once CMD has ended (a Jupyter the job failed
+#   to stop) is killed and turns the status into 125. Never leaves a process behind.
+reaped() {
+  local status=0 leader left
+  timeout --kill-after=5 "${JOB_DEADLINE}" "$@" 3>&- &
+  leader=$!
+  wait "${leader}" || status=$?
+  ((status != 124 && status != 137)) || echo "reaped: the job ran past ${JOB_DEADLINE} s: killed with its process group" >&2
+  for _ in {1..100}; do  # up to 5 s for what the job killed to be gone
+    left="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="${leader}" '$2 == g && $3 !~ /^Z/' || true)"
+    [[ -n "${left}" ]] || return "${status}"
+    sleep 0.05
+  done
+  kill -KILL -- "-${leader}" 2>/dev/null || true
+  printf 'reaped: still running after the job ended (killed):\n%s\n' "${left}" >&2
+  return 125
+}
+
+# run_job [RUN FLAGS...]: `bash job.sh` under bats' `run` (e.g. run_job -0, run_job -1), reaped.
 run_job() {
   job_env
-  run "$@" env -i "${JOB_ENV[@]}" bash "${JOB}"
+  run "$@" reaped env -i "${JOB_ENV[@]}" bash "${JOB}"
 }
 
 # start_job: run the job in the background in its own process group; sets JOB_PID.

@@ -86,3 +86,25 @@ teardown() { common_teardown; }
   assert_equal "$(stublog count jupyter)" 0
   assert_no_canary
 }
+
+# galyleo ARGS...: the CLI as a user runs it, with this test's site config and home.
+galyleo() {
+  (cd "${REPO}" && GALYLEO_CONFIG="${T}/galyleo.toml" HOME="${T}/home" "${GALYLEO_PY}" -m galyleo "$@")
+}
+
+@test "#SBATCH values holding a newline are refused: exit 2, one line naming the option, no script" {
+  write_config
+  for option in --account --partition --qos --reservation --constraint; do
+    for value in $'abc\n#SBATCH --qos=high' $'abc\n' $'\nabc' $'abc\r\n'; do
+      run -2 --separate-stderr galyleo generate "${option}=${value}" -d "${T}/nb"
+      assert_output ""
+      assert_equal "${#stderr_lines[@]}" 1
+      [[ "${stderr}" == "galyleo: error: ${option} "* ]] || fail "${option}: ${stderr}"
+    done
+  done
+  # the same options with values sbatch takes: each is one #SBATCH line of its own
+  run -0 galyleo generate --account=abc --partition=debug,gpu --qos=high --reservation=r1 --constraint='a&b' -d "${T}/nb"
+  run -0 grep -c -e '^#SBATCH --account=abc$' -e '^#SBATCH --partition=debug,gpu$' -e '^#SBATCH --qos=high$' \
+    -e '^#SBATCH --reservation=r1$' -e '^#SBATCH --constraint=a&b$' <<<"${output}"
+  assert_output 5
+}

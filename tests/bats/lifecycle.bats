@@ -61,6 +61,46 @@ teardown() { common_teardown; }
   assert_equal "$(stublog count jupyter terminated)" 1
 }
 
+@test "a second SIGTERM (Slurm's, to the whole job) during a slow destroy: clean-up still finishes" {
+  generate -d "${T}/nb" -i voila
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never STUB_SATELLITE_SLOW=destroytoken=2)
+  start_job
+  wait_for voila listening
+  wait_for_redeem
+  sleep 0.2  # into `wait`
+  kill -TERM "${JOB_PID}"
+  wait_for curl satellite-wait
+  kill -TERM -- "-${JOB_PID}"  # as Slurm signals every process of the job, and Ctrl-C twice
+  kill -INT "${JOB_PID}"
+  status=0
+  wait "${JOB_PID}" || status=$?
+  assert_equal "${status}" 143
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog field curl satellite reply)" "Success! Token destroyed."
+  assert_equal "$(stublog count voila terminated)" 1
+  run -0 cat "${T}/job.out"
+  assert_output --partial "alias ${ALIAS} destroyed"
+  assert_output --partial "session ended (exit status 143)"
+  run -0 find "${T}/tmp" -mindepth 1
+  assert_output ""  # the private voila config folder went with the clean-up
+}
+
+@test "SIGHUP ends the job like SIGTERM: exit 129, destroy once, Jupyter stopped" {
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never)
+  start_job
+  wait_for jupyter listening
+  wait_for_redeem
+  sleep 0.2
+  kill -HUP "${JOB_PID}"
+  status=0
+  wait "${JOB_PID}" || status=$?
+  assert_equal "${status}" 129
+  assert_equal "$(satellite_count destroytoken)" 1
+  assert_equal "$(stublog count jupyter terminated)" 1
+  run -0 cat "${T}/job.out"
+  assert_output --partial "received SIGHUP"
+}
+
 @test "SIGTERM while waiting for Jupyter to answer: destroy once, never redeemed" {
   STUB_ENV+=(STUB_JUPYTER_DELAY=5 STUB_JUPYTER_EXIT=never)
   start_job
@@ -191,4 +231,53 @@ port_pair_job() {
   [[ "${stderr}" == *"warning: could not link the alias"* ]] || fail "${stderr}"
   assert_equal "$(satellite_count redeemtoken)" 1
   assert_equal "$(satellite_count destroytoken)" 1
+}
+
+# stubs_without NAME...: a PATH dir holding every stand-in but NAMEs ($T/bin).
+stubs_without() {
+  local stub
+  mkdir -p "${T}/bin"
+  for stub in "${STUBS}"/bin/*; do
+    [[ " $* " == *" $(basename "${stub}") "* ]] && continue
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "${stub}" >"${T}/bin/$(basename "${stub}")"  # the stand-in finds its lib
+    chmod +x "${T}/bin/$(basename "${stub}")"
+  done
+  STUB_ENV+=(PATH="${T}/bin:/usr/local/bin:/usr/bin:/bin")  # after job_env's PATH: env -i keeps the last
+}
+
+@test "no Jupyter in the session's environment: one clear line, no retries, destroy once" {
+  stubs_without jupyter jupyter-lab jupyter-notebook
+  run_job -1 --separate-stderr
+  assert_equal "$(stublog count jupyter)" 0
+  assert_equal "$(satellite_count redeemtoken)" 0
+  assert_equal "$(satellite_count destroytoken)" 1
+  [[ "${stderr}" == *"error: jupyter-lab: command not found in the session's environment (load the module"* ]] \
+    || fail "${stderr}"
+  [[ "${stderr}" != *"attempt 2"* && "${stderr}" != *"exited before answering"* ]] || fail "retried: ${stderr}"
+}
+
+@test "Jupyter's command vanishes as it starts (status 127): one clear line after one attempt" {
+  stubs_without jupyter
+  run_job -1 --separate-stderr
+  assert_equal "$(satellite_count destroytoken)" 1
+  [[ "${stderr}" == *"error: jupyter-lab: command not found in the session's environment"* ]] || fail "${stderr}"
+  [[ "${stderr}" != *"attempt 2"* ]] || fail "retried: ${stderr}"
+}
+
+@test "time-limit warning (USR1) says the time really left, and the session keeps running" {
+  generate -d "${T}/nb" -t 2
+  grep -qx '#SBATCH --signal=B:USR1@60' "${JOB}" || fail "lead not capped: $(grep signal "${JOB}")"
+  STUB_ENV+=(STUB_JUPYTER_EXIT=never)
+  start_job
+  wait_for_redeem
+  kill -USR1 "${JOB_PID}"
+  local deadline=$((SECONDS + 10))
+  until grep -q "time limit ends this session" "${T}/job.out"; do
+    ((SECONDS < deadline)) || fail "no warning: $(cat "${T}/job.out")"
+    sleep 0.1
+  done
+  # 120 s left (a job that got here within its first second) reads "about 2 minutes"
+  run -0 grep -cE "time limit ends this session in about (1[01][0-9] seconds|2 minutes): save your work now" "${T}/job.out"
+  kill -0 "${JOB_PID}" || fail "the warning ended the job"
+  assert_equal "$(satellite_count destroytoken)" 0
 }

@@ -160,6 +160,26 @@ def cluster():
     return found
 
 
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
+    """A self-signed certificate (and key) for 127.0.0.1: the fake Satellite's."""
+    from fakesatellite import make_cert
+
+    return make_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def fake_satellite(tmp_path: Path, tls_cert: Tuple[Path, Path]):  # type: ignore[no-untyped-def]
+    """The local fake Satellite over HTTPS (tests/py/fakesatellite.py); its calls also go to
+    tmp_path/bin/calls.log, the log of test_sessions.fake_slurm's stubs."""
+    from fakesatellite import FakeSatellite
+
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    server = FakeSatellite(tmp_path / "satellite", tls=tls_cert, call_log=tmp_path / "bin" / "calls.log")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def home(cluster):
     """An empty home of the test user's for one test (its galyleo files, jobs and aliases only)."""

@@ -115,14 +115,19 @@ def test_notebook_and_voila_at_once_on_distinct_ports(cluster: Cluster) -> None:
     wait_alias_gone(voila.alias)
 
 
-def test_generate_then_plain_sbatch_is_a_whole_session(cluster: Cluster) -> None:
-    generated = cluster.galyleo("generate", "-e", cluster.module, "-t", "10")
+def sbatch_generated(cluster: Cluster, name: str, *options: str) -> str:
+    """`galyleo generate OPTIONS > ~/NAME; sbatch ~/NAME` as the test user; the job id."""
+    generated = cluster.galyleo("generate", *options)
     assert generated.returncode == 0, generated.stderr
-    script = os.path.join(cluster.home, "job-e2e.sh")
+    script = os.path.join(cluster.home, name)
     cluster.as_user(["sh", "-c", f"cat > {script}"], input=generated.stdout)
     submitted = cluster.as_user(["sbatch", "--parsable", script])
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip()
+    return submitted.stdout.strip()
+
+
+def test_generate_then_plain_sbatch_is_a_whole_session(cluster: Cluster) -> None:
+    job_id = sbatch_generated(cluster, "job-e2e.sh", "-e", cluster.module, "-t", "10")
     url_file = os.path.join(cluster.home, ".galyleo", f"galyleo-{job_id}.url")
     try:
         deadline = time.time() + 30

@@ -177,8 +177,10 @@ def test_controller_down_list_and_clean_say_unknown_and_delete_nothing(cluster: 
 # --- Jupyter faults ---------------------------------------------------------------------
 
 def fake_jupyter_module(cluster: Cluster, home: str, body: str) -> str:
-    """A modulefile putting a stand-in `jupyter` (BODY, bash) first on PATH; returns its modulepath."""
+    """A modulefile putting a stand-in `jupyter` (BODY, bash) first on PATH, with the `jupyter-lab`
+    pre-flight and the job look for beside it; returns its modulepath."""
     user_file(cluster, os.path.join(home, "fakebin", "jupyter"), "#!/bin/bash\n" + body + "\n")
+    user_file(cluster, os.path.join(home, "fakebin", "jupyter-lab"), '#!/bin/bash\nexec jupyter lab "$@"\n')
     user_file(cluster, os.path.join(home, "mods", "fakejupyter", "1.0.lua"),
               f'prepend_path("PATH", "{home}/fakebin")\n', 0o644)
     return os.path.join(home, "mods")
@@ -397,7 +399,7 @@ def test_two_launches_in_the_same_second(cluster: Cluster, home: str) -> None:
     for doc in docs:
         assert json.load(open(doc["record"]))["alias"] == doc["alias"]
         assert open(doc["script"]).read().count(doc["alias"]) >= 1
-    stopped = run(cluster, home, "stop", "--all")
+    stopped = run(cluster, home, "stop", "--all", "--yes")
     assert stopped.returncode == 0 and stopped.stdout.count("stopped job") == 2, stopped
     wait_no_jobs(home)
     for doc in docs:

@@ -50,7 +50,7 @@ def test_twenty_concurrent_launches() -> None:
         for doc in docs:
             assert json.load(open(doc["record"]))["alias"] == doc["alias"]
     finally:
-        stopped = run(cluster, home, "stop", "--all", timeout=180)
+        stopped = run(cluster, home, "stop", "--all", "--yes", timeout=180)
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.count("stopped job") == COUNT, stopped.stdout
     wait_no_jobs(home, timeout=120)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -14,6 +15,7 @@ import time
 import jsonschema
 import pytest
 from cluster import LOGIN, REPO, Browser, Cluster, on, sat, slurm, wait_for_page
+from test_cluster_e2e import sbatch_generated
 
 pytestmark = pytest.mark.cluster
 SCHEMA = json.load(open(os.path.join(REPO, "docs", "session.schema.json")))
@@ -103,10 +105,49 @@ def test_wait_exits_zero_when_ready_and_nonzero_when_the_job_dies(cluster: Clust
     assert "before the session was ready" in dead.stderr
 
 
+def test_wait_gives_up_on_a_job_that_can_never_start(cluster: Cluster) -> None:
+    """Not run by the issue-16 helper (the cluster harness was being rebuilt): for the lead."""
+    done = cluster.galyleo("launch", "--wait", "-e", cluster.module, "-t", "03:00:00")
+    assert done.returncode == 1, done.stderr
+    assert ("can never start as submitted: the time limit is above the partition's maximum (the debug partition "
+            "allows at most 02:00:00); lower --time-limit; cancelling it and releasing its alias") in done.stderr
+    assert "PartitionTimeLimit" not in done.stderr
+    job_id = done.stdout.split()[3]
+    alias = done.stdout.strip().splitlines()[-1].split("//")[1].split(".")[0]
+    cluster.wait_job_gone(job_id)
+    assert sat.alias_record(alias) is None and sat.destroy_count(alias) == 1
+    leftover = [f for f in os.listdir(os.path.join(cluster.home, ".galyleo")) if f.endswith(".token")]
+    assert leftover == []
+
+
+def test_plain_sbatch_session_is_known_while_pending(cluster: Cluster) -> None:
+    """Not run by the issue-16 helper (the cluster harness was being rebuilt): for the lead."""
+    job_id = sbatch_generated(cluster, "job-pending.sh", "-e", cluster.module, "-t", "03:00:00")  # pends for ever
+    try:
+        listed = json_of(cluster.galyleo("list", "--json"))
+        assert [s["state"] for s in listed["sessions"] if s["job_id"] == job_id] == ["PENDING"]
+        assert "no URL yet" in cluster.galyleo("open", job_id).stderr
+        stopped = cluster.galyleo("stop", job_id)
+        assert stopped.returncode == 0 and f"stopped job {job_id}" in stopped.stdout, stopped.stderr
+        cluster.wait_job_gone(job_id)
+    finally:
+        cluster.cancel(job_id)
+
+
 def test_ctrl_c_while_pending_leaves_no_job_and_no_alias(cluster: Cluster) -> None:
+    """Pending behind a job that holds every node (a never-start reason would end --wait itself)."""
     before = {a["alias"] for a in sat.state()}
+    blocker = slurm("sbatch", "--parsable", "--exclusive", f"--nodes={len(cluster.nodes)}", "--time=00:05:00",
+                    "--job-name=blocker", "--output=/dev/null", "--wrap", "sleep 300", check=True)
+    try:
+        ctrl_c_while_pending(cluster, before)
+    finally:
+        cluster.cancel(blocker.stdout.strip().split(";")[0])
+
+
+def ctrl_c_while_pending(cluster: Cluster, before: set) -> None:
     env = {"HOME": cluster.home, "GALYLEO_CONFIG": cluster.site, "PATH": "/usr/bin:/bin"}
-    argv = ["/usr/bin/python3", cluster.pyz, "launch", "--wait", "-e", cluster.module, "-t", "03:00:00"]
+    argv = ["/usr/bin/python3", cluster.pyz, "launch", "--wait", "-e", cluster.module, "-t", "00:10:00"]
     if os.environ.get("GALYLEO_E2E_CHECKOUT"):
         site = os.path.join(REPO, ".venv", "lib", "python3.11", "site-packages")
         env["PYTHONPATH"] = f"{REPO}:{site}"
@@ -163,7 +204,7 @@ def test_dry_run_leaves_no_trace(cluster: Cluster) -> None:
 
 
 def test_time_limit_warning_keeps_the_session_running(cluster: Cluster) -> None:
-    launched = json_of(cluster.galyleo("launch", "--json", "-e", cluster.module))
+    launched = json_of(cluster.galyleo("launch", "--json", "-e", cluster.module, "-t", "10"))
     try:
         script = open(launched["script"]).read()
         assert "#SBATCH --signal=B:USR1@300" in script
@@ -173,7 +214,8 @@ def test_time_limit_warning_keeps_the_session_running(cluster: Cluster) -> None:
         deadline = time.time() + 20
         while time.time() < deadline and "time limit ends this session" not in open(launched["output"]).read():
             time.sleep(0.3)
-        assert "time limit ends this session in about 5 minutes" in open(launched["output"]).read()
+        # The real time left (10 minutes less the start-up), not the lead.
+        assert re.search(r"time limit ends this session in about [89] minutes", open(launched["output"]).read())
         time.sleep(1)
         assert cluster.job_state(launched["job_id"]) == "RUNNING"
         wait_for_page(launched["url"], "JupyterLab", timeout=10)

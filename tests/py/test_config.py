@@ -116,7 +116,7 @@ def test_symlinked_entry_point_end_to_end(tmp_path: Path) -> None:
     ('interface = "classic"\n', "interface = 'classic': expected one of lab, notebook, voila"),
     ('module_reset = "restore"\n', "expected one of reset, purge, none"),
     ('container_runtime = "podman"\n', "expected one of auto, apptainer, singularity"),
-    ('port_min = -5\n', "port_min = -5: expected a whole number >= 0"),
+    ('port_min = -5\n', "port_min = -5: expected a whole number from 1024 to 65535 (or 0: not set)"),
     ('qos = "a"\ncpus = \nmemory = 4\n', "(at line 2, column"),
     ('[scheduler]\nqos = "a"\n', "unknown key 'scheduler'"),
 ])

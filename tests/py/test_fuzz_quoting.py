@@ -8,22 +8,26 @@ against the recording stand-ins in tests/bats/stubs, arrive in the stand-ins'
 argv (or cwd) byte for byte while the canary command inside them never runs.
 `#SBATCH` values (account, partition, qos, reservation, constraint) are parsed
 by sbatch, not bash: anything outside Slurm's own alphabet is rejected up front
-(exit 2, one line naming the option), and what is accepted appears verbatim.
+(exit 2, one line naming the option), and every value Slurm takes appears verbatim
+(fuzzed from each option's alphabet, and counted, so refusing everything fails).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import string
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 from conftest import DATA, ROOT, bash_n
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 STUBS = ROOT / "tests" / "bats" / "stubs"
@@ -86,15 +90,21 @@ class Sandbox:
         return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode("utf-8", "surrogateescape"),
                                            done.stderr.decode("utf-8", "replace"))
 
-    def run_job(self, script: str) -> subprocess.CompletedProcess:
+    def run_job(self, script: str, **stub_knobs: str) -> subprocess.CompletedProcess:
         path = self.root / "job.sh"
         path.write_bytes(script.encode("utf-8", "surrogateescape"))
         assert bash_n(path) == ""
         env = {"HOME": str(self.root / "home"), "USER": "tester", "LANG": "C.UTF-8", "TMPDIR": str(self.root / "tmp"),
                "PATH": f"{STUBS / 'bin'}:/usr/local/bin:/usr/bin:/bin", "SLURM_JOB_ID": "4242",
-               "STUB_LOG": str(self.root / "log"), "STUB_ALIAS": "wages-astonish-recapture"}
-        return subprocess.run(["bash", str(path)], capture_output=True, text=True, env=env, timeout=20,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+               "STUB_LOG": str(self.root / "log"), "STUB_ALIAS": "wages-astonish-recapture", **stub_knobs}
+        job = subprocess.Popen(["bash", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            out, err = job.communicate(timeout=20)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job.pid, signal.SIGKILL)  # a hung job, or a Jupyter it failed to stop, goes too
+        return subprocess.CompletedProcess(job.args, job.returncode, out, err)
 
     def calls(self, cmd: str, event: str = "call") -> List[Dict[str, Any]]:
         log = self.root / "log" / "calls.jsonl"
@@ -188,10 +198,20 @@ SBATCH_OPTIONS = {"--account": "account", "--partition": "partition", "--qos": "
                   "--reservation": "reservation", "--constraint": "constraint"}
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
-@given(option=st.sampled_from(sorted(SBATCH_OPTIONS)), value=hostile.filter(lambda s: s != "--"))
-def test_sbatch_values_rejected_up_front_or_verbatim(option: str, value: str) -> None:
-    # `--opt=--` is left out: argparse drops that value (a known gap, see the issue report).
+# What Slurm takes in each #SBATCH value, written here independently of spec.py (the oracle).
+SLURM_NAME = string.ascii_letters + string.digits + "_.-"
+SLURM_ALPHABET = {"--account": SLURM_NAME, "--qos": SLURM_NAME, "--reservation": SLURM_NAME,
+                  "--partition": SLURM_NAME + ",", "--constraint": SLURM_NAME + "&|,*[]()!:"}
+
+
+def slurm_takes(option: str, value: str) -> bool:
+    if not value or any(c not in SLURM_ALPHABET[option] for c in value):
+        return False
+    return option != "--partition" or all(value.split(","))  # a partition list has no empty item
+
+
+def sbatch_outcome(option: str, value: str) -> Optional[str]:
+    """The rendered script for `OPTION=VALUE`, or None when spec refuses it (one line naming OPTION)."""
     from galyleo import cli, config, render, spec
     from galyleo.errors import UsageError
 
@@ -202,9 +222,11 @@ def test_sbatch_values_rejected_up_front_or_verbatim(option: str, value: str) ->
     except UsageError as exc:
         message = str(exc)
         assert message.startswith(option) and "\n" not in message, message
-        return
-    assert all(c.isascii() and (c.isalnum() or c in "_.-&|,*[]()!:") for c in value), value
-    script = render.render(launch_spec, site)
+        return None
+    return render.render(launch_spec, site)
+
+
+def assert_verbatim(option: str, value: str, script: str) -> None:
     assert f"#SBATCH --{SBATCH_OPTIONS[option]}={value}\n" in script
     with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as handle:
         handle.write(script)
@@ -212,6 +234,53 @@ def test_sbatch_values_rejected_up_front_or_verbatim(option: str, value: str) ->
         assert bash_n(Path(handle.name)) == ""
     finally:
         os.unlink(handle.name)
+
+
+def slurm_value(option: str) -> "st.SearchStrategy[str]":
+    word = st.text(st.sampled_from(SLURM_ALPHABET[option].replace(",", "")), min_size=1, max_size=12)
+    if option == "--partition":
+        return st.lists(word, min_size=1, max_size=3).map(",".join)
+    return st.text(st.sampled_from(SLURM_ALPHABET[option]), min_size=1, max_size=16) if option == "--constraint" \
+        else word
+
+
+def test_sbatch_values_slurm_takes_all_reach_the_script() -> None:
+    # No early return: a validator that refused everything (or anything Slurm takes) fails here.
+    reached: List[str] = []
+
+    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(data=st.data(), option=st.sampled_from(sorted(SBATCH_OPTIONS)))
+    def one(data: st.DataObject, option: str) -> None:
+        value = data.draw(slurm_value(option).filter(lambda v: v != "--"))  # argparse drops `--opt=--`
+        script = sbatch_outcome(option, value)
+        assert script is not None, f"{option}={value!r} refused although Slurm takes it"
+        assert_verbatim(option, value, script)
+        reached.append(option)
+
+    one()
+    assert len(reached) >= 50 and set(reached) == set(SBATCH_OPTIONS), reached
+
+
+def test_sbatch_values_hostile_refused_exactly_when_slurm_cannot_take_them() -> None:
+    # The oracle, not the validator, says which outcome is right; both must occur.
+    outcomes: List[bool] = []
+
+    @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(option=st.sampled_from(sorted(SBATCH_OPTIONS)),
+           value=st.one_of(hostile, st.text(st.sampled_from(SLURM_NAME + "&|,*[]()!:$; '\n"), min_size=1,
+                                            max_size=8)).filter(lambda s: s != "--"))
+    @example(option="--qos", value="normal\n")  # a trailing newline: `$` instead of `\Z` lets it through
+    @example(option="--account", value="abc\n#SBATCH --qos=high")
+    @example(option="--partition", value="debug,\ngpu")
+    def one(option: str, value: str) -> None:
+        script = sbatch_outcome(option, value)
+        assert (script is not None) == slurm_takes(option, value), (option, value)
+        if script is not None:
+            assert_verbatim(option, value, script)
+        outcomes.append(script is not None)
+
+    one()
+    assert sum(outcomes) >= 5 and outcomes.count(False) >= 20, outcomes
 
 
 @pytest.mark.parametrize("option", sorted(SBATCH_OPTIONS))

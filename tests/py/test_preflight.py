@@ -31,6 +31,7 @@ class World(NamedTuple):
     home: Path
     log: Path
     sbatch_ran: Path
+    bin: Path
 
 
 def executable(path: Path, text: str) -> Path:
@@ -42,11 +43,14 @@ def executable(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> World:
-    """A dummy sbatch first on PATH, an empty HOME, the stand-ins' log, no inherited
-    `module` function, BASH_ENV or conda."""
+    """A dummy sbatch first on PATH, with every interface's command beside it (the login
+    node's own Jupyter), an empty HOME, the stand-ins' log, no inherited `module`
+    function, BASH_ENV or conda."""
     marker = tmp_path / "sbatch-ran"
     bin_dir = tmp_path / "bin"
     executable(bin_dir / "sbatch", f"#!/bin/sh\n: > {shlex.quote(str(marker))}\nexit 1\n")
+    for command in spec.INTERFACE_COMMANDS.values():
+        executable(bin_dir / command, "#!/bin/sh\nexit 0\n")
     home, log = tmp_path / "home", tmp_path / "log"
     home.mkdir()
     log.mkdir()
@@ -56,7 +60,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> W
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', os.defpath)}")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("STUB_LOG", str(log))
-    return World(tmp_path, home, log, marker)
+    return World(tmp_path, home, log, marker, bin_dir)
 
 
 def check(world: World, argv: Sequence[str], environ: Optional[Dict[str, str]] = None, **settings: Any) -> None:
@@ -295,3 +299,62 @@ def test_no_sbatch_on_path_checks_nothing(world: World, monkeypatch: pytest.Monk
     empty.mkdir()
     check(world, ["-e", "bad", "--conda-yml", str(yml)], environ={"PATH": str(empty)})
     assert calls(world, "module") == []
+
+
+# --- the interface's command ------------------------------------------------------------
+
+
+def without_jupyter(world: World) -> None:
+    """This login node has no Jupyter on PATH (only modules or envs may bring it)."""
+    for command in spec.INTERFACE_COMMANDS.values():
+        (world.bin / command).unlink()
+
+
+@pytest.mark.parametrize(("interface", "command"), sorted(spec.INTERFACE_COMMANDS.items()))
+def test_no_jupyter_anywhere_is_refused_with_what_to_load(world: World, interface: str, command: str) -> None:
+    without_jupyter(world)
+    message = refused(world, ["-i", interface])
+    assert message == (f"--interface {interface}: no {command} on PATH, and no --env-modules, --conda-env or --sif "
+                       f"to bring it: {preflight.WHERE_JUPYTER}")
+
+
+def test_jupyter_on_path_passes(world: World) -> None:
+    check(world, ["-i", "voila"])
+    (world.bin / "voila").unlink()
+    assert "no voila on PATH" in refused(world, ["-i", "voila"])
+
+
+def test_modules_that_do_not_bring_jupyter_are_refused(world: World) -> None:
+    without_jupyter(world)
+    message = refused(world, ["-e", "gcc/10,python/3"])
+    assert message == ("--env-modules 'gcc/10,python/3': they load, but no jupyter-lab is on PATH after them: "
+                       f"{preflight.WHERE_JUPYTER}")
+    assert calls(world, "module") == [["reset"], ["load", "gcc/10"], ["load", "python/3"]]
+
+
+def test_a_module_that_brings_jupyter_passes(world: World) -> None:
+    without_jupyter(world)
+    provider = world.root / "jupyter-module" / "bin"
+    executable(provider / "jupyter-lab", "#!/bin/sh\nexit 0\n")
+    body = f'  [[ "$1 $2" == "load py-jupyterlab" ]] && export PATH="{provider}:$PATH"\n  return 0\n'
+    init = executable(world.root / "lmod.sh", f"module() {{\n{body}}}\n")
+    check(world, ["-e", "gcc,py-jupyterlab"], module_init=[str(init)])
+    assert "no jupyter-lab" in refused(world, ["-e", "gcc"], module_init=[str(init)])
+
+
+def test_env_without_jupyter_and_modules_without_it_are_refused(world: World) -> None:
+    without_jupyter(world)
+    target = make_env(world.root / "env")
+    message = refused(world, ["--conda-env", str(target), "--conda-init", str(CONDA_INIT), "-e", "gcc"])
+    assert message.startswith("--env-modules 'gcc': they load, but no jupyter-lab is on PATH after them")
+
+
+@pytest.mark.parametrize("brought_by", ["sif", "yml"])
+def test_an_image_or_a_yml_env_is_checked_in_the_job(world: World, brought_by: str) -> None:
+    without_jupyter(world)
+    if brought_by == "sif":
+        image = world.root / "image.sif"
+        image.write_text("")
+        check(world, ["--sif", str(image), "-e", "apptainer"])
+    else:
+        check(world, ["--conda-yml", str(yml_file(world, "name: demo\n")), "--conda-init", str(CONDA_INIT)])

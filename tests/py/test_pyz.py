@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -332,3 +333,31 @@ def test_build_layout_parsing(tmp_path: Path) -> None:
     assert shivcache.current_build(str(REPO / "galyleo" / "shivcache.py")) is None
     assert shivcache.split_build(f"galyleo.pyz_{build_id}.tmp") is None
     assert shivcache.split_build("galyleo.pyz_" + "A" * 64) is None
+
+
+def test_unpacked_build_is_private_and_never_run_when_others_can_write(pyz: Path, tmp_path: Path) -> None:
+    """Under umask 000 shiv's unpack is still private; a build others can write to (a `.pth`
+    dropped in it would run) makes the fast start stop with one line, running nothing from it."""
+    env = clean_env(fresh_home(tmp_path, "h"), tmp_path / "shiv")
+    first = subprocess.run([sys.executable, str(pyz), "--version"], capture_output=True, text=True, env=env,
+                           timeout=120, preexec_fn=lambda: os.umask(0))
+    assert first.returncode == 0, first.stderr
+    build = build_dir(tmp_path / "shiv")
+    for folder in (tmp_path / "shiv", build, build / "site-packages"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    dropped = tmp_path / "pth-ran"
+    (build / "site-packages" / "evil.pth").write_text(f"import os; open({str(dropped)!r}, 'w')\n")
+    changes = [(build / "site-packages", "mode"), (build, "mode")] + ([(build, "owner")] if os.getuid() == 0 else [])
+    for folder, change in changes:
+        if change == "mode":
+            folder.chmod(0o777)
+        else:
+            os.chown(folder, 65534, 65534)
+        done = run([sys.executable, str(pyz), "--version"], env)
+        assert done.returncode == 1 and done.stdout == "", done
+        assert done.stderr.startswith(f"galyleo: error: {folder}: writable by others or not yours"), done.stderr
+        assert not dropped.exists(), "the .pth ran"
+        folder.chmod(0o700)
+        os.chown(folder, os.getuid(), os.getgid())
+    (build / "site-packages" / "evil.pth").unlink()
+    assert run([sys.executable, str(pyz), "--version"], env).returncode == 0

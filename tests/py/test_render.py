@@ -332,7 +332,7 @@ def test_launch_writes_a_script_without_the_token(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr("galyleo.satellite.Client", FakeClient)
     monkeypatch.setattr(slurm, "available", lambda: True)
-    monkeypatch.setattr(slurm, "submit", lambda path: "4242")
+    monkeypatch.setattr(slurm, "submit", lambda path: ("4242", ""))
     conf = Config(account="a", output_dir=str(tmp_path / "out"))
     assert launch.run(build(["-i", "lab"], conf, home=str(tmp_path)), conf, launch.Options(quiet=True)) == 0
     url = capsys.readouterr().out.strip()
@@ -533,3 +533,16 @@ def test_readme_example_renders(command: str, readme_scripts: Dict[str, Dict[str
         given = [words[i + 1] for i, w in enumerate(words) if w in options]
         if given:
             assert lines.count(f"#SBATCH --{key}={given[-1]}{unit}") == 1, key
+
+
+@pytest.mark.parametrize(("time_limit", "lead", "signal"), [
+    ("30", 300, ["#SBATCH --signal=B:USR1@300"]),
+    ("2", 300, ["#SBATCH --signal=B:USR1@60"]),  # capped at half the time limit
+    ("1", 300, []),  # under Slurm's one-minute resolution: no warning at all
+    ("30", 0, []),  # the site turned it off
+])
+def test_time_limit_warning_lead_is_capped_by_the_time_limit(time_limit: str, lead: int, signal: List[str]) -> None:
+    text = script(["-t", time_limit], Config(require_account=False, signal_lead=lead))
+    assert sbatch_lines(text, "signal") == signal
+    seconds = int(time_limit) * 60
+    assert f"GALYLEO_TIME_LIMIT_SECONDS={seconds}" in values_block(text).splitlines()

@@ -43,7 +43,7 @@ def fake_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.
                 interface: str = "lab") -> str:
     monkeypatch.setattr("galyleo.satellite.Client", FakeClient)
     monkeypatch.setattr(slurm, "available", lambda: True)
-    monkeypatch.setattr(slurm, "submit", lambda path: "4242")
+    monkeypatch.setattr(slurm, "submit", lambda path: ("4242", ""))
     conf = Config(account="a", output_dir=str(tmp_path / "out"))
     args = galyleo_cli.make_parser(conf).parse_args(["launch", "-i", interface])
     assert launch.run(spec.build(args, conf, home=str(tmp_path)), conf, launch.Options(quiet=True)) == 0
@@ -65,12 +65,13 @@ def test_private_files_under_umask_000(tmp_path: Path, monkeypatch: pytest.Monke
     old = os.umask(0)
     try:
         token = fake_launch(tmp_path, monkeypatch, capsys).split("token=")[1]
-        (tmp_path / "out").chmod(0o777)  # even a loosened directory is tightened on the next launch
+        assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700  # made by galyleo: private
+        (tmp_path / "out").chmod(0o2770)  # a site's shared folder is used as it is: its files are still 0600
         fake_launch(tmp_path, monkeypatch, capsys)
     finally:
         os.umask(old)
     folder = tmp_path / "out"
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o2770
     files = list(folder.iterdir())
     assert len(files) == 8 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files), files
     assert len([f for f in files if f.suffix == ".out"]) == 2, "the job output is made 0600 before sbatch"
@@ -97,18 +98,22 @@ def test_https_verification_cannot_be_turned_off(monkeypatch: pytest.MonkeyPatch
     help_text = galyleo_cli.make_parser(Config()).format_help() + "".join(
         galyleo_cli.make_parser(Config()).parse_known_args(["launch"])[0].__dict__)
     assert "insecure" not in help_text and "no-verify" not in help_text
-    assert Client(Config()).verify is True
-    assert Client(Config(ca_bundle="/site/ca.pem")).verify == "/site/ca.pem"
+    import certifi
+
+    assert Client(Config()).verify == certifi.where()
+    bundle = Path(certifi.where())
+    assert Client(Config(ca_bundle=str(bundle))).verify == str(bundle)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "")  # an empty bundle variable must not mean "do not verify"
     seen = {}
 
     class Reply:
         status_code = 200
+        is_redirect = False
         text = "Your token is \n" + ALIAS + "\n"
 
     client = Client(Config())
     monkeypatch.setattr(client.http, "get", lambda url, **kw: seen.update(kw) or Reply())
-    assert client.getlink() == ALIAS and seen["verify"] is True
+    assert client.getlink() == ALIAS and seen["verify"] == certifi.where()
 
 
 # --- on the real cluster ------------------------------------------------------------------

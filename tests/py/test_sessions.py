@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -21,7 +23,8 @@ def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0, scancel_s
                scancel_then: str = "", squeue_empty_then: str = "") -> Path:
     """squeue prints bin/squeue.out and exits with bin/squeue.status (both re-read at every call, so a
     test may change them); scancel exits SCANCEL_STATUS, then runs SCANCEL_THEN; when squeue.out is
-    empty, squeue first runs SQUEUE_EMPTY_THEN. Every call's argv is logged."""
+    empty, squeue first runs SQUEUE_EMPTY_THEN; sinfo prints bin/sinfo.out, or fails without it.
+    Every call's argv is logged."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     log = bin_dir / "calls.log"
     (bin_dir / "squeue.out").write_text(squeue_out)
@@ -35,6 +38,7 @@ def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0, scancel_s
                    'echo "scancel: error: Kill job error on job id $2: Unable to contact slurm controller" >&2; '
                    f'exit {scancel_status}',
         "sbatch": "echo should-not-run >&2; exit 1",
+        "sinfo": f'[ -e "{bin_dir}/sinfo.out" ] || exit 1; cat "{bin_dir}/sinfo.out"',
     }.items():
         path = bin_dir / name
         logline = f'printf "%s\\0" "$(basename "$0")" "$@" >> "{log}"; printf "\\n" >> "{log}"'
@@ -173,7 +177,7 @@ def test_every_never_reason_names_an_option() -> None:
         if reason.never:
             assert "--" in reason.advice, code
     assert reasons.advice("Priority") is None
-    assert reasons.explain("WeirdNewReason").words == "WeirdNewReason"
+    assert reasons.explain("WeirdNewReason").words == "Slurm's reason: WeirdNewReason"
 
 
 PRECEDENCE = [
@@ -232,6 +236,51 @@ def test_config_set_then_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
     status, _, err = run(capsys, "config", "set", "colour", "blue")
     assert status == 2 and "unknown key" in err
     assert os.stat(user_file).st_size > 0
+
+
+COMPLETE = {  # how each shell runs the completion function on COMP_WORDS (the words, the last being completed)
+    "bash": ["bash", "-c", 'eval "$(cat "$0")"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _galyleo; '
+             'printf "%s\\n" "${COMPREPLY[@]}"'],
+    "zsh": ["zsh", "-c", 'autoload -U compinit && compinit -u; source "$0"; f() { emulate -L sh; COMP_WORDS=("$@"); '
+            'COMP_CWORD=$(($# - 1)); _galyleo; printf "%s\\n" "${COMPREPLY[@]}"; }; f "$@"'],
+}
+
+
+def completions(shell: str, script: Path, words: List[str]) -> List[str]:
+    done = subprocess.run(COMPLETE[shell] + [str(script), *words], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    found = sorted(set(done.stdout.split()))
+    # zsh's bashcompinit leaves the matching to zsh: compare what matches the word being completed
+    return [w for w in found if w.startswith(words[-1].rsplit(",", 1)[-1])] if shell == "zsh" else found
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_completes_values_keys_sessions_partitions_modules(
+        env: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, shell: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    fake_slurm(tmp_path / "bin", "")  # squeue --name galyleo: a pending plain-sbatch job with no record yet
+    (tmp_path / "bin" / "squeue.out").write_text("205\n")
+    (tmp_path / "bin" / "sinfo.out").write_text("debug\ngpu\n")
+    record(env / ".galyleo", "101", "aa-bb-cc")
+    lmod = tmp_path / "lmod"
+    lmod.write_text("#!/bin/sh\nprintf '/opt/modulefiles:\\ngcc/10(default)\\npy-jupyterlab/4\\n' >&2\n")
+    lmod.chmod(0o755)
+    monkeypatch.setenv("LMOD_CMD", str(lmod))
+    status, out, _ = run(capsys, "completion", shell)
+    assert status == 0
+    script = tmp_path / f"completion.{shell}"
+    script.write_text(out)
+    assert completions(shell, script, ["galyleo", "launch", "-i", ""]) == ["lab", "notebook", "voila"]
+    assert completions(shell, script, ["galyleo", "config", "set", "time"]) == ["time_limit"]
+    assert completions(shell, script, ["galyleo", "stop", ""]) == ["101", "205"]
+    assert completions(shell, script, ["galyleo", "logs", "1"]) == ["101"]
+    assert completions(shell, script, ["galyleo", "launch", "--partition", "d"]) == ["debug"]
+    if shell == "bash":  # zsh adds the typed prefix itself
+        assert completions(shell, script, ["galyleo", "launch", "-e", "gcc/10,py"]) == ["gcc/10,py-jupyterlab/4"]
+        assert completions(shell, script, ["galyleo", "launch", "-e", ""]) == ["gcc/10", "py-jupyterlab/4"]
+    assert completions(shell, script, ["galyleo", "stop", "--a"]) == ["--all"]
 
 
 def test_completion_lists_commands_and_options(capsys) -> None:

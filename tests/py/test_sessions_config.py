@@ -20,7 +20,10 @@ env = test_sessions.env  # the shared fixture
 
 
 @pytest.fixture
-def user_file(test_home: Path) -> Path:
+def user_file(test_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's config file, and a scripted Slurm whose sinfo does not answer (no partition check)."""
+    fake_slurm(tmp_path / "bin", "")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
     path = test_home / ".config" / "galyleo" / "config.toml"
     path.parent.mkdir(parents=True)
     path.write_text("# my defaults\ncpus = 2\n")

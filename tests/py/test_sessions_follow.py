@@ -1,6 +1,8 @@
 """Following a job: `logs -f` until Slurm says the job ended, and `launch --wait`'s queue
 position, against scripted Slurm replies. Time never passes: the sleeps are replaced by
 steps of the script (the file grows, the reply flips), so nothing here asserts a timing.
+The readiness check is real: it asks a local HTTPS proxy (fakeproxy) that answers late,
+with its waiting page, an error page, or never.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ import io
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
-from typing import List, Sequence
+from typing import Callable, Iterator, List, Sequence
 
 import pytest
 import test_sessions
+from fakeproxy import CA_BUNDLE, FakeProxy
 from test_sessions import calls, fake_slurm, record, run
 
 from galyleo import commands, slurm, watch
@@ -119,3 +122,70 @@ def test_wait_without_a_known_position_shows_none(monkeypatch: pytest.MonkeyPatc
     status, lines = follow(monkeypatch, queue, every=1)
     assert status == 1
     assert "position" not in lines[0] and lines[1].startswith("job 101 ended (cancelled)")
+
+
+# `--wait`'s readiness check itself, against a local HTTPS proxy (fakeproxy): ready means the
+# proxy routes `/` to Jupyter (a redirect), never its waiting page, an error page or silence.
+
+@pytest.fixture
+def proxy() -> Iterator[Callable[[Sequence[str]], FakeProxy]]:
+    started: List[FakeProxy] = []
+
+    def start(answers: Sequence[str]) -> FakeProxy:
+        started.append(FakeProxy(answers))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()
+
+
+PROXY_CONFIG = Config(ca_bundle=CA_BUNDLE, proxy_address="127.0.0.1")
+
+
+@pytest.mark.parametrize("answer, ready", [("302", True), ("301", True), ("303", True), ("307", True),
+                                           ("late", True), ("waiting", False), ("502", False), ("500", False),
+                                           ("404", False), ("silent", False), ("close", False)])
+def test_ready_only_when_the_proxy_redirects_to_jupyter(proxy, answer: str, ready: bool) -> None:
+    server = proxy([answer])
+    assert watch.answers(server.url(), PROXY_CONFIG) is ready
+    if answer != "close":
+        assert server.requests == [("aa-bb-cc.x.test", "/")]  # the alias's own Host, at the proxy's address
+
+
+def test_a_proxy_that_is_not_listening_is_not_ready(proxy) -> None:
+    server = proxy(["302"])
+    server.close()
+    assert watch.answers(server.url(), PROXY_CONFIG) is False
+
+
+def test_a_certificate_for_another_name_or_from_another_ca_is_not_ready(proxy) -> None:
+    server = proxy(["302"])
+    assert watch.answers(server.url(domain="y.test"), PROXY_CONFIG) is False  # hostname mismatch
+    assert watch.answers(server.url(), Config(proxy_address="127.0.0.1")) is False  # not in the system CAs
+    assert watch.answers(server.url(), PROXY_CONFIG) is True  # the same server, checked properly
+
+
+def test_wait_says_ready_only_after_the_proxy_routes(monkeypatch: pytest.MonkeyPatch, proxy) -> None:
+    server = proxy(["close", "waiting", "502", "late", "waiting"])
+    queue = Queue([RUNNING] * 6, [])
+    monkeypatch.setattr(slurm, "call", queue.call)
+    monkeypatch.setattr(watch, "POLL", 0)
+    stream = io.StringIO()
+    status = watch.follow("101", server.url(), PROXY_CONFIG, lambda: pytest.fail("cancelled"), stream)
+    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
+    assert status == 0
+    assert lines == ["job 101 starting on node7", "ready: job 101 on node7"]
+    assert len(server.requests) == 3  # close, waiting and 502 were not ready; the late redirect was
+    assert len(queue.rows) == 2
+
+
+def test_wait_never_says_ready_when_the_proxy_never_answers(monkeypatch: pytest.MonkeyPatch, proxy) -> None:
+    server = proxy(["silent"])
+    queue = Queue([RUNNING, "101|COMPLETED|None|node7|0:00|2026|debug\n"], [])
+    monkeypatch.setattr(slurm, "call", queue.call)
+    monkeypatch.setattr(watch, "POLL", 0)
+    stream = io.StringIO()
+    status = watch.follow("101", server.url(), PROXY_CONFIG, lambda: pytest.fail("cancelled"), stream)
+    assert status == 1 and "ready" not in stream.getvalue().replace("before the session was ready", "")
+    assert len(server.requests) == 1 and not queue.rows

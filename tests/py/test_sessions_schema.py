@@ -34,7 +34,9 @@ def test_list_and_status_json_follow_the_schema(env: Path, tmp_path: Path, capsy
         assert document["job_id"] == job
 
 
-def test_the_schema_can_refuse(env: Path, tmp_path: Path, capsys, satellite) -> None:  # noqa: F811
+def test_the_schema_file_itself_can_refuse(env: Path, tmp_path: Path, capsys, satellite) -> None:  # noqa: F811
+    """Checks docs/session.schema.json, not galyleo: a document without `state` is refused,
+    so the validations above are not vacuous (a schema that accepts anything would pass them)."""
     fake_slurm(tmp_path / "bin", ROWS)
     record(env / ".galyleo", "101", "aa-bb-cc")
     document = json.loads(run(capsys, "status", "101", "--json")[1])

@@ -31,7 +31,7 @@ def token_of(path: Path) -> Path:
     return token
 
 
-@pytest.mark.parametrize("argv", [["stop", "101"], ["stop"], ["stop", "--all"], ["stop", "aa-bb-cc"]])
+@pytest.mark.parametrize("argv", [["stop", "101"], ["stop"], ["stop", "--all", "--yes"], ["stop", "aa-bb-cc"]])
 def test_stop_while_the_controller_is_down_changes_nothing(env: Path, tmp_path: Path, capsys, satellite,
                                                            argv) -> None:
     log = fake_slurm(tmp_path / "bin", "", squeue_status=1)
@@ -179,3 +179,17 @@ def test_a_controller_that_hangs_is_unknown_not_an_error(env: Path, tmp_path: Pa
     status, _, err = run(capsys, "stop", "101")
     assert status == 1 and "did not answer" in err and path.exists(), err
     assert satellite == []
+
+
+def test_stop_ends_a_running_job_as_slurm_sees_it(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    # Judged by the job's state afterwards, not by scancel's argv: this scancel acts as Slurm's
+    # does (`--state=PENDING` spares a running job, a plain scancel ends it).
+    spare_running = ('case " $* " in *" --state=PENDING "*) ;; '
+                     f'*) : > "{tmp_path / "bin" / "squeue.out"}" ;; esac')
+    fake_slurm(tmp_path / "bin", RUNNING, scancel_then=spare_running)
+    record(env / ".galyleo", "101", "aa-bb-cc")
+    assert json.loads(run(capsys, "status", "101", "--json")[1])["state"] == "RUNNING"
+    status, out, _ = run(capsys, "stop", "101")
+    assert status == 0 and "stopped job 101" in out
+    after = json.loads(run(capsys, "status", "101", "--json")[1])
+    assert after["state"] not in ("RUNNING", "PENDING", "UNKNOWN"), after

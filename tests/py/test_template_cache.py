@@ -9,8 +9,9 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from conftest import run_galyleo
 
-from galyleo import config, launch, privatecache, render
+from galyleo import config, privatecache, render
 
 
 @pytest.fixture
@@ -124,11 +125,20 @@ def test_a_config_file_changed_just_now_is_not_cached(package_dir: Path, tmp_pat
     assert list((package_dir / privatecache.NAME).iterdir()) == []
 
 
-def test_warm_up_compiles_and_imports() -> None:
-    thread = launch.warm_up()
-    thread.join(timeout=30)
-    assert not thread.is_alive()
-    import sys
+WARM_UP = """
+import sys
+from galyleo import launch, render
+before = ("requests" in sys.modules, "galyleo.satellite" in sys.modules, render._ENV is not None)
+assert before == (False, False, False), f"already warm before the warm-up: {before}"
+thread = launch.warm_up()
+thread.join(timeout=30)
+assert not thread.is_alive(), "warm-up still running"
+print("requests" in sys.modules, "galyleo.satellite" in sys.modules, render._ENV is not None)
+"""
 
-    assert "requests" in sys.modules
-    assert render._ENV is not None
+
+def test_warm_up_compiles_and_imports() -> None:
+    # A fresh interpreter: in this one, other tests have already imported requests and built the environment.
+    result = run_galyleo([], python_code=WARM_UP)
+    assert result.status == 0, result.err
+    assert result.out.split() == ["True", "True", "True"]

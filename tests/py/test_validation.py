@@ -65,14 +65,12 @@ def test_tables_are_big_enough() -> None:
     inputs = [c for c in CASES if not c.config]
     assert len(inputs) >= 60
     assert len(CASES) - len(inputs) >= 15
-    options = {word for c in inputs for word in shlex.split(c.args.format(**fill(Path("/")))) if word.startswith("-")}
     for option in ("--account", "--partition", "--cpus", "--memory", "--gpus", "--gres", "--time-limit",
                    "--reservation", "--qos", "--constraint", "--interface", "--notebook-dir", "--conda-env",
                    "--conda-yml", "--mamba", "--cache", "--conda-init", "--env-modules", "--append-modulepath",
                    "--sif", "--bind", "--nv", "--rocm"):
         named = [c for c in inputs if option in c.names]
         assert named, f"no rejected input names {option}"
-    assert options  # the placeholders fill in
 
 
 def fill(base: Path) -> Dict[str, str]:
@@ -82,6 +80,7 @@ def fill(base: Path) -> Dict[str, str]:
         "missing": str(base / "files" / "no-such-thing"),
         "unreadable": str(base / "files" / "secret.yml"),
         "long": "a" * 5000,
+        "digits": "9" * 5000,  # past Python's 4300-digit int() limit
         "nl": "\n",
     }
 
@@ -181,7 +180,7 @@ def test_traps_can_tell(traps: Traps, world: Dict[str, str], monkeypatch: pytest
     traps.connections = 0
     from galyleo import slurm
 
-    assert slurm.submit(world["file"]) == "1" and traps.sbatch_log.exists(), "the sbatch trap is not first on PATH"
+    assert slurm.submit(world["file"])[0] == "1" and traps.sbatch_log.exists(), "the sbatch trap is not first on PATH"
     traps.sbatch_log.unlink()
 
 

@@ -22,10 +22,19 @@ Knobs (environment):
   STUB_JUPYTER_EXIT=SECONDS    exit this long after listening
   STUB_JUPYTER_EXIT=never      run until signalled
   STUB_JUPYTER_EXIT_STATUS=N   status for those exits (default 0)
+  STUB_JUPYTER_EXIT=idle       once redeemed, log jupyter_server's own idle-shutdown line
+                               (only if given --ServerApp.shutdown_no_activity_timeout) and exit
+  STUB_JUPYTER_EXIT=deaf       once redeemed, close its port but keep running until signalled
+                               (a server that stopped listening but did not exit)
+  STUB_JUPYTER_KERNELS=N       what /api/status says of running kernels (default 0)
+
+GET /api/status answers like jupyter_server (JSON with last_activity) when the
+request carries `Authorization: token <the token>`, else 403.
 """
 
 import hashlib
 import http.server
+import json
 import os
 import signal
 import socket
@@ -78,14 +87,24 @@ def steal(ip, port):
             time.sleep(0.02)
 
 
+STARTED = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     cmd = "jupyter"
 
     def do_GET(self):
         record(self.cmd, "http", path=self.path)
-        body = b"fake jupyter\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
+        body, kind, code = b"fake jupyter\n", "text/plain", 200
+        if self.path == "/api/status":
+            if self.headers.get("Authorization") != f"token {os.environ.get('JUPYTER_TOKEN')}":
+                body, code = b"forbidden\n", 403
+            else:
+                kind = "application/json"
+                body = json.dumps({"connections": 0, "kernels": int(os.environ.get("STUB_JUPYTER_KERNELS", "0")),
+                                   "last_activity": STARTED, "started": STARTED}).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -127,7 +146,7 @@ def should_exit(started, port):
     mode = os.environ.get("STUB_JUPYTER_EXIT", "redeemed")
     if mode == "never":
         return False
-    if mode == "redeemed":
+    if mode in ("redeemed", "idle", "deaf"):
         return os.path.exists(os.path.join(log_dir(), f"redeemed-{port}"))
     return time.time() - started >= float(mode)
 
@@ -165,6 +184,15 @@ def main(cmd, argv):
     started = time.time()
     while not should_exit(started, port):
         server.handle_request()
+    mode = os.environ.get("STUB_JUPYTER_EXIT", "")
+    if mode == "deaf":
+        server.server_close()
+        record(cmd, "deaf")
+        while True:
+            time.sleep(1)
+    if mode == "idle" and option(argv, "--ServerApp.shutdown_no_activity_timeout"):
+        seconds = option(argv, "--ServerApp.shutdown_no_activity_timeout")
+        sys.stderr.write(f"[I 2026-12-02 10:50:27.689 ServerApp] No kernels for {seconds} seconds; shutting down.\n")
     status = int(os.environ.get("STUB_JUPYTER_EXIT_STATUS", "0"))
     record(cmd, "exited", status=status)
     sys.exit(status)

@@ -10,6 +10,8 @@ Knobs (environment):
   STUB_ALIAS           alias that getlink hands out (default: three words from a small list)
   STUB_SATELLITE_DOWN  non-empty: behave like an unreachable host (curl exit 7)
   STUB_SATELLITE_OOPS  comma-separated endpoints that answer `Oops! ...` whatever the state
+  STUB_SATELLITE_SLOW  ENDPOINT=SECONDS: that endpoint records event "satellite-wait", then
+                       sleeps SECONDS before it answers (a slow proxy during clean-up)
 """
 
 import fcntl
@@ -18,6 +20,7 @@ import os
 import random
 import re
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -101,6 +104,10 @@ def main(argv):
         record("curl", "satellite", argv=argv, endpoint=endpoint, params=params, reply=None, exit=7)
         sys.stderr.write(f"curl: (7) Failed to connect to {urllib.parse.urlsplit(url).hostname} port 443\n")
         return 7
+    slow_endpoint, _, seconds = os.environ.get("STUB_SATELLITE_SLOW", "").partition("=")
+    if slow_endpoint and slow_endpoint == endpoint:
+        record("curl", "satellite-wait", endpoint=endpoint)
+        time.sleep(float(seconds))
     cacert = options.get("--cacert")
     if cacert and not os.path.isfile(cacert):
         record("curl", "satellite", argv=argv, endpoint=endpoint, params=params, reply=None, exit=77)

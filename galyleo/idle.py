@@ -1,0 +1,128 @@
+"""Idle culling: the one owner of what it means, what Jupyter is told, and what the job reports.
+
+Built on jupyter_server's own mechanisms (no poller of ours decides anything): kernels
+idle for the timeout are shut down even with a browser tab connected, busy ones never
+are; terminals likewise; and the server shuts itself down once it has had no kernel
+and no request for the timeout. The job only watches, so that `galyleo status` can
+say when the session would end and the job output can say why it did. Voila has no
+server-level idle shutdown, so culling applies to lab and notebook only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+INTERFACES = ("lab", "notebook")  # the ones whose server honours shutdown_no_activity_timeout
+MAX_MINUTES = 525600  # a year: far beyond any time limit, far below what overflows anything
+SERVER_CHECK = 60  # jupyter_server checks shutdown_no_activity every 60 s (hard-coded there)
+WATCH_INTERVAL = 60  # how often the job looks at Jupyter when culling is off
+WATCH_MISSES = 2  # refusals in a row (port closed, process alive) before the job stops Jupyter
+
+# What the job prints when Jupyter shut itself down for being idle; sessions.py reads it.
+ENDED_IDLE = "ended: idle for"
+# jupyter_server's own log line when it shuts down for no activity (an extended regex).
+JUPYTER_IDLE_LOG = "No kernels for [0-9]+ seconds; shutting down"
+# The activity file the job keeps beside its output: the timeout and Jupyter's /api/status.
+ACTIVITY_SUFFIX = ".activity"
+ACTIVITY_FORMAT = '{"idle_timeout": %s, "status": %s}\\n'  # printf format, written by the job
+
+
+def cull_interval(seconds: int) -> int:
+    """How often kernels are checked: a quarter of the timeout, 10 s to 60 s."""
+    return min(60, max(10, seconds // 4))
+
+
+def watch_interval(minutes: int) -> int:
+    return cull_interval(minutes * 60) if minutes else WATCH_INTERVAL
+
+
+def jupyter_settings(minutes: int) -> Tuple[str, ...]:
+    """Command-line settings for jupyter lab/notebook; none when culling is off."""
+    if not minutes:
+        return ()
+    seconds = minutes * 60
+    interval = cull_interval(seconds)
+    return (
+        f"--ServerApp.shutdown_no_activity_timeout={seconds}",
+        f"--MappingKernelManager.cull_idle_timeout={seconds}",
+        f"--MappingKernelManager.cull_interval={interval}",
+        "--MappingKernelManager.cull_connected=True",
+        "--MappingKernelManager.cull_busy=False",
+        f"--TerminalManager.cull_inactive_timeout={seconds}",
+        f"--TerminalManager.cull_interval={interval}",
+    )
+
+
+def ended_message(minutes: int) -> str:
+    return f"{ENDED_IDLE} {minutes} min (no kernel running and no request; Jupyter shut itself down)"
+
+
+def activity_path(output: str) -> str:
+    """The activity file of a session whose job output is OUTPUT (`x.out` -> `x.activity`)."""
+    base = output[:-4] if output.endswith(".out") else output
+    return base + ACTIVITY_SUFFIX
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the job last read from Jupyter's /api/status, and when."""
+
+    timeout: int  # seconds
+    kernels: int
+    last_activity: float  # epoch seconds
+    checked: float
+
+    def ends_around(self) -> float:
+        """When the session ends if nothing happens: kernels are culled after the timeout
+        (checked every cull interval), then the server checks once a minute."""
+        extra = cull_interval(self.timeout) if self.kernels else 0
+        return self.last_activity + self.timeout + extra + SERVER_CHECK
+
+
+def read_activity(output: str) -> Optional[Activity]:
+    """The activity file beside OUTPUT, or None when there is none (culling off, not running yet)."""
+    import json  # only status reads it: generate's start-up stays lean
+
+    path = activity_path(output)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data: Dict[str, Any] = json.load(handle)
+        checked = os.stat(path).st_mtime
+        status = data["status"]
+        return Activity(int(data["idle_timeout"]), int(status.get("kernels", 0)),
+                        parse_utc(str(status["last_activity"])), checked)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def describe(activity: Optional[Activity], now: float) -> str:
+    """One line for `galyleo status`: when the session ends if nobody uses it ("" if unknown)."""
+    if activity is None:
+        return ""
+    import time
+
+    ago = max(0, int(now - activity.last_activity)) // 60
+    end = time.strftime("%H:%M UTC", time.gmtime(activity.ends_around()))
+    kernels = f" ({activity.kernels} kernel(s) are shut down first, unless running code)" if activity.kernels else ""
+    return (f"ends if idle: after {activity.timeout // 60} min without activity; last activity {ago} min ago;"
+            f" by about {end}{kernels}")
+
+
+def ended_how(text: str) -> str:
+    """How the job output TEXT says the session ended, if it ended idle ("" otherwise)."""
+    at = text.rfind(ENDED_IDLE)
+    if at < 0:
+        return ""
+    minutes = text[at + len(ENDED_IDLE):].split(None, 1)[0] if text[at + len(ENDED_IDLE):].strip() else "?"
+    return f"idle for {minutes} min"
+
+
+def parse_utc(text: str) -> float:
+    """Jupyter's `2026-12-02T10:50:50.028352Z` (fraction optional) as epoch seconds."""
+    import calendar
+    import time
+
+    whole = text.rstrip("Z").split(".")[0].replace("+00:00", "")
+    return float(calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")))
