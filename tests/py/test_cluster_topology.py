@@ -193,7 +193,7 @@ def test_node_lost_mid_session(cluster: Cluster, home: str) -> None:
         wait_no_jobs(home, timeout=120)
         listed = run(cluster, home, "list", "--all")
         # The truth: Slurm's final state while it remembers the job, then what the output says.
-        truth = r"ENDED \((node_fail|no longer known to Slurm)\)"
+        truth = r"ENDED \((node failure|no longer known to Slurm)\)"
         assert listed.returncode == 0 and re.search(truth, listed.stdout), listed
         status = run(cluster, home, "status", session["job_id"])
         assert re.search(truth, status.stdout), status
