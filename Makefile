@@ -5,7 +5,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 HARNESS_ROOT ?= /srv/galyleo-test
 
-.PHONY: all venv lint pyz harness harness-down test test-fast test-py test-bats demo bench clean
+.PHONY: all venv lint pyz harness harness-down test test-fast test-py test-bats demo demo-shell bench clean
 
 all: pyz
 
@@ -32,8 +32,10 @@ harness-down:
 # Every suite: lint, unit and render tests, shellcheck, bats, pyz on every Python, real cluster end to end.
 test: venv pyz harness lint test-py test-bats
 
+# The stand-in's own tests run on the proxy host, next to Apache (see that file).
 test-py: venv
-	$(VPY) -m pytest -q -ra tests/py tests/harness/test_satellite_standin.py
+	$(VPY) -m pytest -q -ra tests/py
+	tests/harness/on proxy env SATELLITE_DIAL=127.0.0.1 $(VPY) -m pytest -q -ra -p no:cacheprovider tests/harness/test_satellite_standin.py
 
 test-bats: venv
 	bash tests/bats/run
@@ -45,6 +47,10 @@ test-fast: venv lint
 
 demo: venv pyz harness
 	bash tests/harness/demo
+
+# A login shell on the cluster's login node as the demo user: galyleo on PATH, the site config in effect.
+demo-shell: venv pyz harness
+	bash tests/harness/demo-shell
 
 bench: venv pyz harness
 	$(VPY) bench/run.py

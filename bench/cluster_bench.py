@@ -1,9 +1,11 @@
 """Sections 3-6 against the real test cluster: launch latency, stamps, usable session, scale.
 
-galyleo runs as the unprivileged test user through bench/userdriver.py (one runuser per
-batch, so runuser is in no figure). This process (root) polls the session URLs through
-Apache like a browser, reads the job outputs and the stand-in's call log, cancels every
-job it caused and checks that none of its aliases is left in the stand-in.
+galyleo runs as the unprivileged test user on the cluster's login host through
+bench/userdriver.py (one tests/harness/on per batch, so its cost is in no figure), and
+jobs run on the compute nodes. This process (root, the laptop) polls the session URLs
+through Apache on the proxy's public address like a browser, reads the job outputs and
+the stand-in's call log, cancels every job it caused and checks that none of its aliases
+is left in the stand-in.
 """
 
 from __future__ import annotations
@@ -26,6 +28,18 @@ from common import HARNESS_ROOT, PYTHON, PYZ, REPO, SITE_TOML
 
 sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
 import satellite_client as sat  # noqa: E402
+
+ON = os.path.join(REPO, "tests", "harness", "on")
+
+
+def on_login(*argv: str, user: Optional[str] = None) -> List[str]:
+    """ARGV run on the login host (tests/harness/on): as USER in a login environment, else root."""
+    return [ON, "login", *(["--user", user] if user else []), *argv]
+
+
+def slurm_out(*argv: str) -> str:
+    return subprocess.run(on_login(*argv), capture_output=True, text=True).stdout
+
 
 BASH_ORIGINAL_LAUNCH = 0.18  # seconds: the bash galyleo's launch on this kind of machine (issue 7)
 STAMP = re.compile(r"^\[galyleo stamp\] (\S+) ([0-9.]+)$", re.M)
@@ -69,8 +83,8 @@ class UserSide:
                "ca": self.env["SATELLITE_CA"], "manage_host": f"manage.{self.env['SATELLITE_DOMAIN']}", **cfg}
         env = {"HOME": self.home, "PATH": "/usr/local/bin:/usr/bin:/bin", "GALYLEO_CONFIG": SITE_TOML,
                "SHIV_ROOT": self.shiv_root, "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
-        argv = ["runuser", "-u", self.user, "--", "env", "-C", self.home, "-i",
-                *[f"{k}={v}" for k, v in env.items()], PYTHON, self.driver, command, json.dumps(cfg)]
+        argv = on_login("env", "-C", self.home, *[f"{k}={v}" for k, v in env.items()], PYTHON, self.driver,
+                        command, json.dumps(cfg), user=self.user)
         done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             raise RuntimeError(f"userdriver {command} failed: {done.stderr[-1500:]}")
@@ -119,13 +133,12 @@ class Ledger:
         ids = sorted(jobs if jobs is not None else self.jobs)
         if not ids:
             return {}
-        out = subprocess.run(["squeue", "-h", "-j", ",".join(ids), "-o", "%i %T"], capture_output=True,
-                             text=True).stdout
+        out = slurm_out("squeue", "-h", "-j", ",".join(ids), "-o", "%i %T")
         return {line.split()[0]: line.split()[1] for line in out.splitlines() if line.split()[1] not in TERMINAL}
 
     def cancel(self, jobs: Set[str], timeout: float = 60) -> bool:
         if jobs:
-            subprocess.run(["scancel", *sorted(jobs)], check=False)
+            subprocess.run(on_login("scancel", *sorted(jobs)), check=False)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if not self.live_jobs(jobs):
@@ -147,8 +160,13 @@ class Ledger:
                 return []
             time.sleep(0.25)
         for rec in left:
-            reply = sat.https_get(f"https://manage.{sat.settings()['SATELLITE_DOMAIN']}/destroytoken.cgi"
-                                  f"?token={rec['alias']}").text
+            # From the node it was redeemed on (or login if never redeemed): the gate admits the cluster only.
+            host = next((h for h in ("node1", "node2") if rec.get("host") == harness_env().get(f"ADDR_{h.upper()}")),
+                        "login")
+            reply = subprocess.run(
+                [ON, host, "curl", "-s", "--max-time", "10", "--cacert", sat.settings()["SATELLITE_CA"],
+                 f"https://manage.{sat.settings()['SATELLITE_DOMAIN']}/destroytoken.cgi?token={rec['alias']}"],
+                capture_output=True, text=True).stdout
             self.destroyed_by_bench.append({"alias": rec["alias"], "state": rec["state"],
                                             "jobid": str(rec.get("jobid") or ""), "reply": reply.strip()})
         return left
@@ -333,22 +351,26 @@ def sessions(user: UserSide, ledger: Ledger, n: int, interval: float, settle_tim
 def job_states(jobs: Set[str]) -> Dict[str, tuple]:
     if not jobs:
         return {}
-    out = subprocess.run(["squeue", "-h", "-j", ",".join(sorted(jobs)), "-o", "%i|%T|%r"], capture_output=True,
-                         text=True).stdout
+    out = slurm_out("squeue", "-h", "-j", ",".join(sorted(jobs)), "-o", "%i|%T|%r")
     return {line.split("|")[0]: tuple(line.split("|")[1:3]) for line in out.splitlines()}
 
 
 def node_capacity() -> Dict[str, object]:
-    """What the node can still take: one-CPU 1-GB sessions fit min(free CPUs, free GB)."""
-    out = subprocess.run(["scontrol", "show", "node", "-o"], capture_output=True, text=True).stdout
-    fields = dict(item.split("=", 1) for item in out.split() if "=" in item)
-    cpus, alloc = int(fields.get("CPUTot", 0)), int(fields.get("CPUAlloc", 0))
-    mem, alloc_mem = int(fields.get("RealMemory", 0)), int(fields.get("AllocMem", 0))
-    return {"cpus": cpus, "alloc_cpus": alloc, "free_cpus": cpus - alloc, "real_memory_mb": mem,
-            "alloc_memory_mb": alloc_mem, "free_memory_mb": mem - alloc_mem,
-            "fits_1cpu_1gb": min(cpus - alloc, (mem - alloc_mem) // 1024)}
+    """What the nodes can still take: one-CPU 1-GB sessions fit, per node, min(free CPUs, free GB)."""
+    total = {"nodes": 0, "cpus": 0, "alloc_cpus": 0, "free_cpus": 0, "real_memory_mb": 0, "alloc_memory_mb": 0,
+             "free_memory_mb": 0, "fits_1cpu_1gb": 0}
+    for line in slurm_out("scontrol", "show", "node", "-o").splitlines():
+        fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+        cpus, alloc = int(fields.get("CPUTot", 0)), int(fields.get("CPUAlloc", 0))
+        mem, alloc_mem = int(fields.get("RealMemory", 0)), int(fields.get("AllocMem", 0))
+        for key, value in (("nodes", 1), ("cpus", cpus), ("alloc_cpus", alloc), ("free_cpus", cpus - alloc),
+                           ("real_memory_mb", mem), ("alloc_memory_mb", alloc_mem),
+                           ("free_memory_mb", mem - alloc_mem),
+                           ("fits_1cpu_1gb", min(cpus - alloc, (mem - alloc_mem) // 1024))):
+            total[key] += value
+    return total
 
 
 def foreign_jobs(ledger: Ledger) -> List[str]:
-    out = subprocess.run(["squeue", "-h", "-o", "%i %u %T %j"], capture_output=True, text=True).stdout
+    out = slurm_out("squeue", "-h", "-o", "%i %u %T %j")
     return [line for line in out.splitlines() if line.split()[0] not in ledger.jobs]

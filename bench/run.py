@@ -246,7 +246,8 @@ def section_scale(user, ledger, sizes: List[int], out: dict) -> List[Figure]:
     out["scale_disturbed"] = []
     for n in sizes:
         cap = node_capacity()
-        log(f"scale: {n} concurrent launches (node fits {cap['fits_1cpu_1gb']} more one-CPU 1-GB sessions)")
+        log(f"scale: {n} concurrent launches "
+            f"(the {cap['nodes']} nodes fit {cap['fits_1cpu_1gb']} more one-CPU 1-GB sessions)")
         result = sessions(user, ledger, n, interval=0.5 if n > 1 else 0.1, settle_timeout=200)
         if result["disturbed"]:
             log(f"  disturbed ({result['disturbed']}); measuring again")
@@ -274,7 +275,7 @@ def section_scale(user, ledger, sizes: List[int], out: dict) -> List[Figure]:
 
 def scale_md(out: dict) -> List[str]:
     lines = ["## Scale (section 6)", "",
-             "| launches | node fits (1 CPU, 1 GB) | URLs printed (all) | launch each: median / max | usable | "
+             "| launches | nodes fit (1 CPU, 1 GB) | URLs printed (all) | launch each: median / max | usable | "
              "until all usable | per usable session | marginal per extra session | pending (reason) | "
              "error pages / empty replies |",
              "|---|---|---|---|---|---|---|---|---|---|"]

@@ -1,6 +1,6 @@
 """Runs as the unprivileged test user (Jupyter refuses root; sbatch jobs belong to a user).
 
-Started once per batch by bench/cluster.py through runuser, so runuser's own cost is in
+Started once per batch by bench/cluster_bench.py on the login host (tests/harness/on), so its own cost is in
 no figure: every timing here starts right before the timed command. Stdlib only
 (Debian's /usr/bin/python3). Usage: userdriver.py COMMAND JSON-ARGS; prints JSON.
 

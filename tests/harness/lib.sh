@@ -12,6 +12,28 @@ HARNESS_T0=${EPOCHREALTIME/./}
 # shellcheck disable=SC2034
 GALYLEO_TEST_USER=galytest
 
+# --- the cluster's topology (README "Topology"): one network namespace and one
+# UTS name per host, two bridges in a switch namespace of their own, addresses
+# from 198.18.0.0/15 (RFC 2544: never routed). The root namespace is the laptop.
+# shellcheck disable=SC2034
+{
+    NET_PREFIX=galyleo              # netns names: galyleo-<host>, galyleo-net (the switch)
+    CLUSTER_NET=198.18.0.0/24       # login, nodes, the proxy's inside leg, DNS
+    PUBLIC_NET=198.19.0.0/24        # the laptop and the proxy's public leg
+    SAFETY_NET=198.18.0.0/15        # unreachable from the laptop whatever the typo
+    SAFETY_METRIC=4242              # marks the harness's unreachable routes
+    LAPTOP_ADDR=198.19.0.1
+    PROXY_PUBLIC_ADDR=198.19.0.2
+    LAPTOP_IF=galyleo-pub
+    LOGIN_HOST=login
+    CLUSTER_NODES="node1 node2"
+    CLUSTER_HOSTS="proxy login node1 node2"
+    declare -A HOST_ADDR=([proxy]=198.18.0.1 [login]=198.18.0.2 [node1]=198.18.0.11 [node2]=198.18.0.12)
+}
+
+# on HOST CMD...: run CMD as root on a test host (see tests/harness/on).
+on() { "$HARNESS_DIR/on" "$@"; }
+
 # The scripts take no arguments: anything given (even --help) prints the
 # header comment and exits before touching anything.
 harness_no_args() {
@@ -22,7 +44,8 @@ harness_no_args() {
 }
 
 # Everything detailed goes to the log; the caller's terminal gets one line.
-# fd 3 keeps the original stderr for that line and for fatal errors.
+# fd 3 keeps the original stderr for that line and for fatal errors; daemons are
+# started with `3>&-`, or they would hold the caller's pipe open for ever.
 harness_log_start() {
     mkdir -p "$HARNESS_LOGDIR"
     chmod 755 "$HARNESS_ROOT" "$HARNESS_LOGDIR"

@@ -6,12 +6,14 @@ $GALYLEO_HARNESS_ROOT/env.sh (default /srv/galyleo-test/env.sh).
 
 Control API (loopback JSON):   state(), calls(), reset(), configure(**kw),
                                config(), destroys(), destroy_count(alias), routes()
-HTTPS to the proxy on loopback: https_get(url), https_request(method, url),
+HTTPS to the proxy:             https_get(url), https_request(method, url),
                                urlopen(url), resolve_satellite() (context manager
                                that patches socket.getaddrinfo for other code),
                                ws_connect(url) (a minimal WebSocket client).
 
-Every `*.<domain>` host (and <domain> itself) is resolved to 127.0.0.1 and
+Every `*.<domain>` host (and <domain> itself) is dialled at the proxy's
+public address (PROXY_PUBLIC_ADDR: the laptop's view of the test cluster;
+SATELLITE_DIAL overrides it, e.g. 127.0.0.1 inside the proxy itself) and
 the certificate is verified against SATELLITE_CA, never the system store.
 """
 
@@ -55,6 +57,14 @@ def _read_env_sh():
     except OSError:
         pass
     return values
+
+
+def dial_address():
+    """Where *.<domain> is dialled: SATELLITE_DIAL, else PROXY_PUBLIC_ADDR, else loopback."""
+    for key in ("SATELLITE_DIAL", "PROXY_PUBLIC_ADDR"):
+        if os.environ.get(key):
+            return os.environ[key]
+    return _read_env_sh().get("PROXY_PUBLIC_ADDR") or "127.0.0.1"
 
 
 def settings():
@@ -152,7 +162,7 @@ def _is_satellite_host(host):
 
 
 class SatelliteHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPSConnection that dials 127.0.0.1 for *.<domain> (SNI and certificate
+    """HTTPSConnection that dials dial_address() for *.<domain> (SNI and certificate
     checks still use the real host name). `source_address` picks the client IP
     (any 127.x.y.z works on Linux loopback) for tests of the IP checks."""
 
@@ -161,7 +171,7 @@ class SatelliteHTTPSConnection(http.client.HTTPSConnection):
         self._sat_context = context or ssl_context()
 
     def connect(self):
-        target = "127.0.0.1" if _is_satellite_host(self.host) else self.host
+        target = dial_address() if _is_satellite_host(self.host) else self.host
         sock = socket.create_connection((target, self.port), self.timeout, self.source_address)
         self.sock = self._sat_context.wrap_socket(sock, server_hostname=self.host)
 
@@ -222,7 +232,7 @@ def urlopen(url_or_request, data=None, timeout=10):
 
 @contextlib.contextmanager
 def resolve_satellite():
-    """Within the block, socket.getaddrinfo resolves *.<domain> to 127.0.0.1
+    """Within the block, socket.getaddrinfo resolves *.<domain> to dial_address()
     for all code in this process (e.g. a client library under test). TLS trust
     is not changed: pass SATELLITE_CA to that code yourself."""
     original = socket.getaddrinfo
@@ -233,7 +243,7 @@ def resolve_satellite():
         else:
             name = host
         if name and _is_satellite_host(name):
-            host = "127.0.0.1"
+            host = dial_address()
         return original(host, *args, **kw)
 
     socket.getaddrinfo = patched
@@ -322,7 +332,7 @@ def ws_connect(url, headers=None, timeout=10, source_address=None):
     if parts.scheme not in ("wss", "https"):
         raise ValueError("wss only: %s" % url)
     host, port = parts.hostname, parts.port or 443
-    target = "127.0.0.1" if _is_satellite_host(host) else host
+    target = dial_address() if _is_satellite_host(host) else host
     raw = socket.create_connection((target, port), timeout, source_address)
     sock = ssl_context().wrap_socket(raw, server_hostname=host)
     key = base64.b64encode(os.urandom(16)).decode()

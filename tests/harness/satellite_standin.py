@@ -7,8 +7,10 @@ Runs behind the private Apache started by `satellite-up`:
   from Apache, which sets `X-Satellite-Client-Ip` to the real TCP peer
   address (overwriting anything the client sent), and the waiting pages of
   `https://<alias>.<domain>/` that are not routed yet;
-* the control port (loopback) is a JSON API for tests (state, call log,
-  reset, configuration, fault injection).
+* the control port (loopback, or the address given with --control-address:
+  on the test cluster the proxy's public address, so that the laptop's tests
+  reach it and the cluster's hosts do not) is a JSON API for tests (state,
+  call log, reset, configuration, fault injection).
 
 Routes go live by rewriting a RewriteMap text file (`alias ip:port` lines)
 that Apache re-reads on the next request when its mtime changes: no restart,
@@ -36,7 +38,7 @@ ENDPOINTS = ("getlink", "linktoken", "redeemtoken", "destroytoken", "tokenjobsta
 DEFAULT_CONFIG = {
     "route_delay": 0.0,  # seconds from redeem to live route (production: <= ~60)
     "unroute_delay": 0.0,  # seconds from destroy to route removal (production: <= ~60)
-    "subnet": "127.0.0.0/8",  # the IP gate (production: the cluster's subnet)
+    "subnet": "127.0.0.0/8",  # the IP gate (production: the cluster's subnet); --subnet
     "ttl": 49 * 3600.0,  # expiry after the last change (production: 49 h)
     "tokenjobstate_staleness": False,  # True: "<secs> <code>" like the deployed CGI
     "faults": {},
@@ -506,17 +508,22 @@ def main():
     ap.add_argument("--words", required=True)
     ap.add_argument("--manage-port", type=int, required=True)
     ap.add_argument("--control-port", type=int, required=True)
+    ap.add_argument("--control-address", default="127.0.0.1")
+    ap.add_argument("--subnet", default=DEFAULT_CONFIG["subnet"],
+                    help="the IP gate after start and after every reset")
     args = ap.parse_args()
+    DEFAULT_CONFIG["subnet"] = str(ipaddress.ip_network(args.subnet, strict=False))
 
     sat = Satellite(args.root, args.domain, load_words(args.words))
     ManageHandler.sat = ControlHandler.sat = sat
     ThreadingHTTPServer.daemon_threads = True
     manage = ThreadingHTTPServer(("127.0.0.1", args.manage_port), ManageHandler)
-    control = ThreadingHTTPServer(("127.0.0.1", args.control_port), ControlHandler)
+    control = ThreadingHTTPServer((args.control_address, args.control_port), ControlHandler)
     threading.Thread(target=sat.scheduler, daemon=True).start()
     threading.Thread(target=manage.serve_forever, daemon=True).start()
-    print("satellite stand-in: manage 127.0.0.1:%d control 127.0.0.1:%d, %d words" % (
-        args.manage_port, args.control_port, len(sat.words)), flush=True)
+    print("satellite stand-in: manage 127.0.0.1:%d control %s:%d, gate %s, %d words" % (
+        args.manage_port, args.control_address, args.control_port, DEFAULT_CONFIG["subnet"],
+        len(sat.words)), flush=True)
     control.serve_forever()
 
 

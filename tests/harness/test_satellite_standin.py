@@ -1,10 +1,14 @@
 """Tests of the Satellite stand-in itself, through the real Apache on :443.
 
-Needs `tests/harness/satellite-up` to have run (as root); fails, never skips,
-when the stand-in is not there. Every test starts from POST /reset, so do not
-run these while other tests use the stand-in.
+They run ON the proxy host, where Apache, the stand-in and the loopback
+backends these tests start share one network (clients dial 127.0.0.1, and the
+IP gate is opened to loopback for them):
 
-    python3 -m pytest tests/harness/test_satellite_standin.py
+    tests/harness/on proxy env SATELLITE_DIAL=127.0.0.1 .venv/bin/python -m pytest tests/harness/test_satellite_standin.py
+
+Needs `tests/harness/up` (as root); fails, never skips, when the stand-in is
+not there. Every test starts from POST /reset, so do not run these while
+other tests use the stand-in.
 """
 
 import base64
@@ -43,6 +47,7 @@ def env():
 @pytest.fixture(autouse=True)
 def fresh(env):
     sc.reset()
+    sc.configure(subnet="127.0.0.0/8")  # the clients here are the proxy's own loopback
     yield
     sc.reset()
 

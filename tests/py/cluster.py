@@ -1,5 +1,9 @@
-"""Helpers for tests against the real local cluster (tests/harness/up).
+"""Helpers for tests against the real local test cluster (tests/harness/up).
 
+The cluster is several hosts (tests/harness/README.md, "Topology"): galyleo and
+every Slurm command run on `login` (through tests/harness/on), jobs run on the
+compute nodes, and this process is the user's laptop: it reaches sessions only
+through the proxy's public address (satellite_client dials PROXY_PUBLIC_ADDR).
 galyleo runs as the unprivileged test user (Jupyter refuses root), from the
 built pyz copied where that user can read it; Slurm, Lmod, Jupyter, Apache and
 the Satellite stand-in are the real services the harness started.
@@ -28,6 +32,28 @@ HARNESS_ROOT = os.environ.get("GALYLEO_HARNESS_ROOT", "/srv/galyleo-test")
 sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
 
 import satellite_client as sat  # noqa: E402
+
+ON = os.path.join(REPO, "tests", "harness", "on")
+LOGIN = "login"
+
+
+def on(host: str, argv: List[str], user: Optional[str] = None) -> List[str]:
+    """The argv that runs ARGV on a test host (as USER with a login environment, else root)."""
+    return [ON, host, *(["--user", user] if user else []), *argv]
+
+
+def slurm(*argv: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
+    """A Slurm client command (squeue, scancel, scontrol, ...) run as root on login."""
+    return subprocess.run(on(LOGIN, list(argv)), capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def manage_call(env: Dict[str, str], endpoint: str, host: str = LOGIN, **params: str) -> str:
+    """One Satellite management call made from HOST (inside the IP gate, as galyleo or a
+    job would: the laptop's calls are refused); the reply body."""
+    url = f"https://manage.{env['SATELLITE_DOMAIN']}/{endpoint}.cgi?{urllib.parse.urlencode(params)}"
+    done = subprocess.run(on(host, ["curl", "-s", "--max-time", "10", "--cacert", env["SATELLITE_CA"], url]),
+                          capture_output=True, text=True, timeout=30)
+    return done.stdout
 
 
 def harness_env() -> Dict[str, str]:
@@ -73,6 +99,10 @@ class Cluster:
         self.site = os.path.join(HARNESS_ROOT, "site.toml")
         self.module = env["JUPYTER_MODULE"]
         self.pyz = os.path.join(HARNESS_ROOT, "galyleo.pyz")
+        self.login = env.get("LOGIN_HOST", LOGIN)
+        self.nodes = env.get("CLUSTER_NODES", "").split()
+        if not self.nodes:
+            pytest.fail("the test cluster has no compute nodes in env.sh (CLUSTER_NODES): run `make harness`")
 
     def install_pyz(self) -> None:
         if os.environ.get("GALYLEO_E2E_CHECKOUT"):  # developer loop: run the checkout, not the pyz
@@ -81,13 +111,14 @@ class Cluster:
         if not os.path.exists(built):
             pytest.fail("dist/galyleo.pyz is missing: run `make pyz`")
         shutil.copyfile(built, self.pyz)
-        os.chmod(self.pyz, 0o644)
+        os.chmod(self.pyz, 0o755)
 
     def as_user(self, argv: List[str], extra_env: Optional[Dict[str, str]] = None, **kw) -> subprocess.CompletedProcess:
+        """ARGV on login as the test user, in a login shell's environment plus ours."""
         env = {"HOME": self.home, "GALYLEO_CONFIG": self.site, "PATH": "/usr/local/bin:/usr/bin:/bin"}
         env.update(extra_env or {})
-        cmd = ["runuser", "-u", self.user, "--", "env", "-C", self.home, "-i"] + [f"{k}={v}" for k, v in env.items()]
-        return subprocess.run(cmd + argv, capture_output=True, text=True, timeout=kw.pop("timeout", 120), **kw)
+        cmd = on(LOGIN, ["env", "-C", self.home] + [f"{k}={v}" for k, v in env.items()] + argv, self.user)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 120), **kw)
 
     def galyleo(self, *args: str, extra_env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
         if os.environ.get("GALYLEO_E2E_CHECKOUT"):
@@ -112,11 +143,11 @@ class Cluster:
         return path
 
     def squeue(self) -> List[str]:
-        out = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True, check=True).stdout
+        out = slurm("squeue", "-h", "-o", "%i %T", check=True).stdout
         return out.split("\n")[:-1]
 
     def job_state(self, job_id: str) -> str:
-        out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
+        out = slurm("squeue", "-h", "-j", job_id, "-o", "%T").stdout
         return out.strip()
 
     def wait_job_gone(self, job_id: str, timeout: float = 60) -> None:
@@ -132,7 +163,7 @@ class Cluster:
             return handle.read()
 
     def cancel(self, job_id: str) -> None:
-        subprocess.run(["scancel", job_id], check=False)
+        slurm("scancel", job_id)
 
 
 class Browser:
@@ -221,14 +252,14 @@ def run_code_at(base: str, ws_base: str, browser: Browser, code: str, origin: st
     raise AssertionError("no output from the kernel")
 
 
-def assert_refused_to(user: str, address: str, token: str) -> None:
-    """USER, straight at Jupyter's ADDRESS (host:port) without the token (or one digit off), gets nothing."""
+def assert_refused_to(user: str, host: str, address: str, token: str) -> None:
+    """USER, on test host HOST (the session's node), straight at Jupyter's ADDRESS (host:port)
+    without the token (or one digit off), gets nothing."""
     wrong = token[:-1] + ("1" if token.endswith("0") else "0")  # one hex digit off, never the token
     for path in ("/api/kernels", "/api/contents", "/api/status", f"/api/kernels?token={wrong}"):
-        code = subprocess.run(["runuser", "-u", user, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                               f"http://{address}{path}"], capture_output=True, text=True).stdout
+        code = subprocess.run(on(host, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                        f"http://{address}{path}"], user), capture_output=True, text=True).stdout
         assert code in ("401", "403"), (path, code)
-    lab = subprocess.run(["runuser", "-u", user, "--", "curl", "-s", "-o", "/dev/null", "-w",
-                          "%{http_code} %{redirect_url}", f"http://{address}/lab"],
-                         capture_output=True, text=True).stdout
+    lab = subprocess.run(on(host, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
+                                   f"http://{address}/lab"], user), capture_output=True, text=True).stdout
     assert lab.startswith("302") and "/login" in lab, lab

@@ -178,3 +178,9 @@ def fake_satellite(tmp_path: Path, tls_cert: Tuple[Path, Path]):  # type: ignore
     server = FakeSatellite(tmp_path / "satellite", tls=tls_cert, call_log=tmp_path / "bin" / "calls.log")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def home(cluster):
+    """An empty home of the test user's for one test (its galyleo files, jobs and aliases only)."""
+    return cluster.fresh_home()

@@ -1,7 +1,8 @@
 """Helpers for the fault, secrets and load tests on the real local cluster.
 
-galyleo runs as the unprivileged test user in a fresh home of its own, started
-directly (no runuser in between) so a signal reaches galyleo itself. Leaks are
+galyleo runs on login as the unprivileged test user in a fresh home of its own,
+through tests/harness/on, which execs all the way down (no runuser or su in
+between), so a signal to the child reaches galyleo itself. Leaks are
 judged on this launch's own things only: aliases it named, jobs whose script
 lies under its home, files in its ~/.galyleo. Faults injected into the shared
 Satellite stand-in are always restored (other sessions use it concurrently).
@@ -12,14 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
 import re
 import shutil
 import subprocess
 import time
 from typing import Dict, Iterator, List, Optional
 
-from cluster import HARNESS_ROOT, REPO, Cluster, sat
+from cluster import HARNESS_ROOT, LOGIN, REPO, Cluster, on, sat, slurm
 
 ALIAS = re.compile(r"\b([a-z0-9]+-[a-z0-9]+-[a-z0-9]+)\b")
 
@@ -43,11 +43,11 @@ def env(cluster: Cluster, home: str, config: Optional[str], extra: Optional[Dict
 
 def spawn(cluster: Cluster, home: str, *args: str, config: Optional[str] = None,
           extra: Optional[Dict[str, str]] = None) -> subprocess.Popen:
-    """`galyleo ARGS` as the test user, in HOME, not yet waited for; its pid is galyleo's."""
-    user = pwd.getpwnam(cluster.user)
-    return subprocess.Popen(argv(cluster, list(args)), env=env(cluster, home, config, extra), cwd=home,
-                            user=user.pw_uid, group=user.pw_gid, extra_groups=[], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """`galyleo ARGS` on login as the test user, in HOME, not yet waited for; its pid is
+    galyleo's (tests/harness/on execs all the way down)."""
+    settings = [f"{k}={v}" for k, v in env(cluster, home, config, extra).items()]
+    return subprocess.Popen(on(LOGIN, ["env", *settings, *argv(cluster, list(args))], cluster.user), cwd=home,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def run(cluster: Cluster, home: str, *args: str, config: Optional[str] = None,
@@ -85,7 +85,7 @@ def galyleo_files(home: str) -> List[str]:
 
 def my_jobs(home: str) -> List[str]:
     """Jobs (pending or running) whose script lives under HOME: this test's, no one else's."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i|%o"], capture_output=True, text=True).stdout
+    out = slurm("squeue", "-h", "-o", "%i|%o").stdout
     return [line.split("|")[0] for line in out.splitlines() if line.split("|", 1)[-1].startswith(home + "/")]
 
 

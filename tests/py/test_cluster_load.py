@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 
 import pytest
-from cluster import Cluster, harness_env, sat
+from cluster import Cluster, harness_env, sat, slurm
 from faultkit import my_jobs, run, site_config, spawn, wait_alias_gone, wait_no_jobs
 
 pytestmark = pytest.mark.cluster
@@ -39,9 +38,8 @@ def test_twenty_concurrent_launches() -> None:
         deadline = time.time() + 300  # a bound for a hung test, not a speed goal
         routed: dict = {}
         while time.time() < deadline and len(routed) < COUNT:
-            states = dict(line.split() for line in subprocess.run(
-                ["squeue", "-h", "-o", "%i %T", "-j", ",".join(d["job_id"] for d in docs)],
-                capture_output=True, text=True).stdout.splitlines())
+            states = dict(line.split() for line in slurm(
+                "squeue", "-h", "-o", "%i %T", "-j", ",".join(d["job_id"] for d in docs)).stdout.splitlines())
             records = {a: sat.alias_record(a) for a in aliases}
             routed = {a: r["port"] for a, r in records.items() if r and r["state"] in ("mapped", "proxied")}
             time.sleep(1)

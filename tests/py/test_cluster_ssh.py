@@ -23,7 +23,17 @@ import time
 from typing import Dict, List, Tuple
 
 import pytest
-from cluster import HARNESS_ROOT, Browser, Cluster, assert_refused_to, harness_env, run_code_at, sat, wait_for_page
+from cluster import (
+    HARNESS_ROOT,
+    Browser,
+    Cluster,
+    assert_refused_to,
+    harness_env,
+    run_code_at,
+    sat,
+    slurm,
+    wait_for_page,
+)
 from faultkit import run, wait_no_jobs
 
 pytestmark = pytest.mark.cluster
@@ -235,9 +245,10 @@ def test_another_user_on_the_node_gets_nothing_without_the_token(ssh_cluster) ->
 
     home = cluster.fresh_home()
     job_id, ssh, url = launch_ssh(cluster, home)
-    node, port = shlex.split(ssh)[3].split(":")[2:4]
+    address, port = shlex.split(ssh)[3].split(":")[2:4]
     try:
-        assert_refused_to(second_user(), f"{node}:{port}", url.split("token=")[1])
+        node = slurm("squeue", "-h", "-j", job_id, "-o", "%N").stdout.strip()
+        assert_refused_to(second_user(), node, f"{address}:{port}", url.split("token=")[1])
     finally:
         cluster.cancel(job_id)
     wait_no_jobs(home)

@@ -140,7 +140,7 @@ def second_user() -> str:
 
 @pytest.mark.cluster
 def test_a_real_session_keeps_its_token_secret(cluster) -> None:
-    from cluster import Launched, assert_refused_to, run_code, sat, wait_for_page
+    from cluster import Launched, assert_refused_to, run_code, sat, slurm, wait_for_page
     from faultkit import launched, run, wait_alias_gone, wait_alias_state, wait_no_jobs
 
     home = cluster.fresh_home()
@@ -156,8 +156,9 @@ def test_a_real_session_keeps_its_token_secret(cluster) -> None:
         ps = subprocess.run(["ps", "-eww", "-o", "args"], capture_output=True, text=True, check=True).stdout
         assert token not in ps
         assert not [c for c in sat.calls() if token in repr(c)]
-        # Another unprivileged user on the node, straight at the port, without the token: refused.
-        assert_refused_to(second_user(), f"127.0.0.1:{port}", token)
+        # Another unprivileged user on the session's node, straight at the port, without the token: refused.
+        node = slurm("squeue", "-h", "-j", session["job_id"], "-o", "%N").stdout.strip()
+        assert_refused_to(second_user(), node, f"{cluster.env['ADDR_' + node.upper()]}:{port}", token)
         # Every file the user has that holds the token is private; only the record and Jupyter's own
         # runtime files (0600 in a 0700 directory) hold it; the script and job output never do.
         holders = []
