@@ -24,6 +24,7 @@ GALYLEO_TEST_USER=galytest
     SAFETY_METRIC=4242              # marks the harness's unreachable routes
     LAPTOP_ADDR=198.19.0.1
     PROXY_PUBLIC_ADDR=198.19.0.2
+    LOGIN_PUBLIC_ADDR=198.19.0.3    # login's leg on the public network: users ssh there (ssh-up)
     LAPTOP_IF=galyleo-pub
     LOGIN_HOST=login
     CLUSTER_NODES="node1 node2"
