@@ -22,6 +22,7 @@ from galyleo.config import Config
 from galyleo.sessions import LIVE, JobInfo
 
 POLL = 0.5
+NEVER_SETTLE = 2.0  # seconds a never-start reason must last: Slurm says PartitionConfig ~1 s before PartitionTimeLimit
 PROBE_SECONDS = 10  # the readiness probe's total deadline
 REDIRECTS = (301, 302, 303, 307)
 POSITION_EVERY = 10  # polls between looks at the partition's queue (a bigger squeue than the job's own)
@@ -126,7 +127,8 @@ def describe(info: JobInfo, place: str = "") -> str:
 def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
            stream: TextIO = sys.stderr, cluster: str = "", ready: Optional[Callable[[], bool]] = None,
            alias: bool = True) -> int:
-    """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why);
+    """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why, once
+    its never-start reasons have lasted NEVER_SETTLE: Slurm's first reason is not always its last);
     Ctrl-C (or TERM, HUP, QUIT) cancels a pending job (128 + signal). WITHDRAW cancels the job
     and releases its alias. READY says when a running session is ready (default: the proxy
     routes URL to Jupyter); without an ALIAS (ssh mode) the messages name only the job."""
@@ -134,6 +136,7 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
     report = Reporter(stream)
     place = Place(job_id)
     info = JobInfo("PENDING")
+    never_since: Optional[float] = None  # when the job's never-start reasons began; None while it may start
     try:
         while True:
             info = sessions.job(job_id, retry=False, cluster=cluster) or JobInfo("UNKNOWN")
@@ -143,9 +146,13 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
                             f"see `galyleo logs {job_id}`")
                 return 1
             if info.state == "PENDING" and reasons.explain(info.reason).never:
-                report.done(f"job {job_id} {never_starts(info)}; cancelling it{releasing}")
-                withdraw()
-                return 1
+                never_since = time.monotonic() if never_since is None else never_since
+                if time.monotonic() - never_since >= NEVER_SETTLE:  # settled: name the reason squeue shows now
+                    report.done(f"job {job_id} {never_starts(info)}; cancelling it{releasing}")
+                    withdraw()
+                    return 1
+            else:
+                never_since = None
             if info.state == "RUNNING" and (ready() if ready else answers(url, config)):
                 report.done(f"ready: job {job_id} on {info.node}")
                 return 0

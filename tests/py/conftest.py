@@ -1,12 +1,13 @@
 """Shared fixtures for the tier-1 suite: a test site config, the CLI run in-process
 or as a subprocess, a snapshot of a directory tree, and one shellcheck call for
-many files. Nothing here needs a cluster.
+many files, a clock for `--wait` that never really waits. Nothing here needs a cluster.
 """
 
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -27,6 +28,28 @@ class Result(NamedTuple):
     @property
     def err_lines(self) -> List[str]:
         return self.err.splitlines()
+
+
+class Clock:
+    """time for galyleo.watch: sleep moves the monotonic clock on at once instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.strftime = time.strftime
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """`--wait` polls at its real POLL and lets NEVER_SETTLE pass, without a real second passing."""
+    fake = Clock()
+    monkeypatch.setattr("galyleo.watch.time", fake)
+    return fake
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 
 import pytest
 import test_sessions
+from conftest import Clock
 from test_sessions import FakeSatellite, calls, fake_slurm, record, run
 
 from galyleo import commands, slurm, watch
@@ -80,7 +81,8 @@ def test_a_recorded_session_is_not_listed_twice(env: Path, tmp_path: Path, capsy
 
 
 class Slurm:
-    """slurm.call scripted for watch: squeue answers ROWS in turn, sinfo answers SINFO (None: fails)."""
+    """slurm.call scripted for watch: squeue answers ROWS in turn, then the last one for good; sinfo
+    answers SINFO (None: fails)."""
 
     def __init__(self, rows: Sequence[str], sinfo: Optional[str]) -> None:
         self.rows = list(rows)
@@ -93,14 +95,13 @@ class Slurm:
             return subprocess.CompletedProcess(list(argv), 0 if self.sinfo is not None else 1, self.sinfo or "", "")
         if "--sort=-p,i" in argv:
             return subprocess.CompletedProcess(list(argv), 0, "101\n", "")
-        assert self.rows, f"unscripted call {argv}"
-        return subprocess.CompletedProcess(list(argv), 0, self.rows.pop(0), "")
+        return subprocess.CompletedProcess(list(argv), 0, self.rows.pop(0) if len(self.rows) > 1 else self.rows[0], "")
 
 
-def wait_for(monkeypatch: pytest.MonkeyPatch, scripted: Slurm) -> tuple:
+def wait_for(monkeypatch: pytest.MonkeyPatch, scripted: Slurm, clock: Clock) -> tuple:
+    """`--wait` on job 101 against SCRIPTED, polling at the real POLL on CLOCK (no real wait)."""
     withdrawn: List[str] = []
     monkeypatch.setattr(slurm, "call", scripted.call)
-    monkeypatch.setattr(watch, "POLL", 0)
     monkeypatch.setattr(watch, "answers", lambda url, config: pytest.fail("a job that never started answered"))
     stream = io.StringIO()
     status = watch.follow("101", "https://aa-bb-cc.x.test/?token=t", Config(), lambda: withdrawn.append("101"),
@@ -118,24 +119,46 @@ def wait_for(monkeypatch: pytest.MonkeyPatch, scripted: Slurm) -> tuple:
      "(the largest node in the debug partition has 8 CPUs and 15 GB of memory); "
      "lower --cpus, --memory or --gpus, or choose another --partition"),
 ])
-def test_wait_gives_up_on_a_job_that_can_never_start(monkeypatch: pytest.MonkeyPatch, reason: str,
+def test_wait_gives_up_on_a_job_that_can_never_start(monkeypatch: pytest.MonkeyPatch, clock: Clock, reason: str,
                                                       sinfo: Optional[str], said: str) -> None:
-    pending = "101|PENDING|Priority|||N/A|debug\n"
-    scripted = Slurm([pending, f"101|PENDING|{reason}|||N/A|debug\n"], sinfo)
-    status, lines, withdrawn = wait_for(monkeypatch, scripted)
+    never = f"101|PENDING|{reason}|||N/A|debug\n"
+    scripted = Slurm([PENDING, never], sinfo)
+    status, lines, withdrawn = wait_for(monkeypatch, scripted, clock)
     assert status == 1 and withdrawn == ["101"]  # cancelled and its alias released, once
     assert lines[-1] == f"job 101 can never start as submitted: {said}; cancelling it and releasing its alias"
-    assert "PartitionConfig" not in "\n".join(lines) and not scripted.rows
+    assert "PartitionConfig" not in "\n".join(lines) and scripted.rows == [never]
     if sinfo is not None:
         assert ["sinfo", "--noheader", "--Node", "--format", "%P|%l|%c|%m", "--partition", "debug"] in scripted.asked
 
 
-def test_every_reason_wait_shows_is_in_words(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_reason_wait_shows_is_in_words(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
     scripted = Slurm(["101|PENDING|PartitionConfig|||N/A|debug\n"], None)
-    _, lines, _ = wait_for(monkeypatch, scripted)
+    _, lines, _ = wait_for(monkeypatch, scripted, clock)
     assert "PartitionConfig" not in lines[0] and "cannot give what the job asks for" in lines[0]
     assert watch.describe(test_sessions.sessions.JobInfo("PENDING", "SomethingNew")) == \
         "queued: Slurm's reason: SomethingNew"
+
+
+def test_wait_names_the_reason_slurm_settles_on_not_its_first(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    """Over the time limit, squeue says PartitionConfig for about a second, then PartitionTimeLimit."""
+    first = ["101|PENDING|PartitionConfig|||N/A|debug\n"] * 2
+    scripted = Slurm([*first, "101|PENDING|PartitionTimeLimit|||N/A|debug\n"], "debug*|2:00:00|4|8000\n")
+    status, lines, withdrawn = wait_for(monkeypatch, scripted, clock)
+    assert status == 1 and withdrawn == ["101"]
+    assert lines[-1] == ("job 101 can never start as submitted: the time limit is above the partition's maximum "
+                         "(the debug partition allows at most 02:00:00); lower --time-limit; "
+                         "cancelling it and releasing its alias")
+    assert "--cpus" not in lines[-1] and len(scripted.rows) == 1
+
+
+def test_a_passing_never_start_reason_cancels_nothing(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    """Never-start reasons that each last less than NEVER_SETTLE, with a normal reason between, add up to nothing."""
+    brief = ["101|PENDING|PartitionConfig|||N/A|debug\n"] * int(watch.NEVER_SETTLE / watch.POLL)
+    ended = "101|COMPLETED|None|node7|0:00|2026|debug\n"
+    scripted = Slurm([*brief, PENDING, *brief, "101|PENDING|Resources|||N/A|debug\n", ended], None)
+    status, lines, withdrawn = wait_for(monkeypatch, scripted, clock)
+    assert withdrawn == [] and not any("can never start" in line for line in lines)
+    assert status == 1 and lines[-1].startswith("job 101 ended (") and scripted.rows == [ended]
 
 
 class LaunchSatellite(FakeSatellite):
@@ -148,13 +171,14 @@ class LaunchSatellite(FakeSatellite):
 
 
 @pytest.fixture
-def launchable(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, satellite, site_toml) -> Path:
-    """`launch` with the fake Satellite, sbatch answering job 101, and a site without default modules."""
+def launchable(env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, satellite, site_toml,
+               clock: Clock) -> Path:
+    """`launch` with the fake Satellite, sbatch answering job 101, a site without default modules, and
+    `--wait` on the fake clock."""
     from galyleo import satellite as real
 
     monkeypatch.setattr(real, "Client", LaunchSatellite)
     monkeypatch.setattr(slurm, "submit", lambda script: ("101", ""))
-    monkeypatch.setattr(watch, "POLL", 0)
     monkeypatch.setenv("GALYLEO_CONFIG", str(site_toml('require_account = false\nsatellite_domain = "x.test"\n')))
     return env / ".galyleo"
 

@@ -240,7 +240,7 @@ def test_launch_whose_job_ends_before_the_tunnel_prints_no_url(tmp_path: Path, m
 
 
 def test_launch_of_a_job_that_can_never_start_cancels_it_and_names_no_alias(tmp_path: Path, monkeypatch, capsys,
-                                                                           no_satellite) -> None:
+                                                                           no_satellite, clock) -> None:
     cancelled: List[str] = []
     conf = Config(**{**SSH.__dict__, "output_dir": str(tmp_path / "out")})
     monkeypatch.setattr(slurm, "available", lambda: True)
