@@ -327,8 +327,17 @@ def test_time_limit_reached(cluster: Cluster, home: str) -> None:
 # --- signals to launch at each step -----------------------------------------------------
 
 def slow_sbatch(cluster: Cluster, home: str) -> str:
-    user_file(cluster, os.path.join(home, "slowbin", "sbatch"), "#!/bin/bash\nsleep 3\nexec /usr/bin/sbatch \"$@\"\n")
+    """An sbatch that says it started (slowbin/started), then takes 3 s before the real one."""
+    user_file(cluster, os.path.join(home, "slowbin", "sbatch"),
+              f"#!/bin/bash\n: >{home}/slowbin/started\nsleep 3\nexec /usr/bin/sbatch \"$@\"\n")
     return f"{home}/slowbin:/usr/local/bin:/usr/bin:/bin"
+
+
+def wait_file(path: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
@@ -339,6 +348,9 @@ def test_signal_to_launch(cluster: Cluster, home: str, step: str, signum: int) -
     delay = {"before-getlink": 0.1, "during-getlink": 2.0, "during-sbatch": 2.0, "during-linktoken": 2.5}[step]
     with fault(**faults):
         proc = spawn(cluster, home, "launch", "-e", cluster.module, "-t", "00:10:00", extra=extra)
+        if step == "during-sbatch":  # not a guess of how long start-up takes on a loaded machine
+            wait_file(os.path.join(home, "slowbin", "started"))
+            delay = 0.5
         time.sleep(delay)
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
