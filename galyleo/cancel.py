@@ -15,12 +15,14 @@ the session ended.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, Optional
 
 from galyleo import sessions, slurm
 from galyleo.errors import GalyleoError, SatelliteError
 
 STARTED = ("RUNNING", "COMPLETING", "STOPPED", "SUSPENDED")
+TRAP_GRACE = 15.0  # seconds a cancelled job's clean-up gets to end before we stop waiting for it
 
 
 class NotCancelled(GalyleoError):
@@ -66,11 +68,29 @@ def withdraw(client: Any, alias: str, job_id: Optional[str], cluster: str = "") 
     """
     if job_id is not None:
         try:
-            if end_job(job_id, cluster):
+            if end_job(job_id, cluster) and not orphaned(client, alias, job_id, cluster):
                 return False
         except NotCancelled as exc:
             warn(f"could not cancel job {job_id}: {exc}")
     return destroy(client, alias)
+
+
+def orphaned(client: Any, alias: str, job_id: str, cluster: str = "") -> bool:
+    """Whether a started job we cancelled left ALIAS behind: scancel's TERM can reach its shell
+    in its first milliseconds, before the trap that destroys the alias is set. Once Slurm says
+    the job ended, ask the proxy; a job still ending after TRAP_GRACE owns the alias."""
+    deadline = time.monotonic() + TRAP_GRACE
+    while True:
+        info = sessions.job(job_id, retry=False, cluster=cluster)
+        if info is not None and not info.live:
+            break
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    try:
+        return bool(client.known(alias))
+    except SatelliteError:
+        return False
 
 
 def destroy(client: Any, alias: str) -> bool:

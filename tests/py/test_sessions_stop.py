@@ -193,3 +193,30 @@ def test_stop_ends_a_running_job_as_slurm_sees_it(env: Path, tmp_path: Path, cap
     assert status == 0 and "stopped job 101" in out
     after = json.loads(run(capsys, "status", "101", "--json")[1])
     assert after["state"] not in ("RUNNING", "PENDING", "UNKNOWN"), after
+
+
+@pytest.mark.parametrize("trap_ran", [True, False], ids=["trap-destroyed-it", "cancelled-before-its-trap"])
+def test_launch_undo_of_a_job_that_just_started(monkeypatch: pytest.MonkeyPatch, trap_ran: bool) -> None:
+    """A job RUNNING when launch undoes is cancelled; its trap owns the alias, unless scancel's TERM
+    reached its shell before the trap was set: then, once the job ended, the alias is still held and
+    galyleo destroys it. Exactly once either way."""
+    from galyleo import cancel, sessions, slurm
+
+    states = iter(["RUNNING", "RUNNING", "COMPLETING", "CANCELLED"])
+    monkeypatch.setattr(slurm, "cancel", lambda job_id, pending_only=False, cluster="": "" if not pending_only
+                        else "scancel: error: Job is not pending")
+    monkeypatch.setattr(sessions, "job", lambda job_id, retry=True, cluster="": sessions.JobInfo(next(states)))
+    monkeypatch.setattr(cancel.time, "sleep", lambda seconds: None)
+    calls: list = []
+
+    class Client:
+        def known(self, alias: str) -> bool:
+            calls.append(("known", alias))
+            return not trap_ran
+
+        def destroy(self, alias: str) -> None:
+            calls.append(("destroy", alias))
+
+    destroyed = cancel.withdraw(Client(), "aa-bb-cc", "101")
+    assert destroyed is (not trap_ran)
+    assert calls == [("known", "aa-bb-cc")] + ([] if trap_ran else [("destroy", "aa-bb-cc")])
