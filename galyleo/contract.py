@@ -1,0 +1,272 @@
+"""Every fact galyleo and its job script share, owned here and rendered into the script.
+
+galyleo is two programs that must agree: this Python on the login node and the
+bash job it renders. Each agreement is spelled once, below, and reaches the job as
+a `GALYLEO_*` value bound by values.sh.j2 (`job_values`), so no snippet restates
+one; tests/py/test_contract.py runs the rendered bash and reads back what it wrote
+or printed. What crosses, in one place:
+
+- the session record (a JSON file): `Record`, its writer, reader and version, and
+  the printf format a plain-`sbatch` job writes it with;
+- the names of a session's files: `SessionFiles` (one base path, one suffix each);
+- the alias pattern the proxy hands out, and the cluster-name alphabet;
+- the log lines the job prints that galyleo reads back (`MARK_*`).
+Contracts of one feature stay with it (idle.py: the activity file; tunnel.py: the
+ssh URL file) and follow the same rule.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+# --- the session record ---------------------------------------------------------------
+RECORD_VERSION = 1  # a record without "version" is from before it was counted: read the same way
+CONNECT_MODES = ("satellite", "ssh")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One session as galyleo remembers it (0600 JSON beside the job output).
+
+    launch writes it after sbatch; a plain-`sbatch` job writes its own once it runs
+    (`standalone`), with the fields a job can know. `record` is where the file is."""
+
+    name: str
+    job_id: str
+    alias: str = ""
+    url: str = ""
+    output: str = ""
+    script: str = ""
+    interface: str = ""
+    created: str = ""
+    record: str = ""
+    cluster: str = ""  # set when sbatch named another cluster than this node's (slurm.on_cluster)
+    connect: str = "satellite"  # or "ssh" (tunnel.py): then there is no alias, and url is the laptop's
+    domain: str = ""
+    login_host: str = ""
+    ssh_target: str = ""
+    local_port: int = 0
+    standalone: bool = False
+    options: Dict[str, Any] = field(default_factory=dict, compare=False)
+    version: int = RECORD_VERSION
+
+    def to_json(self) -> Dict[str, Any]:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], path: str) -> "Record":
+        """Tolerant of every record galyleo ever wrote: missing keys take their defaults."""
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            options = {}
+
+        def text(key: str) -> str:
+            return str(data.get(key) or "")
+
+        return cls(
+            name=text("name"), job_id=str(data["job_id"]), alias=text("alias"), url=text("url"),
+            output=text("output"), script=text("script"),
+            interface=str(data.get("interface") or options.get("interface", "")),
+            created=text("created"), record=path, cluster=text("cluster"),
+            connect=str(data.get("connect") or "satellite"), domain=text("domain"),
+            login_host=text("login_host"), ssh_target=text("ssh_target"),
+            local_port=int(data.get("local_port") or 0), standalone=bool(data.get("standalone")),
+            options=options, version=int(data.get("version") or 0),
+        )
+
+    @classmethod
+    def read(cls, path: str) -> Optional["Record"]:
+        """The record at PATH, or None if it is missing or not one."""
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return cls.from_json(json.load(handle), path)
+        except (OSError, ValueError, KeyError, AttributeError, TypeError):
+            return None
+
+
+# The fields a plain-`sbatch` job fills in at run time, each from a JSON-safe alphabet
+# (digits, the alias pattern, a URL of those, a UTC time, the cluster alphabet).
+JOB_SLOTS = ("job_id", "name", "alias", "url", "created", "cluster")
+SLOT = "<<galyleo-slot-%s>>"  # kept as is by json.dumps
+
+
+def record_format(template: Record) -> Tuple[str, Tuple[str, ...]]:
+    """TEMPLATE's JSON as a bash printf format with a %s for each JOB_SLOTS field it
+    leaves to the job, and the slot names in the order the format takes them."""
+    data = dict(template.to_json(), **{name: SLOT % name for name in JOB_SLOTS})
+    text = printf_safe(json.dumps(data, sort_keys=True))
+    order = tuple(m.group(1) for m in re.finditer(re.escape(SLOT).replace("%s", "([a-z_]+)"), text))
+    for name in JOB_SLOTS:
+        text = text.replace(SLOT % name, "%s")
+    return text + "\\n", order
+
+
+def printf_safe(text: str) -> str:
+    """TEXT as a literal inside a bash printf format."""
+    return text.replace("\\", "\\\\").replace("%", "%%")
+
+
+# --- a session's files ----------------------------------------------------------------
+PREFIX = "galyleo-"  # every session file's name starts so (records are found by it)
+SUFFIXES = {"output": ".out", "script": ".sh", "token": ".token", "record": ".json", "url": ".url",
+            "activity": ".activity"}
+
+
+@dataclass(frozen=True)
+class SessionFiles:
+    """Where one session keeps its files: one base path, one suffix each."""
+
+    name: str
+    base: str
+
+    @property
+    def output(self) -> str:
+        return self.base + SUFFIXES["output"]
+
+    @property
+    def script(self) -> str:
+        return self.base + SUFFIXES["script"]
+
+    @property
+    def token(self) -> str:
+        return self.base + SUFFIXES["token"]
+
+    @property
+    def record(self) -> str:
+        return self.base + SUFFIXES["record"]
+
+    @property
+    def url(self) -> str:
+        return self.base + SUFFIXES["url"]
+
+    @property
+    def activity(self) -> str:
+        return self.base + SUFFIXES["activity"]
+
+    def all(self) -> List[str]:
+        return [self.base + suffix for suffix in SUFFIXES.values()]
+
+
+def files(folder: str, name: str) -> SessionFiles:
+    """The files of the session NAME in FOLDER."""
+    return SessionFiles(name, os.path.join(folder, name))
+
+
+def job_session_name(job_id: str) -> str:
+    """The name a plain-`sbatch` job gives its session (launch names it before it has a job id)."""
+    return f"{PREFIX}{job_id}"
+
+
+def files_of_record(record_path: str) -> SessionFiles:
+    """The files of the session whose record is at RECORD_PATH."""
+    suffix = SUFFIXES["record"]
+    base = record_path[: -len(suffix)] if record_path.endswith(suffix) else record_path
+    return SessionFiles(os.path.basename(base), base)
+
+
+def files_of_output(output: str) -> SessionFiles:
+    """The files of the session whose job output is OUTPUT (launch names every file after it)."""
+    suffix = SUFFIXES["output"]
+    base = output[: -len(suffix)] if output.endswith(suffix) else output
+    return SessionFiles(os.path.basename(base), base)
+
+
+def record_glob(folder: str) -> str:
+    import glob
+
+    return os.path.join(glob.escape(folder), PREFIX + "*" + SUFFIXES["record"])
+
+
+def sbatch_output(folder: str) -> str:
+    """`#SBATCH --output` for a plain-`sbatch` job: sbatch fills in %j (a literal % is %%)."""
+    return folder.replace("%", "%%") + "/" + job_session_name("%j") + SUFFIXES["output"]
+
+
+def base_format(folder: str, output_file: str = "") -> str:
+    """The job's base path as a printf format: launch's (from its OUTPUT_FILE), else FOLDER's
+    with a %s for the job id."""
+    if output_file:
+        return printf_safe(files_of_output(output_file).base)
+    return printf_safe(os.path.join(folder, PREFIX)) + "%s"
+
+
+# --- names the proxy and Slurm give ---------------------------------------------------
+ALIAS_PATTERN = "[a-z0-9]+-[a-z0-9]+-[a-z0-9]+"  # an ERE, and a Python regex: both sides match it whole
+ALIAS = re.compile(ALIAS_PATTERN + r"\Z")
+CLUSTER_CHARS = "A-Za-z0-9_.-"  # a cluster name is kept to these (a bracket expression's inside)
+CLUSTER = re.compile(f"[{CLUSTER_CHARS}]{{0,64}}\\Z")
+
+
+def clean_cluster(text: str) -> str:
+    return re.sub(f"[^{CLUSTER_CHARS}]", "", text)
+
+
+# --- what the job prints and galyleo reads ---------------------------------------------
+MARK_ENDED = "session ended (exit status %s)"  # cleanup.sh.j2's last line: a printf format
+MARK_TERM = "received SIGTERM (scancel or time limit)"
+MARK_INT = "received SIGINT"
+MARK_HUP = "received SIGHUP"
+MARK_IDLE_ENDED = "ended: idle for %s min (no kernel running and no request; Jupyter shut itself down)"
+MARK_STAMP = "[galyleo stamp] %s %s"  # a step and its seconds since the job started (benchmarks read them)
+
+
+def pattern(mark: str, slot: str = r"(\d+)") -> "re.Pattern[str]":
+    """A MARK_* printf format as a regex, each %s a group matching SLOT."""
+    return re.compile(re.escape(mark).replace("%s", slot))
+
+
+def exit_statuses(text: str) -> List[str]:
+    """The exit statuses the job output's MARK_ENDED lines give, in order."""
+    return pattern(MARK_ENDED).findall(text)
+
+
+def ended_idle(text: str) -> Optional[str]:
+    """The job's own words when Jupyter shut itself down idle, if TEXT has them."""
+    found = pattern(MARK_IDLE_ENDED).findall(text)
+    return f"idle for {found[-1]} min" if found else None
+
+
+def stamps(text: str) -> Dict[str, float]:
+    """The job's timing stamps: step -> seconds since it started (the last of each)."""
+    found = re.findall("^" + re.escape(MARK_STAMP).replace("%s", r"(\S+)", 1).replace("%s", r"([0-9.]+)") + "$",
+                       text, re.M)
+    return {step: float(value) for step, value in found}
+
+
+# --- conda (the search order and the cache key) -----------------------------------------
+
+
+# --- what the job script is given --------------------------------------------------------
+def job_values(folder: str, output_file: str = "") -> Dict[str, Any]:
+    """The contracts as the `GALYLEO_*` values the snippets use."""
+    return {
+        "GALYLEO_SESSION_BASE": base_format(folder, output_file),
+        "GALYLEO_SUFFIX_OUTPUT": SUFFIXES["output"],
+        "GALYLEO_SUFFIX_RECORD": SUFFIXES["record"],
+        "GALYLEO_SUFFIX_URL": SUFFIXES["url"],
+        "GALYLEO_SUFFIX_ACTIVITY": SUFFIXES["activity"],
+        "GALYLEO_ALIAS_PATTERN": ALIAS_PATTERN,
+        "GALYLEO_CLUSTER_CHARS": CLUSTER_CHARS,
+        "GALYLEO_MARK_ENDED": MARK_ENDED,
+        "GALYLEO_MARK_TERM": MARK_TERM,
+        "GALYLEO_MARK_INT": MARK_INT,
+        "GALYLEO_MARK_HUP": MARK_HUP,
+        "GALYLEO_MARK_STAMP": MARK_STAMP,
+    }
+
+
+def record_values(template: Record) -> Dict[str, Any]:
+    """The record a plain-`sbatch` job writes: its printf format and the slots' order."""
+    form, order = record_format(template)
+    return {"GALYLEO_RECORD_FORMAT": form, "GALYLEO_RECORD_SLOTS": order}
+
+
+def field_names() -> Tuple[str, ...]:
+    return tuple(f.name for f in fields(Record))
