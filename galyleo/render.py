@@ -106,6 +106,7 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
         "interface": spec.interface,
         "conda": "yml" if spec.conda_yml else ("env" if spec.conda_env else ""),
         "container": bool(spec.sif),
+        "inside": bool(spec.sif and (spec.conda_env or spec.conda_yml)),  # conda sets the container's hook
         "idle": bool(spec.idle_timeout),
         "connection": "tunnel.sh.j2" if spec.connect == "ssh" else "satellite.sh.j2",
     }
