@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, idle, tunnel
+from galyleo import __version__, idle, jobnumbers, tunnel
 from galyleo.config import Config
 from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
@@ -178,6 +178,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_WATCH_INTERVAL": idle.watch_interval(spec.idle_timeout),
         "GALYLEO_WATCH_MISSES": idle.WATCH_MISSES,
     })
+    values.update(jobnumbers.values(config))
     if spec.idle_timeout:
         values.update({
             "GALYLEO_IDLE_MINUTES": spec.idle_timeout,
