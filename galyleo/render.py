@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, contract, idle, tunnel
+from galyleo import __version__, contract, idle, jobnumbers, tunnel
 from galyleo.config import Config
 from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
@@ -106,6 +106,7 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
         "interface": spec.interface,
         "conda": "yml" if spec.conda_yml else ("env" if spec.conda_env else ""),
         "container": bool(spec.sif),
+        "inside": bool(spec.sif and (spec.conda_env or spec.conda_yml)),  # conda sets the container's hook
         "idle": bool(spec.idle_timeout),
         "connection": "tunnel.sh.j2" if spec.connect == "ssh" else "satellite.sh.j2",
     }
@@ -178,6 +179,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_WATCH_INTERVAL": idle.watch_interval(spec.idle_timeout),
         "GALYLEO_WATCH_MISSES": idle.WATCH_MISSES,
     })
+    values.update(jobnumbers.values(config))
     if spec.idle_timeout:
         values.update({
             "GALYLEO_IDLE_MINUTES": spec.idle_timeout,
