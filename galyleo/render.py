@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, idle, tunnel
+from galyleo import __version__, contract, idle, tunnel
 from galyleo.config import Config
 from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
@@ -108,6 +108,7 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
         "container": bool(spec.sif),
         "idle": bool(spec.idle_timeout),
         "connection": "tunnel.sh.j2" if spec.connect == "ssh" else "satellite.sh.j2",
+        "module_probe": False,
     }
 
 
@@ -190,12 +191,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         })
     chosen = sections(spec)
     if "modules.sh.j2" in chosen:
-        values.update({
-            "GALYLEO_MODULE_INIT": tuple(config.module_init),
-            "GALYLEO_MODULE_RESET": config.module_reset,
-            "GALYLEO_MODULE_PATHS": spec.module_paths,
-            "GALYLEO_MODULES": spec.modules,
-        })
+        values.update(module_values(spec, config))
     if "conda.sh.j2" in chosen:
         cache = ""
         if spec.cache:
@@ -209,6 +205,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_CONDA_TOOL": "mamba" if spec.mamba else "conda",
             "GALYLEO_CONDA_CACHE": cache,
             "GALYLEO_CONDA_INSTALLER": config.conda_installer_url,
+            **contract.conda_values(),
         })
     if "container.sh.j2" in chosen:
         values.update({
@@ -218,6 +215,23 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_BINDS": spec.binds,
         })
     return list(values.items())
+
+
+def module_values(spec: LaunchSpec, config: Config) -> Dict[str, Value]:
+    return {
+        "GALYLEO_MODULE_INIT": tuple(config.module_init),
+        "GALYLEO_MODULE_RESET": config.module_reset,
+        "GALYLEO_MODULE_PATHS": spec.module_paths,
+        "GALYLEO_MODULES": spec.modules,
+    }
+
+
+def module_probe(spec: LaunchSpec, config: Config, command: str = "") -> str:
+    """The pre-flight's module check as a bash script: the job's modules section with
+    hooks that report (module_probe.sh.j2), then whether COMMAND is on PATH."""
+    values = dict(module_values(spec, config), GALYLEO_PROBE_COMMAND=command)
+    template = environment().get_template("module_probe.sh.j2")
+    return str(template.render({"values": list(values.items()), "module_probe": True}))
 
 
 def sections(spec: LaunchSpec) -> List[str]:
