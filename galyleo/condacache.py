@@ -1,16 +1,15 @@
 """The conda-pack cache that `--cache` jobs fill: where it is, what is in it, removal.
 
-A job writes `<key>.tar.gz` (key: sha256 of the yml's content plus `uname -sm`,
-32 hex digits) and `<key>.info` (`name=`, `yml=`, `platform=`, `created=` lines),
-each to a temporary name first and renamed into place, so a listed pack is
-always whole. Dot entries (a `mktemp -d` directory per build) are builds in
-progress, or left by a killed job.
+A job writes `<key>.tar.gz` (key: contract.cache_key of the yml and `uname -sm`)
+and `<key>.info` (`name=`, `yml=`, `platform=`, `created=` lines), each to a
+temporary name first and renamed into place, so a listed pack is always whole.
+Dot entries (a `mktemp -d` directory per build) are builds in progress, or left
+by a killed job.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat as stat_mode
 import sys
@@ -18,10 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
+from galyleo import contract
 from galyleo.config import Config
 from galyleo.errors import UsageError
 
-KEY = re.compile(r"[0-9a-f]{32}\Z")
+KEY = contract.KEY
 STALE_SECONDS = 86400
 
 

@@ -21,13 +21,12 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
+from galyleo import contract, render
 from galyleo.config import Config
 from galyleo.errors import UsageError, show
 from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec
 from galyleo.ymlname import YmlError, read_env_name
 
-# Where the job looks for conda when nothing else names it (the order a user's shell would).
-CONDA_PREFIXES = ("~/miniforge3", "~/miniconda3", "~/anaconda3", "~/mambaforge", "/opt/conda")
 MESSAGE_LIMIT = 400
 
 
@@ -52,7 +51,8 @@ def check(spec: LaunchSpec, config: Config, environ: Optional[Dict[str, str]] = 
         if conda is None and not (spec.conda_yml and config.conda_installer_url):
             option = "--conda-env" if spec.conda_env else "--conda-yml"
             raise UsageError(f"{option}: conda not found on this node (--conda-init, CONDA_EXE, PATH, "
-                             f"{', '.join(CONDA_PREFIXES)}, ~/.bashrc): give --conda-init PATH/etc/profile.d/conda.sh")
+                             f"{', '.join(contract.CONDA_PREFIXES)}, ~/.bashrc): "
+                             "give --conda-init PATH/etc/profile.d/conda.sh")
         if conda is not None and spec.conda_env:
             provided = conda_env(spec, conda, timeout)
     need = "" if provided else INTERFACE_COMMANDS[spec.interface]
@@ -99,7 +99,7 @@ def find_conda(init: str, environ: Dict[str, str], timeout: int) -> Optional[Con
     found = shutil.which("conda", path=environ.get("PATH", os.defpath))
     if found:
         return Conda(f"PATH {found}", [found])
-    for prefix in CONDA_PREFIXES:
+    for prefix in contract.CONDA_PREFIXES:
         exe = os.path.join(os.path.expanduser(prefix), "bin", "conda")
         if os.access(exe, os.X_OK):
             return Conda(f"{prefix}", [exe])
@@ -163,59 +163,25 @@ def conda_base(conda: Conda, timeout: int) -> str:
     return done.stdout.strip() if done is not None and done.returncode == 0 else ""
 
 
-MODULE_PROBE = r"""
-set +u
-reset=$1 ninit=$2
-shift 2
-inits=("${@:1:ninit}")
-shift "${ninit}"
-npaths=$1
-shift
-paths=("${@:1:npaths}")
-shift "${npaths}"
-need=$1
-shift
-if ! type module >/dev/null 2>&1; then
-  for f in "${inits[@]}"; do
-    if [[ -r "$f" ]]; then source "$f" >/dev/null 2>&1; break; fi
-  done
-fi
-type module >/dev/null 2>&1 || { printf 'NOMODULE\0'; exit 3; }
-err=$(mktemp)
-trap 'rm -f "${err}"' EXIT
-if [[ "${reset}" != none ]]; then module "${reset}" >/dev/null 2>&1; fi
-for p in "${paths[@]}"; do
-  module use --append "$p" >/dev/null 2>"${err}" || { printf 'use %s\0' "$p"; cat "${err}"; exit 3; }
-done
-for m in "$@"; do
-  module load "$m" >/dev/null 2>"${err}" || { printf 'load %s\0' "$m"; cat "${err}"; exit 3; }
-done
-if [[ -n "${need}" ]] && ! command -v "${need}" >/dev/null 2>&1; then printf 'NOCOMMAND\0'; exit 3; fi
-"""
-
-
 def modules(spec: LaunchSpec, config: Config, timeout: int, need: str = "") -> None:
-    """Load every module in a throw-away shell, in the job's order; report the first failure,
-    or that the command NEED (if any) is not on PATH once they are loaded."""
-    inits = list(config.module_init)
-    argv = ["bash", "-c", MODULE_PROBE, "galyleo", config.module_reset, str(len(inits)), *inits,
-            str(len(spec.module_paths)), *spec.module_paths, need, *spec.modules]
-    done = run(argv, timeout, "the module system")
+    """Run the job's modules section (render.module_probe) in a throw-away shell; report
+    the first failure, or that the command NEED (if any) is not on PATH once they are loaded."""
+    done = run(["bash", "-c", render.module_probe(spec, config, need)], timeout, "the module system")
     if done is None or done.returncode == 0:
         return
-    what, _, message = done.stdout.partition("\0")
-    if what == "NOMODULE":
+    what, _, message = done.stdout.partition("\0")  # the probe's report: KIND NAME, NUL, what it said
+    kind, _, name = what.partition(" ")
+    if kind == "init":
         raise UsageError(f"--env-modules: no 'module' command on this node, and none of these init files "
-                         f"exists: {' '.join(inits)}")
-    if what == "NOCOMMAND":
+                         f"exists: {' '.join(config.module_init)}")
+    if kind == "command":
         given = ",".join(spec.modules) or ",".join(spec.module_paths)
         raise UsageError(f"--env-modules {show(given)}: they load, but no {need} is on PATH after them: "
                          f"{WHERE_JUPYTER}")
-    if not what:
+    if kind not in ("use", "load"):
         warn(f"the module check failed without saying why (exit {done.returncode}); not checked")
         return
-    verb, _, name = what.partition(" ")
-    option = "--append-modulepath" if verb == "use" else "--env-modules"
+    option = "--append-modulepath" if kind == "use" else "--env-modules"
     first = next((part for part in message.split("\n\n") if part.strip()), "")  # Lmod: first paragraph
     said = " ".join(first.split())[:MESSAGE_LIMIT] or "(no message)"
     raise UsageError(f"{option} {show(name)}: the module system says: {said}")

@@ -109,6 +109,7 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
         "inside": bool(spec.sif and (spec.conda_env or spec.conda_yml)),  # conda sets the container's hook
         "idle": bool(spec.idle_timeout),
         "connection": "tunnel.sh.j2" if spec.connect == "ssh" else "satellite.sh.j2",
+        "module_probe": False,
     }
 
 
@@ -191,12 +192,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         })
     chosen = sections(spec)
     if "modules.sh.j2" in chosen:
-        values.update({
-            "GALYLEO_MODULE_INIT": tuple(config.module_init),
-            "GALYLEO_MODULE_RESET": config.module_reset,
-            "GALYLEO_MODULE_PATHS": spec.module_paths,
-            "GALYLEO_MODULES": spec.modules,
-        })
+        values.update(module_values(spec, config))
     if "conda.sh.j2" in chosen:
         cache = ""
         if spec.cache:
@@ -210,6 +206,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_CONDA_TOOL": "mamba" if spec.mamba else "conda",
             "GALYLEO_CONDA_CACHE": cache,
             "GALYLEO_CONDA_INSTALLER": config.conda_installer_url,
+            **contract.conda_values(),
         })
     if "container.sh.j2" in chosen:
         values.update({
@@ -227,6 +224,23 @@ def standalone_record(spec: LaunchSpec, config: Config) -> contract.Record:
         return tunnel.record_template(spec.interface, spec.output_dir)
     url = contract.proxy_url(contract.slot("alias"), config.satellite_domain, contract.slot("token"))
     return contract.standalone_record(spec.output_dir, spec.interface, url, domain=config.satellite_domain)
+
+
+def module_values(spec: LaunchSpec, config: Config) -> Dict[str, Value]:
+    return {
+        "GALYLEO_MODULE_INIT": tuple(config.module_init),
+        "GALYLEO_MODULE_RESET": config.module_reset,
+        "GALYLEO_MODULE_PATHS": spec.module_paths,
+        "GALYLEO_MODULES": spec.modules,
+    }
+
+
+def module_probe(spec: LaunchSpec, config: Config, command: str = "") -> str:
+    """The pre-flight's module check as a bash script: the job's modules section with
+    hooks that report (module_probe.sh.j2), then whether COMMAND is on PATH."""
+    values = dict(module_values(spec, config), GALYLEO_PROBE_COMMAND=command)
+    template = environment().get_template("module_probe.sh.j2")
+    return str(template.render({"values": list(values.items()), "module_probe": True}))
 
 
 def sections(spec: LaunchSpec) -> List[str]:
