@@ -338,6 +338,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     import shlex
     from dataclasses import fields
 
+    from galyleo import slurm
     from galyleo.spec import INTERFACE_COMMANDS
 
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -359,7 +360,7 @@ _galyleo_sessions() {{
   {{
     sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/galyleo-*.json 2>/dev/null
     echo  # a record without a final newline
-    squeue --me --noheader --name {shlex.quote(config.job_name)} --format %i 2>/dev/null
+    {slurm.shell_job_ids(config.job_name)} 2>/dev/null
   }} | sort -u
 }}
 # _galyleo_modules: module names, from Lmod or Environment Modules if either answers within 2 s.
@@ -380,7 +381,7 @@ _galyleo() {{
   case $prev in
     -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
     --connect) COMPREPLY=($(compgen -W {connects!r} -- "$cur")); return ;;
-    -p|--partition) COMPREPLY=($(compgen -W "$(sinfo --noheader --format %R 2>/dev/null)" -- "$cur")); return ;;
+    -p|--partition) COMPREPLY=($(compgen -W "$({slurm.SHELL_PARTITIONS} 2>/dev/null)" -- "$cur")); return ;;
     -e|--env-modules)
       local head=''
       [[ $cur == *,* ]] && head=${{cur%,*}},

@@ -17,7 +17,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from galyleo import idle, reasons, records, sessions, slurm
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
-from galyleo.sessions import JobInfo, Session
+from galyleo.sessions import Session
+from galyleo.slurm import JobInfo
 
 FOLLOW_POLL = 0.5  # seconds between reads of a followed job output
 FOLLOW_IDLE = 5.0  # ask Slurm whether the job still runs only after this long without new output
@@ -105,7 +106,7 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
     session = sessions.resolve(found, ident, infos)
     info = infos[session.job_id]
     if info.state == "PENDING":
-        info = replace(info, start=expected_start(session.job_id) or info.start)
+        info = replace(info, start=slurm.expected_start(session.job_id) or info.start)
     doc = as_json(session, info)
     doc["satellite"] = satellite_state(config, session.alias, info) if session.connect != "ssh" else ""
     if as_doc:
@@ -129,12 +130,6 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
         if doc.get(key):
             print(f"{label:<10} {doc[key]}")
     return 0
-
-
-def expected_start(job_id: str) -> str:
-    done = slurm.call(["squeue", "--noheader", "--start", "--jobs", job_id, "--format", "%S"], timeout=20)
-    value = done.stdout.strip() if done.returncode == 0 else ""
-    return "" if value in ("N/A", "Unknown") else value
 
 
 def satellite_state(config: Config, alias: str, info: JobInfo) -> str:
@@ -196,8 +191,8 @@ def logs(config: Config, ident: Optional[str], follow: bool) -> int:
 
 def still_live(job_id: str, cluster: str = "") -> bool:
     """False once Slurm says the job ended; a controller that does not answer keeps it live."""
-    info = sessions.job(job_id, cluster=cluster)
-    return info is None or info.state in sessions.LIVE
+    info = slurm.job(job_id, cluster=cluster)
+    return info is None or info.state in slurm.LIVE
 
 
 def tail_file(path: str, follow: bool, live: Any) -> int:

@@ -17,7 +17,8 @@ from typing import Any, Dict, Optional
 from galyleo import records, render, slurm, tunnel
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
-from galyleo.sessions import JobInfo, Session
+from galyleo.sessions import Session
+from galyleo.slurm import JobInfo
 from galyleo.spec import LaunchSpec
 
 

@@ -135,7 +135,7 @@ def test_every_reason_wait_shows_is_in_words(monkeypatch: pytest.MonkeyPatch, cl
     scripted = Slurm(["101|PENDING|PartitionConfig|||N/A|debug\n"], None)
     _, lines, _ = wait_for(monkeypatch, scripted, clock)
     assert "PartitionConfig" not in lines[0] and "cannot give what the job asks for" in lines[0]
-    assert watch.describe(test_sessions.sessions.JobInfo("PENDING", "SomethingNew")) == \
+    assert watch.describe(slurm.JobInfo("PENDING", "SomethingNew")) == \
         "queued: Slurm's reason: SomethingNew"
 
 
