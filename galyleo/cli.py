@@ -277,22 +277,24 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
     config = loaded.config
     if args.command in ("generate", "launch"):
         return build_and_run(args, config)
-    from galyleo import commands
+    if args.command in ("list", "status", "open", "logs"):
+        from galyleo import session_commands
 
-    if args.command == "list":
-        return commands.list_sessions(config, args.all, args.json)
-    if args.command == "status":
-        return commands.status(config, args.id, args.json)
-    if args.command == "open":
-        return commands.open_url(config, args.id)
-    if args.command == "logs":
-        return commands.logs(config, args.id, args.follow)
-    if args.command == "stop":
+        if args.command == "list":
+            return session_commands.list_sessions(config, args.all, args.json)
+        if args.command == "status":
+            return session_commands.status(config, args.id, args.json)
+        if args.command == "open":
+            return session_commands.open_url(config, args.id)
+        return session_commands.logs(config, args.id, args.follow)
+    if args.command in ("stop", "clean"):
+        from galyleo import stop
+
+        if args.command == "clean":
+            return stop.clean(config, args.yes)
         if args.all and args.ids:
             raise UsageError("stop: give session ids or --all, not both")
-        return commands.stop(config, args.ids, args.all, args.yes)
-    if args.command == "clean":
-        return commands.clean(config, args.yes)
+        return stop.stop(config, args.ids, args.all, args.yes)
     if args.command == "cache":
         from galyleo import condacache
 
@@ -300,9 +302,11 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
             return condacache.remove(config, args.keys, args.all)
         return condacache.show(config)
     if args.command == "config":
+        from galyleo import config_commands
+
         if args.config_command == "set":
-            return commands.config_set(args.key, args.value, config)
-        return commands.config_show(loaded, getattr(args, "json", False))
+            return config_commands.config_set(args.key, args.value, config)
+        return config_commands.config_show(loaded, getattr(args, "json", False))
     sys.stdout.write(completion_script(make_parser(config), args.shell, config))
     return 0
 

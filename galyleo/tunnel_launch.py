@@ -124,7 +124,7 @@ def open_session(session: Session, info: JobInfo) -> int:
     """`galyleo open` of an ssh-mode session: the two lines again, once the job wrote them."""
     found = tunnel.read(tunnel.url_path(session.record))
     if found is None or not info.live:
-        from galyleo.commands import describe
+        from galyleo.session_commands import describe
 
         raise GalyleoError(f"job {session.job_id} has no tunnel to open: {describe(info)}; "
                            "the job writes the ssh command once Jupyter answers")
