@@ -58,7 +58,7 @@ def submit(script: str) -> Tuple[str, str]:
     """sbatch --parsable SCRIPT: (job id, cluster) from the last line `jobid[;cluster]`, the id checked numeric.
 
     The cluster is "" unless sbatch names one (SLURM_CLUSTERS / SBATCH_CLUSTERS sent the job elsewhere)."""
-    done = call(["sbatch", "--parsable", script], env=sbatch_environment(os.environ))
+    done = call(submit_argv(script), env=sbatch_environment(os.environ))
     lines = done.stdout.strip().splitlines()
     job_id, _, cluster = (lines[-1] if lines else "").partition(";")
     job_id, cluster = job_id.strip(), cluster.strip()
@@ -66,6 +66,11 @@ def submit(script: str) -> Tuple[str, str]:
         reason = done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}"
         raise SubmitError(f"sbatch refused the job: {reason}")
     return job_id, cluster
+
+
+def submit_argv(script: str) -> List[str]:
+    """What submit runs (launch --dry-run shows it)."""
+    return ["sbatch", "--parsable", script]
 
 
 def on_cluster(cluster: str) -> List[str]:

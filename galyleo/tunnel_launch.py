@@ -140,7 +140,7 @@ def dry_run(spec: LaunchSpec, config: Config) -> int:
     steps = [
         f"write {paths.token} (0600): a new 256-bit Jupyter token",
         f"write {paths.script} (0600): the script below",
-        f"sbatch --parsable {paths.script}",
+        " ".join(slurm.submit_argv(paths.script)),
         f"write {paths.record} (0600): the session record",
         f"wait until the job writes {tunnel.url_path(paths.record)} (0600)",
         f"print: ssh -N -L {tunnel.LOCAL_HOST}:<local port>:<node>:<port> {tunnel.target(config)}",
