@@ -29,6 +29,9 @@ from common import HARNESS_ROOT, PYTHON, PYZ, REPO, SITE_TOML
 sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
 import satellite_client as sat  # noqa: E402
 
+sys.path.insert(0, REPO)
+from galyleo import contract  # noqa: E402  (the job's stamp lines are its format)
+
 ON = os.path.join(REPO, "tests", "harness", "on")
 
 
@@ -42,7 +45,6 @@ def slurm_out(*argv: str) -> str:
 
 
 BASH_ORIGINAL_LAUNCH = 0.18  # seconds: the bash galyleo's launch on this kind of machine (issue 7)
-STAMP = re.compile(r"^\[galyleo stamp\] (\S+) ([0-9.]+)$", re.M)
 JUPYTER_RUNNING = re.compile(r"^\[I (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ServerApp\] Jupyter Server \S+ is running at",
                              re.M)
 WAITING = ("Phase 1 of 2", "Phase 2 of 2")
@@ -225,7 +227,7 @@ def stamps(output: str) -> Dict[str, float]:
             text = handle.read()
     except OSError:
         return {}
-    found = {name: float(value) for name, value in STAMP.findall(text)}
+    found = contract.stamps(text)
     running = JUPYTER_RUNNING.search(text)
     if running:  # Jupyter logs local time (UTC here) with milliseconds
         found["_jupyter_running_epoch"] = time.mktime(time.strptime(running.group(1)[:19], "%Y-%m-%d %H:%M:%S")) \

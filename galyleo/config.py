@@ -53,6 +53,7 @@ class Config:
     port_min: int = 0
     port_max: int = 0
     ready_timeout: int = 300
+    stop_grace: int = 5
     module_init: List[str] = field(default_factory=lambda: list(DEFAULT_MODULE_INITS))
     module_reset: str = "reset"
     default_modules: List[str] = field(default_factory=list)
@@ -104,6 +105,7 @@ RANGES: Dict[str, Tuple[int, int]] = {
     "port_min": (1024, 65535),
     "port_max": (1024, 65535),
     "ready_timeout": (1, 86400),
+    "stop_grace": (1, 300),
     "preflight_timeout": (1, 3600),
     "signal_lead": (60, 65535),  # sbatch --signal's limit; below a minute the warning is useless
     "shiv_keep": (0, 100),

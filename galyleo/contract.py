@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 # --- the session record ---------------------------------------------------------------
@@ -91,20 +91,34 @@ class Record:
             return None
 
 
-# The fields a plain-`sbatch` job fills in at run time, each from a JSON-safe alphabet
-# (digits, the alias pattern, a URL of those, a UTC time, the cluster alphabet).
-JOB_SLOTS = ("job_id", "name", "alias", "url", "created", "cluster")
+# What only the job knows when a plain-`sbatch` job writes its own record, each from a
+# JSON-safe alphabet (digits, the alias pattern, hex, a UTC time, the cluster alphabet).
+JOB_SLOTS = ("job_id", "alias", "token", "local_port", "created", "cluster")
 SLOT = "<<galyleo-slot-%s>>"  # kept as is by json.dumps
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # `created`, in UTC: strftime's, and `date -u +...`'s
+
+
+def slot(name: str) -> str:
+    """A place in a record template for the job's value of NAME (one of JOB_SLOTS)."""
+    return SLOT % name
+
+
+def standalone_record(folder: str, interface: str, url: str, connect: str = "satellite", domain: str = "") -> Record:
+    """The record a plain-`sbatch` job writes once it runs, its run-time facts as slots (URL has its own)."""
+    job_id = slot("job_id")
+    paths = files(folder, job_session_name(job_id))
+    return Record(name=paths.name, job_id=job_id, alias=slot("alias") if connect == "satellite" else "", url=url,
+                  output=paths.output, interface=interface, created=slot("created"), cluster=slot("cluster"),
+                  connect=connect, domain=domain, standalone=True)
 
 
 def record_format(template: Record) -> Tuple[str, Tuple[str, ...]]:
-    """TEMPLATE's JSON as a bash printf format with a %s for each JOB_SLOTS field it
-    leaves to the job, and the slot names in the order the format takes them."""
-    data = dict(template.to_json(), **{name: SLOT % name for name in JOB_SLOTS})
-    text = printf_safe(json.dumps(data, sort_keys=True))
+    """TEMPLATE's JSON as a bash printf format, a %s where it has a slot, and the slots'
+    names in the order the format takes them."""
+    text = printf_safe(json.dumps(template.to_json(), sort_keys=True))
     order = tuple(m.group(1) for m in re.finditer(re.escape(SLOT).replace("%s", "([a-z_]+)"), text))
     for name in JOB_SLOTS:
-        text = text.replace(SLOT % name, "%s")
+        text = text.replace(slot(name), "%s")
     return text + "\\n", order
 
 
@@ -200,12 +214,18 @@ def base_format(folder: str, output_file: str = "") -> str:
 # --- names the proxy and Slurm give ---------------------------------------------------
 ALIAS_PATTERN = "[a-z0-9]+-[a-z0-9]+-[a-z0-9]+"  # an ERE, and a Python regex: both sides match it whole
 ALIAS = re.compile(ALIAS_PATTERN + r"\Z")
+PROXY_ORIGIN_FORMAT = "https://%s.%s"  # alias, domain: the origin the browser has
+PROXY_URL_FORMAT = PROXY_ORIGIN_FORMAT + "/?token=%s"  # alias, domain, token: the session URL
 CLUSTER_CHARS = "A-Za-z0-9_.-"  # a cluster name is kept to these (a bracket expression's inside)
 CLUSTER = re.compile(f"[{CLUSTER_CHARS}]{{0,64}}\\Z")
 
 
 def clean_cluster(text: str) -> str:
     return re.sub(f"[^{CLUSTER_CHARS}]", "", text)
+
+
+def proxy_url(alias: str, domain: str, token: str) -> str:
+    return PROXY_URL_FORMAT % (alias, domain, token)
 
 
 # --- what the job prints and galyleo reads ---------------------------------------------
@@ -227,10 +247,10 @@ def exit_statuses(text: str) -> List[str]:
     return pattern(MARK_ENDED).findall(text)
 
 
-def ended_idle(text: str) -> Optional[str]:
-    """The job's own words when Jupyter shut itself down idle, if TEXT has them."""
-    found = pattern(MARK_IDLE_ENDED).findall(text)
-    return f"idle for {found[-1]} min" if found else None
+def ended_idle(text: str) -> str:
+    """How the job output TEXT says the session ended, if it ended idle ("" otherwise)."""
+    found = re.findall(re.escape(MARK_IDLE_ENDED.split("%s")[0]) + r"(\S+)", text)
+    return f"idle for {found[-1]} min" if found else ""
 
 
 def stamps(text: str) -> Dict[str, float]:
@@ -244,29 +264,35 @@ def stamps(text: str) -> Dict[str, float]:
 
 
 # --- what the job script is given --------------------------------------------------------
-def job_values(folder: str, output_file: str = "") -> Dict[str, Any]:
-    """The contracts as the `GALYLEO_*` values the snippets use."""
+def job_values(folder: str, output_file: str = "", template: Optional[Record] = None) -> Dict[str, Any]:
+    """The contracts as the `GALYLEO_*` values the snippets use; TEMPLATE: the record a
+    plain-`sbatch` job writes (None when launch writes it)."""
+    form, order = record_format(template) if template else ("", ())
     return {
         "GALYLEO_SESSION_BASE": base_format(folder, output_file),
-        "GALYLEO_SUFFIX_OUTPUT": SUFFIXES["output"],
         "GALYLEO_SUFFIX_RECORD": SUFFIXES["record"],
         "GALYLEO_SUFFIX_URL": SUFFIXES["url"],
-        "GALYLEO_SUFFIX_ACTIVITY": SUFFIXES["activity"],
-        "GALYLEO_ALIAS_PATTERN": ALIAS_PATTERN,
         "GALYLEO_CLUSTER_CHARS": CLUSTER_CHARS,
         "GALYLEO_MARK_ENDED": MARK_ENDED,
         "GALYLEO_MARK_TERM": MARK_TERM,
         "GALYLEO_MARK_INT": MARK_INT,
         "GALYLEO_MARK_HUP": MARK_HUP,
         "GALYLEO_MARK_STAMP": MARK_STAMP,
+        "GALYLEO_TIME_FORMAT": TIME_FORMAT,
+        "GALYLEO_RECORD_FORMAT": form,
+        "GALYLEO_RECORD_SLOTS": order,
     }
 
 
-def record_values(template: Record) -> Dict[str, Any]:
-    """The record a plain-`sbatch` job writes: its printf format and the slots' order."""
-    form, order = record_format(template)
-    return {"GALYLEO_RECORD_FORMAT": form, "GALYLEO_RECORD_SLOTS": order}
+def proxy_values() -> Dict[str, Any]:
+    """What the Satellite connection (satellite.sh.j2) shares with satellite.py."""
+    return {
+        "GALYLEO_ALIAS_PATTERN": ALIAS_PATTERN,
+        "GALYLEO_PROXY_URL_FORMAT": PROXY_URL_FORMAT,
+        "GALYLEO_PROXY_ORIGIN_FORMAT": PROXY_ORIGIN_FORMAT,
+    }
 
 
-def field_names() -> Tuple[str, ...]:
-    return tuple(f.name for f in fields(Record))
+def activity_values() -> Dict[str, Any]:
+    """Where the idle watch finds the job output and keeps the activity file (idle.py reads it)."""
+    return {"GALYLEO_SUFFIX_OUTPUT": SUFFIXES["output"], "GALYLEO_SUFFIX_ACTIVITY": SUFFIXES["activity"]}

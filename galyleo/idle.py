@@ -14,18 +14,18 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
+from galyleo import contract
+
 INTERFACES = ("lab", "notebook")  # the ones whose server honours shutdown_no_activity_timeout
 MAX_MINUTES = 525600  # a year: far beyond any time limit, far below what overflows anything
 SERVER_CHECK = 60  # jupyter_server checks shutdown_no_activity every 60 s (hard-coded there)
 WATCH_INTERVAL = 60  # how often the job looks at Jupyter when culling is off
 WATCH_MISSES = 2  # refusals in a row (port closed, process alive) before the job stops Jupyter
 
-# What the job prints when Jupyter shut itself down for being idle; sessions.py reads it.
-ENDED_IDLE = "ended: idle for"
 # jupyter_server's own log line when it shuts down for no activity (an extended regex).
 JUPYTER_IDLE_LOG = "No kernels for [0-9]+ seconds; shutting down"
-# The activity file the job keeps beside its output: the timeout and Jupyter's /api/status.
-ACTIVITY_SUFFIX = ".activity"
+# The activity file the job keeps beside its output (contract.SessionFiles.activity):
+# the timeout and Jupyter's /api/status.
 ACTIVITY_FORMAT = '{"idle_timeout": %s, "status": %s}\\n'  # printf format, written by the job
 
 
@@ -56,13 +56,12 @@ def jupyter_settings(minutes: int) -> Tuple[str, ...]:
 
 
 def ended_message(minutes: int) -> str:
-    return f"{ENDED_IDLE} {minutes} min (no kernel running and no request; Jupyter shut itself down)"
+    return contract.MARK_IDLE_ENDED % minutes
 
 
 def activity_path(output: str) -> str:
     """The activity file of a session whose job output is OUTPUT (`x.out` -> `x.activity`)."""
-    base = output[:-4] if output.endswith(".out") else output
-    return base + ACTIVITY_SUFFIX
+    return contract.files_of_output(output).activity
 
 
 @dataclass(frozen=True)
@@ -108,15 +107,6 @@ def describe(activity: Optional[Activity], now: float) -> str:
     kernels = f" ({activity.kernels} kernel(s) are shut down first, unless running code)" if activity.kernels else ""
     return (f"ends if idle: after {activity.timeout // 60} min without activity; last activity {ago} min ago;"
             f" by about {end}{kernels}")
-
-
-def ended_how(text: str) -> str:
-    """How the job output TEXT says the session ended, if it ended idle ("" otherwise)."""
-    at = text.rfind(ENDED_IDLE)
-    if at < 0:
-        return ""
-    minutes = text[at + len(ENDED_IDLE):].split(None, 1)[0] if text[at + len(ENDED_IDLE):].strip() else "?"
-    return f"idle for {minutes} min"
 
 
 def parse_utc(text: str) -> float:

@@ -23,9 +23,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
-from galyleo import records, render, slurm
+from galyleo import contract, records, render, slurm
 from galyleo.cancel import withdraw
 from galyleo.config import Config
+from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError, SatelliteError
 from galyleo.spec import LaunchSpec
 
@@ -143,7 +144,7 @@ def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> 
             alias = client.getlink()
         held.deliver()
         token = secrets.token_hex(32)
-        url = f"https://{alias}.{config.satellite_domain}/?token={token}"
+        url = contract.proxy_url(alias, config.satellite_domain, token)
         handoff = render.Handoff(alias, paths.token, paths.output)
         records.write_private(paths.token, token)
         records.write_private(paths.script, render.render(spec, config, handoff))
@@ -152,7 +153,7 @@ def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> 
             job_id, cluster = slurm.submit(paths.script)
         held.deliver()
         session = record(spec, config, paths, alias, job_id, url, cluster)
-        records.write_record(paths.record, session)
+        records.write_record(session)
         link(client, alias, job_id)
         report(session, options)  # a closed stdout (BrokenPipeError): nobody learns the URL, so undo
     except BaseException as exc:
@@ -188,7 +189,7 @@ def link(client: Any, alias: str, job_id: str) -> None:
         sys.stderr.write(f"galyleo: warning: {exc} (the session works without it)\n")
 
 
-def report(session: Dict[str, Any], options: Options) -> None:
+def report(session: Record, options: Options) -> None:
     """URL last on stdout (only line with --quiet); with --json one document, words on stderr."""
     if options.json:
         json.dump(session_json(session), sys.stdout, indent=2, sort_keys=True)
@@ -196,35 +197,27 @@ def report(session: Dict[str, Any], options: Options) -> None:
         sys.stdout.flush()
         return
     if not options.quiet:
-        print(f"Submitted batch job {session['job_id']} (session {session['name']})")
-        print(f"Job script: {session['script']}")
-        print(f"Job output: {session['output']}")
-    print(session["url"], flush=True)
+        print(f"Submitted batch job {session.job_id} (session {session.name})")
+        print(f"Job script: {session.script}")
+        print(f"Job output: {session.output}")
+    print(session.url, flush=True)
 
 
-def session_json(session: Dict[str, Any]) -> Dict[str, Any]:
+def session_json(session: Record) -> Dict[str, Any]:
     keys = ("name", "job_id", "alias", "url", "script", "output", "record", "interface", "created")
-    return dict({k: session.get(k, "") for k in keys}, state="SUBMITTED")
+    return dict({k: getattr(session, k) for k in keys}, state="SUBMITTED")
 
 
-def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, alias: str, job_id: str,
-           url: str, cluster: str = "") -> Dict[str, Any]:
+def record(spec: LaunchSpec, config: Config, paths: SessionFiles, alias: str, job_id: str,
+           url: str, cluster: str = "") -> Record:
     """The session record (0600, holds the URL with its token): what list/status/open/stop need."""
-    return {
-        "name": paths.name,
-        "job_id": job_id,
-        "alias": alias,
-        "url": url,
-        "domain": config.satellite_domain,
-        "script": paths.script,
-        "output": paths.output,
-        "record": paths.record,
-        "interface": spec.interface,
-        "login_host": socket.gethostname(),
-        "cluster": cluster or slurm.cluster_name(),  # sbatch's `jobid;cluster` answer names another cluster
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "options": asdict(spec),
-    }
+    return Record(
+        name=paths.name, job_id=job_id, alias=alias, url=url, domain=config.satellite_domain,
+        script=paths.script, output=paths.output, record=paths.record, interface=spec.interface,
+        login_host=socket.gethostname(),
+        cluster=cluster or slurm.cluster_name(),  # sbatch's `jobid;cluster` answer names another cluster
+        created=time.strftime(contract.TIME_FORMAT, time.gmtime()), options=asdict(spec),
+    )
 
 
 def dry_run(spec: LaunchSpec, config: Config) -> int:
@@ -243,7 +236,7 @@ def dry_run(spec: LaunchSpec, config: Config) -> int:
         " ".join(slurm.submit_argv(paths.script)),
         f"write {paths.record} (0600): the session record",
         f"GET {base}/linktoken.cgi?token=<alias>&jobid=<job id>",
-        f"print https://<alias>.{config.satellite_domain}/?token=<token>",
+        f"print {contract.proxy_url('<alias>', config.satellite_domain, '<token>')}",
     ]
     return show_plan("", steps, render.render(spec, config, handoff))
 

@@ -1,31 +1,20 @@
 """Files under ~/.galyleo: the directory is 0700 and every file 0600, whatever the umask.
 
-A session is named `galyleo-<UTC time>-<random>` before submission (the job id
-comes later), so two launches in the same second never share a name.
+launch names a session `galyleo-<UTC time>-<random>` before submission (the job id
+comes later), so two launches in the same second never share a name; where its files
+are is contract.py's.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import stat
 import time
-from dataclasses import dataclass
-from typing import Any, Dict
 
+from galyleo import contract
+from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError
-
-
-@dataclass(frozen=True)
-class SessionPaths:
-    """Where one launched session keeps its script, output, token hand-off and record."""
-
-    name: str
-    script: str
-    output: str
-    token: str
-    record: str
 
 
 def ensure_dir(path: str) -> None:
@@ -56,10 +45,9 @@ def ensure_dir(path: str) -> None:
         raise GalyleoError(f"cannot write in {path}")
 
 
-def new_session(folder: str) -> SessionPaths:
-    name = f"galyleo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
-    base = os.path.join(folder, name)
-    return SessionPaths(name, base + ".sh", base + ".out", base + ".token", base + ".json")
+def new_session(folder: str) -> SessionFiles:
+    return contract.files(folder, f"{contract.PREFIX}{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-"
+                                  f"{secrets.token_hex(3)}")
 
 
 def write_private(path: str, text: str) -> None:
@@ -73,8 +61,8 @@ def write_private(path: str, text: str) -> None:
         raise GalyleoError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def write_record(path: str, record: Dict[str, Any]) -> None:
-    write_private(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+def write_record(record: Record) -> None:
+    write_private(record.record, record.to_text())
 
 
 def remove(*paths: str) -> None:

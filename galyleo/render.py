@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, idle, tunnel
+from galyleo import __version__, contract, idle, jobnumbers, tunnel
 from galyleo.config import Config
 from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
@@ -106,6 +106,7 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
         "interface": spec.interface,
         "conda": "yml" if spec.conda_yml else ("env" if spec.conda_env else ""),
         "container": bool(spec.sif),
+        "inside": bool(spec.sif and (spec.conda_env or spec.conda_yml)),  # conda sets the container's hook
         "idle": bool(spec.idle_timeout),
         "connection": "tunnel.sh.j2" if spec.connect == "ssh" else "satellite.sh.j2",
     }
@@ -117,7 +118,7 @@ def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int 
     if handoff:
         output = handoff.output_file.replace("%", "%%")
     else:
-        output = spec.output_dir.replace("%", "%%") + "/galyleo-%j.out"
+        output = contract.sbatch_output(spec.output_dir)
     pairs = [
         ("job-name", spec.job_name),
         ("account", spec.account),
@@ -153,9 +154,10 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_JUPYTER_COMMAND": INTERFACE_COMMANDS[spec.interface],
         "GALYLEO_NOTEBOOK_DIR": spec.notebook_dir,
     }
+    values.update(contract.job_values(spec.output_dir, handoff.output_file if handoff else "",
+                                      None if handoff else standalone_record(spec, config)))
     if spec.connect == "ssh":  # no Satellite value at all: nothing in the script could call it
-        values.update(tunnel.job_values(spec.interface, spec.output_dir, handoff.output_file if handoff else "",
-                                        handoff.token_file if handoff else "", config))
+        values.update(tunnel.job_values(handoff.token_file if handoff else "", config))
     else:
         values.update({
             "GALYLEO_DOMAIN": config.satellite_domain,
@@ -164,7 +166,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_HTTP_TIMEOUT": config.http_timeout,
             "GALYLEO_ALIAS": handoff.alias if handoff else "",
             "GALYLEO_TOKEN_FILE": handoff.token_file if handoff else "",
-            "GALYLEO_OUTPUT_DIR": spec.output_dir,
+            **contract.proxy_values(),
         })
     values.update({
         "GALYLEO_BIND_ADDRESS": config.bind_address,
@@ -177,16 +179,15 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
         "GALYLEO_WATCH_INTERVAL": idle.watch_interval(spec.idle_timeout),
         "GALYLEO_WATCH_MISSES": idle.WATCH_MISSES,
     })
+    values.update(jobnumbers.values(config))
     if spec.idle_timeout:
         values.update({
             "GALYLEO_IDLE_MINUTES": spec.idle_timeout,
             "GALYLEO_IDLE_SETTINGS": idle.jupyter_settings(spec.idle_timeout),
             "GALYLEO_IDLE_ENDED": idle.ended_message(spec.idle_timeout),
             "GALYLEO_JUPYTER_IDLE_LOG": idle.JUPYTER_IDLE_LOG,
-            "GALYLEO_JOB_OUTPUT": handoff.output_file if handoff else "",
-            "GALYLEO_OUTPUT_DIR": spec.output_dir,
-            "GALYLEO_ACTIVITY_SUFFIX": idle.ACTIVITY_SUFFIX,
             "GALYLEO_ACTIVITY_FORMAT": idle.ACTIVITY_FORMAT,
+            **contract.activity_values(),
         })
     chosen = sections(spec)
     if "modules.sh.j2" in chosen:
@@ -218,6 +219,14 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_BINDS": spec.binds,
         })
     return list(values.items())
+
+
+def standalone_record(spec: LaunchSpec, config: Config) -> contract.Record:
+    """The record a plain-`sbatch` job writes for itself once it runs (launch writes its own)."""
+    if spec.connect == "ssh":
+        return tunnel.record_template(spec.interface, spec.output_dir)
+    url = contract.proxy_url(contract.slot("alias"), config.satellite_domain, contract.slot("token"))
+    return contract.standalone_record(spec.output_dir, spec.interface, url, domain=config.satellite_domain)
 
 
 def sections(spec: LaunchSpec) -> List[str]:

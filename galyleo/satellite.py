@@ -16,14 +16,13 @@ after a timeout that finds the alias already gone has succeeded.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
 import urllib.parse
 from typing import Any, Callable, Dict, Iterator
 
-from galyleo import shivcache
+from galyleo import contract, shivcache
 from galyleo.config import Config
 from galyleo.errors import SatelliteError
 
@@ -33,7 +32,6 @@ import contextlib  # noqa: E402
 import certifi  # noqa: E402
 import requests  # noqa: E402
 
-ALIAS = re.compile(r"[a-z0-9]+-[a-z0-9]+-[a-z0-9]+\Z")
 RETRIES = 2
 BACKOFF = 0.3
 MAX_REDIRECTS = 3
@@ -133,7 +131,7 @@ class Client:
         """A new alias in state pending; the reply must be exactly one alias."""
         body = self.call("getlink", {}, never_sent)
         alias = body.strip().splitlines()[-1].strip() if body.strip() else ""
-        if not body.startswith("Your token is") or not ALIAS.match(alias):
+        if not body.startswith("Your token is") or not contract.ALIAS.match(alias):
             raise SatelliteError(f"Satellite proxy {self.base}: getlink: unexpected reply {body[:80]!r}")
         return alias
 

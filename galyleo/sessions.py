@@ -8,14 +8,12 @@ UNKNOWN, never ENDED, after a few retries with back-off.
 from __future__ import annotations
 
 import glob
-import json
 import os
-import re
 import time
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from galyleo import idle, slurm
+from galyleo import contract, slurm
+from galyleo.contract import Record as Session
 from galyleo.errors import GalyleoError, UsageError
 from galyleo.slurm import LIVE, JobInfo
 
@@ -25,41 +23,9 @@ ENDINGS = {"COMPLETED": "completed", "FAILED": "failed", "CANCELLED": "cancelled
            "BOOT_FAIL": "node failed to boot", "DEADLINE": "deadline reached", "REVOKED": "revoked"}
 
 
-@dataclass(frozen=True)
-class Session:
-    """One record: what launch (or a standalone job) wrote about a session."""
-
-    name: str
-    job_id: str
-    alias: str
-    url: str
-    output: str
-    script: str
-    interface: str
-    created: str
-    record: str
-    cluster: str = ""  # set when sbatch named another cluster than this node's (slurm.on_cluster)
-    connect: str = "satellite"  # or "ssh" (tunnel.py): then there is no alias, and url is the laptop's
-
-    @classmethod
-    def from_file(cls, path: str) -> Optional["Session"]:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            return cls(
-                name=str(data.get("name", "")), job_id=str(data["job_id"]), alias=str(data.get("alias", "")),
-                url=str(data.get("url", "")), output=str(data.get("output", "")), script=str(data.get("script", "")),
-                interface=str(data.get("interface") or data.get("options", {}).get("interface", "")),
-                created=str(data.get("created", "")), record=path, cluster=str(data.get("cluster") or ""),
-                connect=str(data.get("connect") or "satellite"),
-            )
-        except (OSError, ValueError, KeyError, AttributeError):
-            return None
-
-
 def load_all(folder: str) -> List[Session]:
     """Every readable record in FOLDER, oldest first."""
-    found = (Session.from_file(p) for p in glob.glob(os.path.join(glob.escape(folder), "galyleo-*.json")))
+    found = (Session.read(p) for p in glob.glob(contract.record_glob(folder)))
     return sorted((s for s in found if s is not None), key=lambda s: (s.created, s.name))
 
 
@@ -76,16 +42,16 @@ def gather(folder: str, job_name: str) -> Tuple[List[Session], Dict[str, JobInfo
 
 
 def unrecorded(folder: str, job_id: str, row: JobInfo) -> Session:
-    """A submitted job that has not written its record: where it will (satellite.sh.j2's names)."""
-    base = os.path.join(folder, f"galyleo-{job_id}")
-    return Session(name=f"galyleo-{job_id}", job_id=job_id, alias="", url="", output=base + ".out", script="",
-                   interface="", created=utc(row.submitted), record=base + ".json")
+    """A submitted job that has not written its record: where it will (contract's names)."""
+    paths = contract.files(folder, contract.job_session_name(job_id))
+    return Session(name=paths.name, job_id=job_id, output=paths.output, created=utc(row.submitted),
+                   record=paths.record)
 
 
 def utc(local: str) -> str:
     """squeue's local `2026-11-29T05:00:00` as the records' UTC `...Z`; "" if it is not a time."""
     try:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.mktime(time.strptime(local, "%Y-%m-%dT%H:%M:%S"))))
+        return time.strftime(contract.TIME_FORMAT, time.gmtime(time.mktime(time.strptime(local, "%Y-%m-%dT%H:%M:%S"))))
     except (ValueError, OverflowError):
         return ""
 
@@ -115,14 +81,14 @@ def ended_how(session: Session, final_state: str) -> str:
     Slurm's final state while it remembers (with the exit status the job output gives, for a
     failure), else the job output's last words."""
     text = tail(session.output, 4096)
-    if idle.ended_how(text):
-        return idle.ended_how(text)
-    match = re.findall(r"session ended \(exit status (\d+)\)", text)
-    status = match[-1] if match else ""
+    if contract.ended_idle(text):
+        return contract.ended_idle(text)
+    statuses = contract.exit_statuses(text)
+    status = statuses[-1] if statuses else ""
     if final_state:
         how = ENDINGS.get(final_state, final_state.lower())
         return f"{how}, exit status {status}" if how == "failed" and status not in ("", "0") else how
-    if "received SIGTERM" in text:
+    if contract.MARK_TERM in text:
         return "cancelled or time limit reached"
     if status:
         return "completed" if status == "0" else f"failed, exit status {status}"
@@ -158,7 +124,7 @@ def resolve(sessions: Sequence[Session], ident: Optional[str], infos: Dict[str, 
 def age(created: str, now: Optional[float] = None) -> str:
     """'3m', '2h05m', '4d' since an ISO UTC time."""
     try:
-        then = time.mktime(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+        then = time.mktime(time.strptime(created, contract.TIME_FORMAT)) - time.timezone
     except ValueError:
         return "?"
     seconds = max(0, int((now or time.time()) - then))

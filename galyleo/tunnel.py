@@ -15,8 +15,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
+from galyleo import contract
+from galyleo.contract import Record
 from galyleo.errors import GalyleoError, UsageError, bad
 
 MODES = ("satellite", "ssh")
@@ -35,11 +37,8 @@ URL_FORMAT = f"ssh -N -L {LOCAL_HOST}:%s:%s:%s %s\n{LOCAL_URL_FORMAT}\n"
 URL_ARGS = ("local_port", "node", "port", "target", "local_port", "token")  # URL_FORMAT's slots, in order
 NON_SPACE = r"\S+?"
 SLOT_PATTERNS = {"local_port": "[0-9]+", "port": "[0-9]+"}  # a bracketed IPv6 node holds ':' too
-URL_SUFFIX = ".url"
-RECORD_SUFFIX = ".json"
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]*\Z")  # also safe in a printf format and a shell line
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*\Z")
-SLOT = "<<galyleo-slot>>"  # kept as is by json.dumps
 
 
 def mode(given: Optional[str], config: Any) -> str:
@@ -149,14 +148,8 @@ def read(path: str) -> Optional[Tunnel]:
 
 
 def url_path(record: str) -> str:
-    """The URL file of the session whose record is RECORD (`x.json` -> `x.url`)."""
-    base = record[: -len(RECORD_SUFFIX)] if record.endswith(RECORD_SUFFIX) else record
-    return base + URL_SUFFIX
-
-
-def printf_safe(text: str) -> str:
-    """TEXT as a literal inside a bash printf format."""
-    return text.replace("\\", "\\\\").replace("%", "%%")
+    """The URL file of the session whose record is RECORD."""
+    return contract.files_of_record(record).url
 
 
 def for_printf(form: str) -> str:
@@ -164,39 +157,18 @@ def for_printf(form: str) -> str:
     return form.replace("\n", "\\n")
 
 
-def standalone_base(output_dir: str) -> str:
-    """Where a plain-`sbatch` job keeps its files, with one %s for its job id."""
-    return printf_safe(os.path.join(output_dir, "galyleo-")) + "%s"
+def record_template(interface: str, output_dir: str) -> Record:
+    """The record a plain-`sbatch` job writes in ssh mode: no alias, the laptop's URL."""
+    url = LOCAL_URL_FORMAT % (contract.slot("local_port"), contract.slot("token"))
+    return contract.standalone_record(output_dir, interface, url, connect="ssh")
 
 
-def record_format(interface: str, output_dir: str) -> Tuple[str, Tuple[str, ...]]:
-    """The record a plain-`sbatch` job writes, as a printf format, and the names of its slots in order."""
-    import json
-
-    slots = ("job_id", "job_id", "url", "job_id", "created", "cluster")
-    record: Dict[str, Any] = {
-        "name": f"galyleo-{SLOT}", "job_id": SLOT, "alias": "", "url": SLOT, "connect": "ssh",
-        "output": os.path.join(output_dir, f"galyleo-{SLOT}.out"), "script": "", "interface": interface,
-        "created": SLOT, "cluster": SLOT, "standalone": True,
-    }
-    return printf_safe(json.dumps(record)).replace(SLOT, "%s") + "\\n", slots
-
-
-def job_values(interface: str, output_dir: str, output_file: str, token_file: str, config: Any) -> Dict[str, Any]:
-    """The GALYLEO_* values tunnel.sh.j2 uses (OUTPUT_FILE/TOKEN_FILE: launch's; "" for a plain sbatch)."""
-    if output_file:  # launch names the files; x.out -> x.url
-        base = printf_safe(output_file[: -len(".out")] if output_file.endswith(".out") else output_file)
-    else:
-        base = standalone_base(output_dir)
-    record, _ = record_format(interface, output_dir)
+def job_values(token_file: str, config: Any) -> Dict[str, Any]:
+    """The GALYLEO_* values tunnel.sh.j2 uses (TOKEN_FILE: launch's; "" for a plain sbatch)."""
     return {
         "GALYLEO_TOKEN_FILE": token_file,
         "GALYLEO_LOCAL_PORT_RULE": port_rule(),
         "GALYLEO_ORIGIN_FORMAT": ORIGIN_FORMAT,
-        "GALYLEO_LOCAL_URL_FORMAT": LOCAL_URL_FORMAT,
         "GALYLEO_URL_FORMAT": for_printf(URL_FORMAT),
         "GALYLEO_SSH_TARGET": target(config),
-        "GALYLEO_URL_FILE_FORMAT": base + URL_SUFFIX,
-        "GALYLEO_RECORD_FILE_FORMAT": "" if output_file else base + RECORD_SUFFIX,
-        "GALYLEO_RECORD_FORMAT": record,
     }

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-from typing import Any, Dict, Optional
+from dataclasses import replace
+from typing import Any, Optional
 
 from galyleo import records, render, slurm, tunnel
 from galyleo.config import Config
+from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError
 from galyleo.sessions import Session
 from galyleo.slurm import JobInfo
@@ -28,7 +30,7 @@ def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
 
     held = Held()
     paths = records.new_session(spec.output_dir)
-    url_file = tunnel.url_path(paths.record)
+    url_file = paths.url
     target = tunnel.target(config)  # before any side effect: a name ssh cannot take is an error now
     job_id: Optional[str] = None
     cluster = ""
@@ -41,7 +43,7 @@ def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
             job_id, cluster = slurm.submit(paths.script)
         held.deliver()
         session = record(spec, config, paths, job_id, tunnel.local_url(job_id, token), target, cluster)
-        records.write_record(paths.record, session)
+        records.write_record(session)
     except BaseException as exc:
         undo(job_id, paths, cluster)
         undone = f"job {job_id} cancelled" if job_id else "nothing was submitted"
@@ -55,13 +57,13 @@ def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
         print(f"Job script: {paths.script}")
         print(f"Job output: {paths.output}", flush=True)
 
-    submitted = str(session["job_id"])
+    submitted = session.job_id
 
     def give_up() -> None:  # a job cancelled before it ran never read its token: remove it too
         cancel_job(submitted, cluster)
         records.remove(paths.token)
 
-    status = watch.follow(submitted, session["url"], config, give_up, sys.stderr, cluster=cluster,
+    status = watch.follow(submitted, session.url, config, give_up, sys.stderr, cluster=cluster,
                           ready=lambda: tunnel.read(url_file) is not None, alias=False)
     found = tunnel.read(url_file)
     if status != 0 or found is None:
@@ -70,17 +72,16 @@ def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
     return 0
 
 
-def record(spec: LaunchSpec, config: Config, paths: records.SessionPaths, job_id: str, url: str,
-           target: str, cluster: str = "") -> Dict[str, Any]:
+def record(spec: LaunchSpec, config: Config, paths: SessionFiles, job_id: str, url: str,
+           target: str, cluster: str = "") -> Record:
     """launch's session record, in ssh mode: no alias, the local URL, the ssh target."""
     from galyleo.launch import record as satellite_record
 
     session = satellite_record(spec, config, paths, "", job_id, url, cluster)
-    session.update(connect="ssh", domain="", ssh_target=target, local_port=tunnel.local_port(job_id))
-    return session
+    return replace(session, connect="ssh", domain="", ssh_target=target, local_port=tunnel.local_port(job_id))
 
 
-def undo(job_id: Optional[str], paths: records.SessionPaths, cluster: str = "") -> None:
+def undo(job_id: Optional[str], paths: SessionFiles, cluster: str = "") -> None:
     from galyleo.launch import Held
 
     with Held():
@@ -98,7 +99,7 @@ def cancel_job(job_id: str, cluster: str = "") -> None:
         cancel.warn(f"could not cancel job {job_id}: {exc}")
 
 
-def report(session: Dict[str, Any], found: tunnel.Tunnel, options: Any) -> None:
+def report(session: Record, found: tunnel.Tunnel, options: Any) -> None:
     """The ssh command, then the local URL as the last line; --json: one document."""
     if options.json:
         from galyleo.launch import session_json
@@ -142,7 +143,7 @@ def dry_run(spec: LaunchSpec, config: Config) -> int:
         f"write {paths.script} (0600): the script below",
         " ".join(slurm.submit_argv(paths.script)),
         f"write {paths.record} (0600): the session record",
-        f"wait until the job writes {tunnel.url_path(paths.record)} (0600)",
+        f"wait until the job writes {paths.url} (0600)",
         f"print: ssh -N -L {tunnel.LOCAL_HOST}:<local port>:<node>:<port> {tunnel.target(config)}",
         f"print {tunnel.ORIGIN_FORMAT % '<local port>'}/?token=<token>  (local port = {port_rule})",
     ]

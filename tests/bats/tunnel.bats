@@ -80,8 +80,8 @@ assert_no_satellite() {
   record="${T}/out/galyleo-${JOBID}.json"
   assert_equal "$(stat -c %a "${record}")" 600
   run -0 env PYTHONPATH="${REPO}" "${GALYLEO_PY}" -c 'import sys
-from galyleo import sessions
-s = sessions.Session.from_file(sys.argv[1])
+from galyleo.contract import Record
+s = Record.read(sys.argv[1])
 print(s.job_id, s.connect, s.alias or "-", s.interface, s.output, s.name)
 print(s.url)' "${record}"
   assert_line --index 0 "${JOBID} ssh - notebook ${T}/out/galyleo-${JOBID}.out galyleo-${JOBID}"

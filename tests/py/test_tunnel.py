@@ -161,7 +161,8 @@ def test_ssh_values_are_rendered_from_tunnel_py(tmp_path: Path) -> None:
     user = tunnel.user_name()
     assert f"GALYLEO_LOCAL_PORT_RULE='{tunnel.port_rule()}'" in lines
     assert f"GALYLEO_SSH_TARGET={user}@login.example.org" in lines
-    assert f"GALYLEO_URL_FILE_FORMAT={tmp_path}/out/galyleo-%s.url" in lines
+    # the URL file's path: contract.py's session base and suffix (test_contract.py runs them)
+    assert f"GALYLEO_SESSION_BASE={tmp_path}/out/galyleo-%s" in lines and "GALYLEO_SUFFIX_URL=.url" in lines
 
 
 def test_login_host_defaults_to_this_hosts_fqdn(monkeypatch: pytest.MonkeyPatch) -> None:
