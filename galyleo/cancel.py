@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any, Optional
 
-from galyleo import sessions, slurm
+from galyleo import slurm
 from galyleo.errors import GalyleoError, SatelliteError
 
 STARTED = ("RUNNING", "COMPLETING", "STOPPED", "SUSPENDED")
@@ -42,12 +42,12 @@ def end_job(job_id: str, cluster: str = "") -> bool:
     Raises NotCancelled when the job may still run, before anything else is done.
     """
     refused = scancel(job_id, pending_only=True, cluster=cluster)
-    info = sessions.job(job_id, cluster=cluster)
+    info = slurm.job(job_id, cluster=cluster)
     if info is None:
         raise NotCancelled("Slurm did not answer" + (f" ({refused})" if refused else " after scancel"), not refused)
     if info.state in STARTED or info.state == "CONFIGURING":
         refused = scancel(job_id, cluster=cluster)
-    if refused and info.state in sessions.LIVE:
+    if refused and info.state in slurm.LIVE:
         raise NotCancelled(f"scancel failed ({refused})")
     return info.state in STARTED
 
@@ -81,7 +81,7 @@ def orphaned(client: Any, alias: str, job_id: str, cluster: str = "") -> bool:
     the job ended, ask the proxy; a job still ending after TRAP_GRACE owns the alias."""
     deadline = time.monotonic() + TRAP_GRACE
     while True:
-        info = sessions.job(job_id, retry=False, cluster=cluster)
+        info = slurm.job(job_id, retry=False, cluster=cluster)
         if info is not None and not info.live:
             break
         if time.monotonic() > deadline:

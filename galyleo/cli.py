@@ -277,22 +277,24 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
     config = loaded.config
     if args.command in ("generate", "launch"):
         return build_and_run(args, config)
-    from galyleo import commands
+    if args.command in ("list", "status", "open", "logs"):
+        from galyleo import session_commands
 
-    if args.command == "list":
-        return commands.list_sessions(config, args.all, args.json)
-    if args.command == "status":
-        return commands.status(config, args.id, args.json)
-    if args.command == "open":
-        return commands.open_url(config, args.id)
-    if args.command == "logs":
-        return commands.logs(config, args.id, args.follow)
-    if args.command == "stop":
+        if args.command == "list":
+            return session_commands.list_sessions(config, args.all, args.json)
+        if args.command == "status":
+            return session_commands.status(config, args.id, args.json)
+        if args.command == "open":
+            return session_commands.open_url(config, args.id)
+        return session_commands.logs(config, args.id, args.follow)
+    if args.command in ("stop", "clean"):
+        from galyleo import stop
+
+        if args.command == "clean":
+            return stop.clean(config, args.yes)
         if args.all and args.ids:
             raise UsageError("stop: give session ids or --all, not both")
-        return commands.stop(config, args.ids, args.all, args.yes)
-    if args.command == "clean":
-        return commands.clean(config, args.yes)
+        return stop.stop(config, args.ids, args.all, args.yes)
     if args.command == "cache":
         from galyleo import condacache
 
@@ -300,9 +302,11 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
             return condacache.remove(config, args.keys, args.all)
         return condacache.show(config)
     if args.command == "config":
+        from galyleo import config_commands
+
         if args.config_command == "set":
-            return commands.config_set(args.key, args.value, config)
-        return commands.config_show(loaded, getattr(args, "json", False))
+            return config_commands.config_set(args.key, args.value, config)
+        return config_commands.config_show(loaded, getattr(args, "json", False))
     sys.stdout.write(completion_script(make_parser(config), args.shell, config))
     return 0
 
@@ -338,6 +342,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     import shlex
     from dataclasses import fields
 
+    from galyleo import slurm
     from galyleo.spec import INTERFACE_COMMANDS
 
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -359,7 +364,7 @@ _galyleo_sessions() {{
   {{
     sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/galyleo-*.json 2>/dev/null
     echo  # a record without a final newline
-    squeue --me --noheader --name {shlex.quote(config.job_name)} --format %i 2>/dev/null
+    {slurm.shell_job_ids(config.job_name)} 2>/dev/null
   }} | sort -u
 }}
 # _galyleo_modules: module names, from Lmod or Environment Modules if either answers within 2 s.
@@ -380,7 +385,7 @@ _galyleo() {{
   case $prev in
     -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
     --connect) COMPREPLY=($(compgen -W {connects!r} -- "$cur")); return ;;
-    -p|--partition) COMPREPLY=($(compgen -W "$(sinfo --noheader --format %R 2>/dev/null)" -- "$cur")); return ;;
+    -p|--partition) COMPREPLY=($(compgen -W "$({slurm.SHELL_PARTITIONS} 2>/dev/null)" -- "$cur")); return ;;
     -e|--env-modules)
       local head=''
       [[ $cur == *,* ]] && head=${{cur%,*}},

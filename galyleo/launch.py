@@ -233,7 +233,7 @@ def dry_run(spec: LaunchSpec, config: Config) -> int:
         f"GET {base}/getlink.cgi  -> a new alias",
         f"write {paths.token} (0600): a new 256-bit Jupyter token",
         f"write {paths.script} (0600): the script below",
-        f"sbatch --parsable {paths.script}",
+        " ".join(slurm.submit_argv(paths.script)),
         f"write {paths.record} (0600): the session record",
         f"GET {base}/linktoken.cgi?token=<alias>&jobid=<job id>",
         f"print {contract.proxy_url('<alias>', config.satellite_domain, '<token>')}",

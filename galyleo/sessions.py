@@ -10,45 +10,17 @@ from __future__ import annotations
 import glob
 import os
 import time
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from galyleo import contract, slurm
 from galyleo.contract import Record as Session
 from galyleo.errors import GalyleoError, UsageError
+from galyleo.slurm import LIVE, JobInfo
 
-LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "RESIZING")
-SQUEUE_FORMAT = "%i|%T|%r|%N|%L|%S|%P|%V|%j"  # the job name last: it may hold a '|'
-SQUEUE_MIN_FIELDS = 7  # rows without submit time and name still parse
 # How a job ended, in the words list/status/--wait all use: Slurm's final state, or the job's own last words.
 ENDINGS = {"COMPLETED": "completed", "FAILED": "failed", "CANCELLED": "cancelled", "TIMEOUT": "time limit reached",
            "NODE_FAIL": "node failure", "OUT_OF_MEMORY": "out of memory", "PREEMPTED": "preempted",
            "BOOT_FAIL": "node failed to boot", "DEADLINE": "deadline reached", "REVOKED": "revoked"}
-BACKOFF = (0.5, 1.0, 2.0)
-SQUEUE_TIMEOUT = 20  # a controller that hangs this long is "not answering": no retry after it
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    """Slurm's view of one job: state, reason code, node, time left, expected start, partition, how it ended.
-
-    UNKNOWN (the controller did not answer) counts as live: galyleo must not treat
-    a job that may still run as ended.
-    """
-
-    state: str
-    reason: str = ""
-    node: str = ""
-    time_left: str = ""
-    start: str = ""
-    partition: str = ""
-    submitted: str = ""
-    name: str = ""
-    how: str = ""
-
-    @property
-    def live(self) -> bool:
-        return self.state in LIVE or self.state == "UNKNOWN"
 
 
 def load_all(folder: str) -> List[Session]:
@@ -61,7 +33,7 @@ def gather(folder: str, job_name: str) -> Tuple[List[Session], Dict[str, JobInfo
     """The recorded sessions, plus live jobs named JOB_NAME without a record yet (a plain `sbatch`
     of a generated script writes its record only once it runs), and Slurm's view of each."""
     found = load_all(folder)
-    rows = squeue_rows()
+    rows = slurm.my_jobs()
     known = {s.job_id for s in found}
     for job_id, row in sorted((rows or {}).items()):
         if row.name == job_name and row.state in LIVE and job_id not in known:
@@ -87,12 +59,12 @@ def utc(local: str) -> str:
 def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) -> Dict[str, JobInfo]:
     """Each session's JobInfo from one squeue call's ROWS on this cluster (None: the controller did
     not answer, UNKNOWN), and one more squeue call per other cluster a session was submitted to."""
-    rows_of: Dict[Tuple[str, ...], Optional[Dict[str, JobInfo]]] = {(): rows}
+    rows_of: Dict[str, Optional[Dict[str, JobInfo]]] = {"": rows}
     result: Dict[str, JobInfo] = {}
     for session in sessions:
-        where = tuple(slurm.on_cluster(session.cluster))
+        where = slurm.other_cluster(session.cluster)
         if where not in rows_of:
-            rows_of[where] = squeue_rows(list(where))
+            rows_of[where] = slurm.my_jobs(where)
         rows = rows_of[where]
         if rows is None:
             result[session.job_id] = JobInfo("UNKNOWN", how="the Slurm controller did not answer")
@@ -102,46 +74,6 @@ def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) ->
             final = rows[session.job_id].state if session.job_id in rows else ""
             result[session.job_id] = JobInfo("ENDED", how=ended_how(session, final))
     return result
-
-
-def squeue_rows(cluster_args: Sequence[str] = ()) -> Optional[Dict[str, JobInfo]]:
-    """This user's jobs (all states Slurm still remembers), or None if squeue keeps failing."""
-    text = ask(["squeue", *cluster_args, "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT])
-    return None if text is None else parse_rows(text)
-
-
-def job(job_id: str, retry: bool = True, cluster: str = "") -> Optional[JobInfo]:
-    """One job as squeue sees it now: ENDED once Slurm has forgotten it, None if squeue does not answer."""
-    argv = ["squeue", *slurm.on_cluster(cluster), "--noheader", "--states=all", "--jobs", job_id,
-            "--format", SQUEUE_FORMAT]
-    text = ask(argv, retry)
-    return None if text is None else parse_rows(text).get(job_id, JobInfo("ENDED"))
-
-
-def ask(argv: List[str], retry: bool = True) -> Optional[str]:
-    """squeue's output, retried with back-off; None if it keeps failing. An unknown job id is an answer."""
-    for delay in (BACKOFF if retry else ()) + (0.0,):
-        try:
-            done = slurm.call(argv, timeout=SQUEUE_TIMEOUT)
-        except GalyleoError:  # hung past the timeout, or no squeue at all: no answer either way
-            return None
-        if done.returncode == 0:
-            return done.stdout
-        if "Invalid job id" in done.stderr:
-            return ""
-        if delay:
-            time.sleep(delay)
-    return None
-
-
-def parse_rows(text: str) -> Dict[str, JobInfo]:
-    """SQUEUE_FORMAT lines by job id; lines of any other shape are skipped."""
-    rows = {}
-    for line in text.splitlines():
-        parts = [p.strip() for p in line.split("|", SQUEUE_FORMAT.count("|"))]
-        if len(parts) >= SQUEUE_MIN_FIELDS:
-            rows[parts[0]] = JobInfo(*parts[1:])
-    return rows
 
 
 def ended_how(session: Session, final_state: str) -> str:

@@ -1,16 +1,28 @@
-"""Slurm commands as argv lists (never a shell); failures carry the command and its output."""
+"""Every Slurm command galyleo runs: argv (never a shell), environment, timeouts, retries, and
+parsing into typed results (submit, cancel, one job's state, this user's jobs, queue position,
+start estimate, a partition's limits, the cluster's name). Failures carry the command and its output.
+
+A controller that does not answer is None (callers say UNKNOWN), never "ended".
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from galyleo.errors import SubmitError
+from galyleo.errors import GalyleoError, SubmitError
 
 TIMEOUT = 60
+LIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "REQUEUED", "RESIZING")
+SQUEUE_FORMAT = "%i|%T|%r|%N|%L|%S|%P|%V|%j"  # the job name last: it may hold a '|'
+SQUEUE_MIN_FIELDS = 7  # rows without submit time and name still parse
+BACKOFF = (0.5, 1.0, 2.0)
+SQUEUE_TIMEOUT = 20  # a controller that hangs this long is "not answering": no retry after it
 DIGITS = re.compile(r"[0-9]{1,18}\Z")
 CLUSTER = re.compile(r"[A-Za-z0-9_.-]{0,64}\Z")
 
@@ -46,7 +58,7 @@ def submit(script: str) -> Tuple[str, str]:
     """sbatch --parsable SCRIPT: (job id, cluster) from the last line `jobid[;cluster]`, the id checked numeric.
 
     The cluster is "" unless sbatch names one (SLURM_CLUSTERS / SBATCH_CLUSTERS sent the job elsewhere)."""
-    done = call(["sbatch", "--parsable", script], env=sbatch_environment(os.environ))
+    done = call(submit_argv(script), env=sbatch_environment(os.environ))
     lines = done.stdout.strip().splitlines()
     job_id, _, cluster = (lines[-1] if lines else "").partition(";")
     job_id, cluster = job_id.strip(), cluster.strip()
@@ -56,11 +68,22 @@ def submit(script: str) -> Tuple[str, str]:
     return job_id, cluster
 
 
+def submit_argv(script: str) -> List[str]:
+    """What submit runs (launch --dry-run shows it)."""
+    return ["sbatch", "--parsable", script]
+
+
 def on_cluster(cluster: str) -> List[str]:
     """`-M CLUSTER` for a job on another cluster than this node's ([] for ours: -M needs slurmdbd,
     and [] when this node's own name is unknown, e.g. configless Slurm: as before clusters were kept)."""
+    other = other_cluster(cluster)
+    return ["-M", other] if other else []
+
+
+def other_cluster(cluster: str) -> str:
+    """CLUSTER if it is not this node's own (whose name is known), else "": where -M must point."""
     here = cluster_name() if cluster else ""
-    return ["-M", cluster] if here and cluster != here else []
+    return cluster if here and cluster != here else ""
 
 
 def cancel(job_id: str, pending_only: bool = False, cluster: str = "") -> str:
@@ -68,6 +91,85 @@ def cancel(job_id: str, pending_only: bool = False, cluster: str = "") -> str:
     argv: List[str] = ["scancel"] + on_cluster(cluster) + (["--state=PENDING"] if pending_only else []) + [job_id]
     done = call(argv)
     return "" if done.returncode == 0 else (" ".join(done.stderr.split()) or f"scancel: exit status {done.returncode}")
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """Slurm's view of one job: state, reason code, node, time left, expected start, partition, how it ended.
+
+    UNKNOWN (the controller did not answer) counts as live: galyleo must not treat
+    a job that may still run as ended.
+    """
+
+    state: str
+    reason: str = ""
+    node: str = ""
+    time_left: str = ""
+    start: str = ""
+    partition: str = ""
+    submitted: str = ""
+    name: str = ""
+    how: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE or self.state == "UNKNOWN"
+
+
+def my_jobs(cluster: str = "") -> Optional[Dict[str, JobInfo]]:
+    """This user's jobs (all states Slurm still remembers) by job id, on CLUSTER if it is another
+    than this node's; None if squeue keeps failing."""
+    text = ask(["squeue", *on_cluster(cluster), "--noheader", "--me", "--states=all", "--format", SQUEUE_FORMAT])
+    return None if text is None else parse_rows(text)
+
+
+def job(job_id: str, retry: bool = True, cluster: str = "") -> Optional[JobInfo]:
+    """One job as squeue sees it now: ENDED once Slurm has forgotten it, None if squeue does not answer."""
+    argv = ["squeue", *on_cluster(cluster), "--noheader", "--states=all", "--jobs", job_id,
+            "--format", SQUEUE_FORMAT]
+    text = ask(argv, retry)
+    return None if text is None else parse_rows(text).get(job_id, JobInfo("ENDED"))
+
+
+def position(job_id: str, partition: str) -> Optional[Tuple[int, int]]:
+    """(place, count) among PARTITION's pending jobs by priority, 1 = next; None if squeue cannot say."""
+    argv = ["squeue", "--noheader", "--states=PENDING", "--partition", partition, "--format", "%i", "--sort=-p,i"]
+    text = ask(argv, retry=False) if partition else None
+    ids = list(dict.fromkeys(text.split())) if text else []
+    return (ids.index(job_id) + 1, len(ids)) if job_id in ids else None
+
+
+def expected_start(job_id: str) -> str:
+    """The scheduler's estimate of when a pending job starts; "" when it has none (N/A, Unknown)."""
+    done = call(["squeue", "--noheader", "--start", "--jobs", job_id, "--format", "%S"], timeout=SQUEUE_TIMEOUT)
+    value = done.stdout.strip() if done.returncode == 0 else ""
+    return "" if value in ("N/A", "Unknown") else value
+
+
+def ask(argv: List[str], retry: bool = True) -> Optional[str]:
+    """squeue's output, retried with back-off; None if it keeps failing. An unknown job id is an answer."""
+    for delay in (BACKOFF if retry else ()) + (0.0,):
+        try:
+            done = call(argv, timeout=SQUEUE_TIMEOUT)
+        except GalyleoError:  # hung past the timeout, or no squeue at all: no answer either way
+            return None
+        if done.returncode == 0:
+            return done.stdout
+        if "Invalid job id" in done.stderr:
+            return ""
+        if delay:
+            time.sleep(delay)
+    return None
+
+
+def parse_rows(text: str) -> Dict[str, JobInfo]:
+    """SQUEUE_FORMAT lines by job id; lines of any other shape are skipped."""
+    rows = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split("|", SQUEUE_FORMAT.count("|"))]
+        if len(parts) >= SQUEUE_MIN_FIELDS:
+            rows[parts[0]] = JobInfo(*parts[1:])
+    return rows
 
 
 @dataclass(frozen=True)
@@ -123,3 +225,11 @@ def cluster_name(environ: Optional[Mapping[str, str]] = None) -> str:
         except OSError:
             continue
     return ""
+
+
+def shell_job_ids(job_name: str) -> str:
+    """The shell command `galyleo completion` runs for this user's job ids named JOB_NAME, one a line."""
+    return shlex.join(["squeue", "--me", "--noheader", "--name", job_name, "--format", "%i"])
+
+
+SHELL_PARTITIONS = "sinfo --noheader --format %R"  # the partition names `galyleo completion` offers

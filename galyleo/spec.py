@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from galyleo import idle, tunnel
 from galyleo.config import Config
@@ -78,25 +78,22 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
     """
     home = home if home is not None else os.path.expanduser("~")
     check_conflicts(args)
-    account = _name(*choose("--account", args.account, "account", config.account), ACCEPT["account"], NAME)
+    account = option_or_setting("account", args, config)
     if not account and config.require_account:
         raise UsageError("--account: required (no default account is configured at this site)")
     gpus = ("--gpus", args.gpus) if args.gpus is not None else ("setting gpus", str(config.gpus) if config.gpus else "")
     chosen_interface = interface(_pick(args.interface, config.interface))
     return LaunchSpec(
         account=account,
-        partition=_name(*choose("--partition", args.partition, "partition", config.partition),
-                        ACCEPT["partition"], PARTITION),
-        cpus=_count(*choose("--cpus", args.cpus, "cpus", str(config.cpus))),
-        memory_gb=memory(*choose("--memory", args.memory, "memory", str(config.memory) if config.memory else "")),
-        gpus=0 if args.gres or not gpus[1] else _count(*gpus),
+        partition=option_or_setting("partition", args, config),
+        cpus=option_or_setting("cpus", args, config),
+        memory_gb=option_or_setting("memory", args, config),
+        gpus=0 if args.gres or not gpus[1] else RULES["gpus"](*gpus),
         gres=_name("--gres", args.gres or "", ACCEPT["gres"], GRES),
-        time_limit=time_limit(*choose("--time-limit", args.time_limit, "time_limit", config.time_limit)),
-        reservation=_name(*choose("--reservation", args.reservation, "reservation", config.reservation),
-                          ACCEPT["name"], NAME),
-        qos=_name(*choose("--qos", args.qos, "qos", config.qos), ACCEPT["name"], NAME),
-        constraint=_name(*choose("--constraint", args.constraint, "constraint", config.constraint),
-                         ACCEPT["constraint"], CONSTRAINT),
+        time_limit=option_or_setting("time_limit", args, config),
+        reservation=option_or_setting("reservation", args, config),
+        qos=option_or_setting("qos", args, config),
+        constraint=option_or_setting("constraint", args, config),
         interface=chosen_interface,
         notebook_dir=directory(*choose("--notebook-dir", args.notebook_dir, "$HOME (default --notebook-dir)", home)),
         conda_env=one_line("--conda-env", args.conda_env),
@@ -111,10 +108,17 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         nv=bool(args.nv),
         rocm=bool(args.rocm),
         output_dir=output_dir(config.output_dir, home),
-        job_name=_name("setting job_name", config.job_name, ACCEPT["name"], NAME),
+        job_name=RULES["job_name"]("setting job_name", config.job_name),
         idle_timeout=idle_timeout(args.idle_timeout, config, chosen_interface),
         connect=tunnel.mode(getattr(args, "connect", None), config),
     )
+
+
+def option_or_setting(key: str, args: Any, config: Config) -> Any:
+    """KEY's rule (RULES) on its option (`--time-limit` for time_limit) if typed, else on the setting."""
+    value = getattr(config, key)
+    default = "" if key in UNSET_BY_ZERO and not value else str(value)
+    return RULES[key](*choose("--" + key.replace("_", "-"), getattr(args, key), key, default))
 
 
 def choose(option: str, given: Optional[str], key: str, default: str) -> Tuple[str, str]:
@@ -325,3 +329,43 @@ def output_dir(value: str, home: str) -> str:
         accepted = "a path without spaces, quotes, backslashes, '`', '$' or ';' (sbatch reads it)"
         raise bad("setting output_dir", path, accepted)
     return path
+
+
+def _named(accepted: str, pattern: "re.Pattern[str]") -> Callable[[str, str], str]:
+    return lambda where, text: _name(where, text, accepted, pattern)
+
+
+def default_modules(where: str, text: str) -> List[str]:
+    """Comma-separated modules, each as --env-modules takes it (the error names the setting)."""
+    return list(modules(tuple(text.split(",")) if text else (), None))
+
+
+def plain_output_dir(where: str, text: str) -> str:
+    """Kept as typed (`~` too), but refused if sbatch could not read it as `--output`."""
+    output_dir(text, os.path.expanduser("~"))
+    return text
+
+
+# Each setting the command line also takes, and its one rule: (where, text) -> the typed value,
+# or UsageError naming WHERE (the option or the setting). build checks the options and the
+# settings behind them with these; `config set` checks a value with them before writing it.
+RULES: Dict[str, Callable[[str, str], Any]] = {
+    "account": _named(ACCEPT["account"], NAME),
+    "partition": _named(ACCEPT["partition"], PARTITION),
+    "qos": _named(ACCEPT["name"], NAME),
+    "reservation": _named(ACCEPT["name"], NAME),
+    "job_name": _named(ACCEPT["name"], NAME),
+    "constraint": _named(ACCEPT["constraint"], CONSTRAINT),
+    "cpus": _count,
+    "gpus": _count,
+    "memory": memory,
+    "time_limit": time_limit,
+    "default_modules": default_modules,
+    "output_dir": plain_output_dir,
+}
+UNSET_BY_ZERO = ("gpus", "memory")  # as a setting, 0 means "not asked for" (their default); as an option, it is refused
+
+
+def setting_value(key: str, where: str, text: str) -> Any:
+    """What `config set KEY TEXT` stores: TEXT through KEY's rule, with 0 where it means "not asked for"."""
+    return 0 if key in UNSET_BY_ZERO and text == "0" else RULES[key](where, text)

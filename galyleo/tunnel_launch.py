@@ -19,7 +19,8 @@ from galyleo import records, render, slurm, tunnel
 from galyleo.config import Config
 from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError
-from galyleo.sessions import JobInfo, Session
+from galyleo.sessions import Session
+from galyleo.slurm import JobInfo
 from galyleo.spec import LaunchSpec
 
 
@@ -124,7 +125,7 @@ def open_session(session: Session, info: JobInfo) -> int:
     """`galyleo open` of an ssh-mode session: the two lines again, once the job wrote them."""
     found = tunnel.read(tunnel.url_path(session.record))
     if found is None or not info.live:
-        from galyleo.commands import describe
+        from galyleo.session_commands import describe
 
         raise GalyleoError(f"job {session.job_id} has no tunnel to open: {describe(info)}; "
                            "the job writes the ssh command once Jupyter answers")
@@ -140,7 +141,7 @@ def dry_run(spec: LaunchSpec, config: Config) -> int:
     steps = [
         f"write {paths.token} (0600): a new 256-bit Jupyter token",
         f"write {paths.script} (0600): the script below",
-        f"sbatch --parsable {paths.script}",
+        " ".join(slurm.submit_argv(paths.script)),
         f"write {paths.record} (0600): the session record",
         f"wait until the job writes {paths.url} (0600)",
         f"print: ssh -N -L {tunnel.LOCAL_HOST}:<local port>:<node>:<port> {tunnel.target(config)}",

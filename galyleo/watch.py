@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, TextIO, Tuple
 
 from galyleo import reasons, sessions, slurm
 from galyleo.config import Config
-from galyleo.sessions import LIVE, JobInfo
+from galyleo.slurm import LIVE, JobInfo
 
 POLL = 0.5
 NEVER_SETTLE = 2.0  # seconds a never-start reason must last: Slurm says PartitionConfig ~1 s before PartitionTimeLimit
@@ -72,7 +72,7 @@ class Place:
         if info.state != "PENDING":
             return ""
         if self.polls % POSITION_EVERY == 0:
-            found = position(self.job_id, info.partition)
+            found = slurm.position(self.job_id, info.partition)
             if found and self.now and found[0] != self.now[0]:
                 self.before = self.now
             self.now = found or self.now
@@ -81,14 +81,6 @@ class Place:
             return ""
         moved = f" ({'up' if self.now[0] < self.before[0] else 'down'} from {self.before[0]})" if self.before else ""
         return f"; position {self.now[0]} of {self.now[1]} pending in {info.partition}{moved}"
-
-
-def position(job_id: str, partition: str) -> Optional[Tuple[int, int]]:
-    """(place, count) among PARTITION's pending jobs by priority, 1 = next; None if squeue cannot say."""
-    argv = ["squeue", "--noheader", "--states=PENDING", "--partition", partition, "--format", "%i", "--sort=-p,i"]
-    text = sessions.ask(argv, retry=False) if partition else None
-    ids = list(dict.fromkeys(text.split())) if text else []
-    return (ids.index(job_id) + 1, len(ids)) if job_id in ids else None
 
 
 def answers(url: str, config: Config) -> bool:
@@ -139,7 +131,7 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
     never_since: Optional[float] = None  # when the job's never-start reasons began; None while it may start
     try:
         while True:
-            info = sessions.job(job_id, retry=False, cluster=cluster) or JobInfo("UNKNOWN")
+            info = slurm.job(job_id, retry=False, cluster=cluster) or JobInfo("UNKNOWN")
             if info.state not in LIVE and info.state != "UNKNOWN":
                 how = sessions.ENDINGS.get(info.state, info.state.lower())
                 report.done(f"job {job_id} ended ({how}) before the session was ready; "

@@ -274,7 +274,7 @@ def test_output_into_a_closed_pipe_exits_141_without_a_word(command: List[str], 
 
 
 def test_eof_at_the_clean_prompt_is_one_line(monkeypatch: pytest.MonkeyPatch, cli) -> None:
-    from galyleo import commands
+    from galyleo import stop
 
     class ClosedTerminal:
         def isatty(self) -> bool:
@@ -284,8 +284,8 @@ def test_eof_at_the_clean_prompt_is_one_line(monkeypatch: pytest.MonkeyPatch, cl
             return ""
 
     monkeypatch.setattr(sys, "stdin", ClosedTerminal())
-    monkeypatch.setattr(commands, "clean",
-                        lambda config, yes: bool(commands.confirm("remove them?", "not removing anything")))
+    monkeypatch.setattr(stop, "clean",
+                        lambda config, yes: bool(stop.confirm("remove them?", "not removing anything")))
     result = cli(["clean"])
     assert result.status == 1 and result.err.splitlines()[-1] == "galyleo: error: no answer (end of input)"
 

@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 from conftest import Result
 
-from galyleo import idle, sessions
+from galyleo import idle, sessions, slurm
 
 SITE = 'require_account = false\n'
 
@@ -163,7 +163,7 @@ def test_status_and_list_show_idle_state(test_home: Path, tmp_path: Path, monkey
     from test_sessions import fake_slurm, record, run
 
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
-    monkeypatch.setattr(sessions, "BACKOFF", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(slurm, "BACKOFF", (0.0, 0.0, 0.0))
     from galyleo import satellite as real
 
     monkeypatch.setattr(real.Client, "jobstate", lambda self, alias: "PR")

@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from galyleo import cli, config, reasons, sessions
+from galyleo import cli, config, reasons, slurm
 
 
 def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0, scancel_status: int = 0,
@@ -99,7 +99,7 @@ def record(folder: Path, job_id: str, alias: str, created: str = "2026-11-29T05:
 def env(test_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The conftest home and site config, with the fake Slurm first on PATH and no back-off waits."""
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
-    monkeypatch.setattr(sessions, "BACKOFF", (0.0, 0.0, 0.0))
+    monkeypatch.setattr(slurm, "BACKOFF", (0.0, 0.0, 0.0))
     return test_home
 
 

@@ -18,7 +18,7 @@ import test_sessions
 from fakeproxy import CA_BUNDLE, FakeProxy
 from test_sessions import calls, fake_slurm, record, run
 
-from galyleo import commands, slurm, watch
+from galyleo import session_commands, slurm, watch
 from galyleo.config import Config
 
 env = test_sessions.env  # the shared fixture
@@ -45,8 +45,8 @@ def test_logs_follow_prints_a_growing_file_until_the_job_ends(env: Path, tmp_pat
         if len(steps) == 3:
             squeue_out.write_text("")  # the job has ended and squeue forgot it
 
-    monkeypatch.setattr(commands, "time", SimpleNamespace(sleep=step))
-    monkeypatch.setattr(commands, "FOLLOW_IDLE", 0.0)
+    monkeypatch.setattr(session_commands, "time", SimpleNamespace(sleep=step))
+    monkeypatch.setattr(session_commands, "FOLLOW_IDLE", 0.0)
     status, out, _ = run(capsys, "logs", "-f", "101")
     assert status == 0
     assert out == "line 0\nline 1\nline 2\nline 3\nlast words\n"
@@ -58,7 +58,7 @@ def test_logs_without_follow_prints_once(env: Path, tmp_path: Path, capsys, monk
     fake_slurm(tmp_path / "bin", "101|RUNNING|None|node7|9:58|2026|debug\n")
     record(env / ".galyleo", "101", "aa-bb-cc")
     (env / ".galyleo" / "galyleo-20261129-050000-101.out").write_text("only\n")
-    monkeypatch.setattr(commands, "time", SimpleNamespace(sleep=lambda seconds: pytest.fail("followed")))
+    monkeypatch.setattr(session_commands, "time", SimpleNamespace(sleep=lambda seconds: pytest.fail("followed")))
     assert run(capsys, "logs", "101")[:2] == (0, "only\n")
 
 

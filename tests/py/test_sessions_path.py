@@ -19,7 +19,7 @@ import test_sessions
 from conftest import Clock
 from test_sessions import FakeSatellite, calls, fake_slurm, record, run
 
-from galyleo import commands, slurm, watch
+from galyleo import session_commands, slurm, watch
 from galyleo.config import Config
 
 env = test_sessions.env  # the shared fixture
@@ -135,7 +135,7 @@ def test_every_reason_wait_shows_is_in_words(monkeypatch: pytest.MonkeyPatch, cl
     scripted = Slurm(["101|PENDING|PartitionConfig|||N/A|debug\n"], None)
     _, lines, _ = wait_for(monkeypatch, scripted, clock)
     assert "PartitionConfig" not in lines[0] and "cannot give what the job asks for" in lines[0]
-    assert watch.describe(test_sessions.sessions.JobInfo("PENDING", "SomethingNew")) == \
+    assert watch.describe(slurm.JobInfo("PENDING", "SomethingNew")) == \
         "queued: Slurm's reason: SomethingNew"
 
 
@@ -257,8 +257,8 @@ def test_logs_follow_waits_for_a_pending_job_then_prints(env: Path, tmp_path: Pa
             output.write_text("started\n")
             squeue_out.write_text("")
 
-    monkeypatch.setattr(commands, "time", SimpleNamespace(sleep=step))
-    monkeypatch.setattr(commands, "FOLLOW_IDLE", 0.0)
+    monkeypatch.setattr(session_commands, "time", SimpleNamespace(sleep=step))
+    monkeypatch.setattr(session_commands, "FOLLOW_IDLE", 0.0)
     status, out, err = run(capsys, "logs", "-f", "101")
     assert (status, out) == (0, "started\n")
     assert err == ("galyleo: job 101 is PENDING (waiting for jobs with higher priority): "
@@ -274,7 +274,7 @@ def test_ctrl_c_on_logs_follow_is_a_quiet_exit(env: Path, tmp_path: Path, capsys
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(commands, "time", SimpleNamespace(sleep=interrupt))
+    monkeypatch.setattr(session_commands, "time", SimpleNamespace(sleep=interrupt))
     status, out, err = run(capsys, "logs", "-f", "101")
     assert (status, out, err) == (130, "line\n", "")
 

@@ -168,11 +168,11 @@ def test_clean_without_a_terminal_asks_for_yes(env: Path, tmp_path: Path, capsys
 
 def test_a_controller_that_hangs_is_unknown_not_an_error(env: Path, tmp_path: Path, capsys, satellite,  # noqa: F811
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from galyleo import sessions
+    from galyleo import slurm
 
     fake_slurm(tmp_path / "bin", RUNNING, squeue_empty_then="")
     (tmp_path / "bin" / "squeue").write_text("#!/bin/sh\nexec sleep 30\n")
-    monkeypatch.setattr(sessions, "SQUEUE_TIMEOUT", 1)
+    monkeypatch.setattr(slurm, "SQUEUE_TIMEOUT", 1)
     path = record(env / ".galyleo", "101", "aa-bb-cc")
     status, out, err = run(capsys, "list", "--json")
     assert status == 0 and json.loads(out)["sessions"][0]["state"] == "UNKNOWN", (out, err)
@@ -200,12 +200,12 @@ def test_launch_undo_of_a_job_that_just_started(monkeypatch: pytest.MonkeyPatch,
     """A job RUNNING when launch undoes is cancelled; its trap owns the alias, unless scancel's TERM
     reached its shell before the trap was set: then, once the job ended, the alias is still held and
     galyleo destroys it. Exactly once either way."""
-    from galyleo import cancel, sessions, slurm
+    from galyleo import cancel, slurm
 
     states = iter(["RUNNING", "RUNNING", "COMPLETING", "CANCELLED"])
     monkeypatch.setattr(slurm, "cancel", lambda job_id, pending_only=False, cluster="": "" if not pending_only
                         else "scancel: error: Job is not pending")
-    monkeypatch.setattr(sessions, "job", lambda job_id, retry=True, cluster="": sessions.JobInfo(next(states)))
+    monkeypatch.setattr(slurm, "job", lambda job_id, retry=True, cluster="": slurm.JobInfo(next(states)))
     monkeypatch.setattr(cancel.time, "sleep", lambda seconds: None)
     calls: list = []
 

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 from test_sessions import completions, env, fake_slurm, run  # noqa: F401 (fixtures)
 
-from galyleo import cli, launch, records, sessions, slurm, spec, tunnel
+from galyleo import cli, launch, records, slurm, spec, tunnel
 from galyleo.config import Config
 from galyleo.errors import UsageError
 from galyleo.render import render
@@ -198,7 +198,7 @@ def ssh_launch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: launch.
     job = FakeJob(tmp_path, writes)
     monkeypatch.setattr(slurm, "available", lambda: True)
     monkeypatch.setattr(slurm, "submit", job.submit)
-    monkeypatch.setattr(sessions, "job", lambda job_id, retry=True, cluster="": sessions.JobInfo(state, node="n1"))
+    monkeypatch.setattr(slurm, "job", lambda job_id, retry=True, cluster="": slurm.JobInfo(state, node="n1"))
     monkeypatch.setattr("galyleo.watch.POLL", 0.0)
     records.ensure_dir(conf.output_dir)
     status = launch.run(build([], conf, str(tmp_path)), conf, options)
@@ -248,8 +248,8 @@ def test_launch_of_a_job_that_can_never_start_cancels_it_and_names_no_alias(tmp_
     monkeypatch.setattr(slurm, "submit", FakeJob(tmp_path, writes=False).submit)
     monkeypatch.setattr(slurm, "partition", lambda name: None)
     monkeypatch.setattr(slurm, "cancel", lambda job_id, pending_only=False, cluster="": cancelled.append(job_id) or "")
-    monkeypatch.setattr(sessions, "job",
-                        lambda job_id, retry=True, cluster="": sessions.JobInfo("PENDING", "PartitionTimeLimit"))
+    monkeypatch.setattr(slurm, "job",
+                        lambda job_id, retry=True, cluster="": slurm.JobInfo("PENDING", "PartitionTimeLimit"))
     assert launch.run(build([], conf, str(tmp_path)), conf, launch.Options()) == 1
     captured = capsys.readouterr()
     assert cancelled == ["4242"] and "can never start" in captured.err and "alias" not in captured.err

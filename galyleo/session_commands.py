@@ -1,0 +1,226 @@
+"""The session commands that look: list, status, open, logs.
+
+Each reads the records under ~/.galyleo, asks Slurm once, and prints. Words go
+to stdout for people; with --json one document goes to stdout (schema in
+docs/session.schema.json) and nothing else does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Tuple
+
+from galyleo import idle, reasons, records, sessions, slurm
+from galyleo.config import Config
+from galyleo.errors import GalyleoError
+from galyleo.sessions import Session
+from galyleo.slurm import JobInfo
+
+FOLLOW_POLL = 0.5  # seconds between reads of a followed job output
+FOLLOW_IDLE = 5.0  # ask Slurm whether the job still runs only after this long without new output
+
+
+def describe(info: JobInfo) -> str:
+    """The state column: PENDING with its reason, RUNNING with time left, ENDED with how."""
+    if info.state == "PENDING":
+        return f"PENDING ({reasons.explain(info.reason).words})"
+    if info.state == "RUNNING":
+        return f"RUNNING ({info.time_left} left)"
+    if info.state == "ENDED":
+        return f"ENDED ({info.how})"
+    if info.state == "UNKNOWN":
+        return "UNKNOWN (Slurm controller not answering)"
+    return info.state
+
+
+def as_json(session: Session, info: JobInfo) -> Dict[str, Any]:
+    reason = reasons.explain(info.reason) if info.state == "PENDING" else None
+    return {
+        "job_id": session.job_id, "name": session.name, "alias": session.alias, "url": session.url,
+        "state": info.state, "reason": info.reason if reason else "", "reason_text": reason.words if reason else "",
+        "never_starts": bool(reason and reason.never), "advice": reasons.advice(info.reason) if reason else None,
+        "node": info.node, "time_left": info.time_left if info.state == "RUNNING" else "",
+        "expected_start": info.start if info.state == "PENDING" and info.start not in ("N/A", "Unknown") else "",
+        "ended": info.how if info.state == "ENDED" else "", "interface": session.interface,
+        "created": session.created, "age": sessions.age(session.created),
+        "script": session.script, "output": session.output, "record": session.record,
+        "idle_ends": idle_ends(session, info),
+        "connect": session.connect, "ssh_argv": ssh_argv(session, info),
+    }
+
+
+def ssh_argv(session: Session, info: JobInfo) -> List[str]:
+    """An ssh-mode session's tunnel command as argv, once its job wrote it; [] otherwise."""
+    if session.connect != "ssh" or not info.live:
+        return []
+    from galyleo import tunnel
+
+    found = tunnel.read(tunnel.url_path(session.record))
+    return found.ssh_argv() if found else []
+
+
+def idle_ends(session: Session, info: JobInfo) -> str:
+    """When a running session with idle culling ends if nobody uses it (UTC, ISO), from the
+    activity the job last read from Jupyter; "" without culling or before the first reading."""
+    activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(activity.ends_around())) if activity else ""
+
+
+def emit(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def gather(config: Config) -> Tuple[List[Session], Dict[str, JobInfo]]:
+    """The sessions (recorded, or submitted by a plain sbatch and not yet running) and Slurm's view of each."""
+    return sessions.gather(records.expand(config.output_dir), config.job_name)
+
+
+def chosen(config: Config, ident: Optional[str]) -> Tuple[Session, JobInfo]:
+    """The session IDENT names (job id, alias or name; none: the only live one) and Slurm's view of it."""
+    found, infos = gather(config)
+    session = sessions.resolve(found, ident, infos)
+    return session, infos[session.job_id]
+
+
+def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
+    found, infos = gather(config)
+    shown = [s for s in found if show_all or infos[s.job_id].live]
+    if as_doc:
+        emit({"sessions": [as_json(s, infos[s.job_id]) for s in shown]})
+        return 0
+    if not shown:
+        print("no live sessions" + ("" if show_all else " (galyleo list --all shows ended ones)"))
+        return 0
+    rows = [("JOBID", "STATE", "INTERFACE", "NODE", "AGE", "URL")]
+    for s in shown:
+        info = infos[s.job_id]
+        kind = (s.interface or "-") + (" (ssh)" if s.connect == "ssh" else "")
+        rows.append((s.job_id, describe(info), kind, info.node or "-", sessions.age(s.created),
+                     s.url if info.state == "RUNNING" else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5])
+    return 0
+
+
+def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
+    session, info = chosen(config, ident)
+    if info.state == "PENDING":
+        info = replace(info, start=slurm.expected_start(session.job_id) or info.start)
+    doc = as_json(session, info)
+    doc["satellite"] = satellite_state(config, session.alias, info) if session.connect != "ssh" else ""
+    if as_doc:
+        emit(doc)
+        return 0
+    print(f"session    {session.name} (job {session.job_id}, {session.interface or 'jupyter'})")
+    print(f"state      {describe(info)}")
+    if doc["advice"]:
+        hit = reasons.limit(info.reason, slurm.partition(info.partition))
+        print(f"advice     {doc['advice']}" + (f" ({hit})" if hit else ""))
+    if doc["expected_start"]:
+        print(f"starts     {doc['expected_start']} (scheduler's estimate)")
+    activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
+    if activity:
+        print(f"idle       {idle.describe(activity, time.time())}")
+    if session.connect == "ssh":
+        doc["ssh"] = " ".join(doc["ssh_argv"]) or ("(written by the job once Jupyter answers)" if info.live else "")
+        print("connect    ssh tunnel (no Satellite proxy)")
+    for label, key in (("node", "node"), ("time left", "time_left"), ("proxy", "satellite"), ("ssh", "ssh"),
+                       ("url", "url"), ("script", "script"), ("output", "output")):
+        if doc.get(key):
+            print(f"{label:<10} {doc[key]}")
+    return 0
+
+
+def satellite_state(config: Config, alias: str, info: JobInfo) -> str:
+    """The proxy's view (tokenjobstate) in words; the reply may be `CODE` or `<age> CODE`.
+
+    An ended session's alias was destroyed (tokenjobstate then has nothing to say), unless
+    the job never ran its clean-up: then the proxy still knows it, and `stop`/`clean` release it.
+    """
+    from galyleo.satellite import Client
+
+    if not alias:
+        return "no alias yet (the job gets one when it starts)"
+    if info.state == "ENDED":
+        try:
+            held = Client(config).known(alias)
+        except GalyleoError as exc:
+            return f"unavailable ({exc})"
+        return "alias still held (`galyleo clean` releases it)" if held else f"alias {alias} released"
+    words = {"PE": "alias pending", "M": "mapped, route coming", "PR": "proxied (URL live)", "U": "unknown",
+             "Q": "job queued", "R": "job running, not yet redeemed", "D": "job gone"}
+    try:
+        reply = Client(config).jobstate(alias).split()
+    except GalyleoError as exc:
+        return f"unavailable ({exc})"
+    code = reply[-1] if reply else "U"
+    return words.get(code, code)
+
+
+def open_url(config: Config, ident: Optional[str]) -> int:
+    session, info = chosen(config, ident)
+    if session.connect == "ssh":
+        from galyleo import tunnel_launch
+
+        return tunnel_launch.open_session(session, info)
+    if not session.url:
+        raise GalyleoError(f"job {session.job_id} has no URL yet: {describe(info)}; "
+                           "it gets one when it starts")
+    print(session.url)
+    return 0
+
+
+def logs(config: Config, ident: Optional[str], follow: bool) -> int:
+    session, info = chosen(config, ident)
+    if info.state == "PENDING":
+        waits = "waiting for it to start (Ctrl-C stops waiting)" if follow else "no output yet"
+        sys.stderr.write(f"galyleo: job {session.job_id} is {describe(info)}: {waits}\n")
+        if not follow:
+            return 0
+    elif not os.path.exists(session.output) and not follow:
+        raise GalyleoError(f"no job output yet at {session.output} (job {describe(info)})")
+    try:
+        return tail_file(session.output, follow, lambda: info.live and still_live(session.job_id, session.cluster))
+    except KeyboardInterrupt:  # the way out of `logs -f`, as for `tail -f`: no error
+        return 130
+
+
+def still_live(job_id: str, cluster: str = "") -> bool:
+    """False once Slurm says the job ended; a controller that does not answer keeps it live."""
+    info = slurm.job(job_id, cluster=cluster)
+    return info is None or info.state in slurm.LIVE
+
+
+def tail_file(path: str, follow: bool, live: Any) -> int:
+    """Print the file; with follow, keep printing what is appended until the job ends, then the rest."""
+    position = print_from(path, 0)
+    idle = 0.0
+    while follow:
+        time.sleep(FOLLOW_POLL)
+        new = print_from(path, position)
+        idle = 0.0 if new != position else idle + FOLLOW_POLL
+        position = new
+        if idle >= FOLLOW_IDLE and not live():
+            print_from(path, position)  # what the job wrote while Slurm was asked
+            return 0
+    return 0
+
+
+def print_from(path: str, position: int) -> int:
+    """Print what the file holds past POSITION; return the new position (a missing file is empty)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(position)
+            chunk = handle.read()
+    except FileNotFoundError:
+        return position
+    if chunk:
+        sys.stdout.write(chunk.decode("utf-8", "replace"))
+        sys.stdout.flush()
+    return position + len(chunk)

@@ -1,0 +1,122 @@
+"""`stop` and `clean`: end sessions, then remove what ended ones leave behind.
+
+stop cancels the job and destroys the alias exactly once (cancel.py); clean removes
+the files of ended sessions and never touches a live or unknown one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, List, Optional, Sequence
+
+from galyleo import cancel, records, sessions
+from galyleo.config import Config
+from galyleo.errors import GalyleoError
+from galyleo.session_commands import describe, gather
+from galyleo.sessions import Session
+from galyleo.slurm import JobInfo
+
+
+def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool = False) -> int:
+    """End each chosen session; one that Slurm cannot vouch for is left exactly as it was (exit 1).
+
+    --all asks on a terminal first, and needs --yes without one (as `clean` does).
+    """
+    from galyleo.satellite import Client
+
+    found, infos = gather(config)
+    if stop_all:
+        chosen = [s for s in found if infos[s.job_id].live]
+        if chosen and not assume_yes:
+            for session in chosen:
+                print(f"  job {session.job_id}  {describe(infos[session.job_id])}")
+            if not confirm(f"stop these {len(chosen)} session(s)?", "not stopping anything"):
+                print("nothing stopped")
+                return 1
+    else:
+        wanted: List[Optional[str]] = list(idents) or [None]
+        chosen = [sessions.resolve(found, ident, infos) for ident in wanted]
+    client = Client(config)
+    status = 0
+    for session in chosen:
+        if not infos[session.job_id].live:
+            print(f"job {session.job_id}: already ended")
+            release_aliases(config, [session])
+            continue
+        status = max(status, stop_one(client, session, infos[session.job_id]))
+    if not chosen:
+        print("no live sessions to stop")
+    return status
+
+
+def stop_one(client: Any, session: Session, info: JobInfo) -> int:
+    """Cancel the job, then destroy the alias unless the job's own trap will (cancel.py).
+
+    While Slurm cannot say whether the job runs, the alias and record stay: 1 line on stderr, status 1.
+    """
+    try:
+        if info.state == "UNKNOWN":
+            raise cancel.NotCancelled("the Slurm controller did not answer")
+        # A plain-sbatch job cancelled before it ran never made an alias: nothing to destroy.
+        handled = (cancel.end_job(session.job_id, session.cluster) or not session.alias
+                   or cancel.destroy(client, session.alias))
+    except cancel.NotCancelled as exc:
+        kept = f"it may be cancelled; alias {session.alias} and the record are kept" if exc.sent else \
+            "nothing was changed"
+        sys.stderr.write(f"galyleo: error: job {session.job_id}: {exc}; {kept}\n")
+        return 1
+    records.remove(session.record[: -len(".json")] + ".token")  # a job that never started never read it
+    print(f"stopped job {session.job_id}" + (f" ({session.alias})" if session.alias else ""))
+    return 0 if handled else 1
+
+
+def clean(config: Config, assume_yes: bool) -> int:
+    """Remove the records and files of ended sessions; never a live (or unknown) one."""
+    found, infos = gather(config)
+    if any(info.state == "UNKNOWN" for info in infos.values()):
+        raise GalyleoError("the Slurm controller does not answer: cannot tell which sessions ended; nothing removed")
+    ended = [s for s in found if infos[s.job_id].state == "ENDED"]
+    for session in found:
+        if infos[session.job_id].state != "ENDED" and os.path.exists(session.record):
+            print(f"skipped job {session.job_id}: {describe(infos[session.job_id])}, "
+                  + ("still ending: clean again in a moment" if infos[session.job_id].state == "COMPLETING"
+                     else "not ended"))
+    if not ended:
+        print("nothing to clean")
+        return 0
+    files = [p for s in ended for p in files_of(s) if os.path.exists(p)]
+    print(f"{len(ended)} ended session(s), {len(files)} file(s):")
+    for path in files:
+        print(f"  {path}")
+    if not assume_yes and not confirm("remove them?", "not removing anything"):
+        print("nothing removed")
+        return 1
+    release_aliases(config, ended)
+    records.remove(*files)
+    print(f"removed {len(files)} file(s)")
+    return 0
+
+
+def release_aliases(config: Config, ended: Sequence[Session]) -> None:
+    """Aliases of ended sessions the proxy still holds (a pending job cancelled by a plain scancel)."""
+    from galyleo.satellite import Client
+
+    client = Client(config)
+    for session in ended:
+        if cancel.release(client, session.alias):
+            print(f"released alias {session.alias} of ended job {session.job_id}")
+
+
+def files_of(session: Session) -> List[str]:
+    """The session's files, only those inside its own galyleo directory (a record names them)."""
+    folder = os.path.dirname(session.record)
+    base = session.record[: -len(".json")]
+    paths = [session.record, session.output, session.script, base + ".url", base + ".token", base + ".sh"]
+    return [p for p in dict.fromkeys(paths) if p and os.path.dirname(os.path.abspath(p)) == folder]
+
+
+def confirm(question: str, refusal: str) -> bool:
+    if not sys.stdin.isatty():
+        raise GalyleoError(f"{refusal} without a terminal to ask: use --yes")
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
