@@ -342,7 +342,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     import shlex
     from dataclasses import fields
 
-    from galyleo import slurm
+    from galyleo import contract, slurm
     from galyleo.spec import INTERFACE_COMMANDS
 
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -355,6 +355,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     folder = config.output_dir
     home_relative = folder == "~" or folder.startswith("~/")
     folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
+    record_glob = contract.PREFIX + "*" + contract.SUFFIXES["record"]
     keys = " ".join(f.name for f in fields(config))
     interfaces = " ".join(INTERFACE_COMMANDS)
     connects = " ".join(config.connect_allowed)
@@ -362,7 +363,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
 # _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
 _galyleo_sessions() {{
   {{
-    sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/galyleo-*.json 2>/dev/null
+    sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/{record_glob} 2>/dev/null
     echo  # a record without a final newline
     {slurm.shell_job_ids(config.job_name)} 2>/dev/null
   }} | sort -u

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from galyleo import contract
 from galyleo.errors import GalyleoError, SubmitError
 
 TIMEOUT = 60
@@ -24,7 +25,6 @@ SQUEUE_MIN_FIELDS = 7  # rows without submit time and name still parse
 BACKOFF = (0.5, 1.0, 2.0)
 SQUEUE_TIMEOUT = 20  # a controller that hangs this long is "not answering": no retry after it
 DIGITS = re.compile(r"[0-9]{1,18}\Z")
-CLUSTER = re.compile(r"[A-Za-z0-9_.-]{0,64}\Z")
 
 
 # sbatch reads these input variables, and they would override the script's own #SBATCH
@@ -62,7 +62,7 @@ def submit(script: str) -> Tuple[str, str]:
     lines = done.stdout.strip().splitlines()
     job_id, _, cluster = (lines[-1] if lines else "").partition(";")
     job_id, cluster = job_id.strip(), cluster.strip()
-    if done.returncode != 0 or not DIGITS.match(job_id) or not CLUSTER.match(cluster):
+    if done.returncode != 0 or not DIGITS.match(job_id) or not contract.CLUSTER.match(cluster):
         reason = done.stderr.strip() or done.stdout.strip() or f"exit status {done.returncode}"
         raise SubmitError(f"sbatch refused the job: {reason}")
     return job_id, cluster
@@ -221,7 +221,7 @@ def cluster_name(environ: Optional[Mapping[str, str]] = None) -> str:
                 for line in handle:
                     key, _, value = line.split("#", 1)[0].partition("=")
                     if key.strip().lower() == "clustername":
-                        return "".join(c for c in value.strip() if c.isalnum() or c in "_.-")
+                        return contract.clean_cluster(value.strip())
         except OSError:
             continue
     return ""

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any, List, Optional, Sequence
 
-from galyleo import cancel, records, sessions
+from galyleo import cancel, contract, records, sessions
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.session_commands import describe, gather
@@ -66,7 +66,7 @@ def stop_one(client: Any, session: Session, info: JobInfo) -> int:
             "nothing was changed"
         sys.stderr.write(f"galyleo: error: job {session.job_id}: {exc}; {kept}\n")
         return 1
-    records.remove(session.record[: -len(".json")] + ".token")  # a job that never started never read it
+    records.remove(contract.files_of_record(session.record).token)  # a job that never started never read it
     print(f"stopped job {session.job_id}" + (f" ({session.alias})" if session.alias else ""))
     return 0 if handled else 1
 
@@ -111,8 +111,8 @@ def release_aliases(config: Config, ended: Sequence[Session]) -> None:
 def files_of(session: Session) -> List[str]:
     """The session's files, only those inside its own galyleo directory (a record names them)."""
     folder = os.path.dirname(session.record)
-    base = session.record[: -len(".json")]
-    paths = [session.record, session.output, session.script, base + ".url", base + ".token", base + ".sh"]
+    named = contract.files_of_record(session.record)
+    paths = [session.record, session.output, session.script, named.url, named.token, named.script]
     return [p for p in dict.fromkeys(paths) if p and os.path.dirname(os.path.abspath(p)) == folder]
 
 
