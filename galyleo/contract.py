@@ -135,42 +135,25 @@ SUFFIXES = {"output": ".out", "script": ".sh", "token": ".token", "record": ".js
 
 @dataclass(frozen=True)
 class SessionFiles:
-    """Where one session keeps its files: one base path, one suffix each."""
+    """Where one session keeps its files: one base path, one suffix each (SUFFIXES)."""
 
     name: str
     base: str
+    output: str
+    script: str
+    token: str
+    record: str
+    url: str
+    activity: str
 
-    @property
-    def output(self) -> str:
-        return self.base + SUFFIXES["output"]
 
-    @property
-    def script(self) -> str:
-        return self.base + SUFFIXES["script"]
-
-    @property
-    def token(self) -> str:
-        return self.base + SUFFIXES["token"]
-
-    @property
-    def record(self) -> str:
-        return self.base + SUFFIXES["record"]
-
-    @property
-    def url(self) -> str:
-        return self.base + SUFFIXES["url"]
-
-    @property
-    def activity(self) -> str:
-        return self.base + SUFFIXES["activity"]
-
-    def all(self) -> List[str]:
-        return [self.base + suffix for suffix in SUFFIXES.values()]
+def at(base: str) -> SessionFiles:
+    return SessionFiles(os.path.basename(base), base, **{key: base + suffix for key, suffix in SUFFIXES.items()})
 
 
 def files(folder: str, name: str) -> SessionFiles:
     """The files of the session NAME in FOLDER."""
-    return SessionFiles(name, os.path.join(folder, name))
+    return at(os.path.join(folder, name))
 
 
 def job_session_name(job_id: str) -> str:
@@ -178,18 +161,19 @@ def job_session_name(job_id: str) -> str:
     return f"{PREFIX}{job_id}"
 
 
+def files_of(path: str, kind: str = "record") -> SessionFiles:
+    """The files of the session one of whose files (a KIND: record, output...) is PATH."""
+    suffix = SUFFIXES[kind]
+    return at(path[: -len(suffix)] if path.endswith(suffix) else path)
+
+
 def files_of_record(record_path: str) -> SessionFiles:
-    """The files of the session whose record is at RECORD_PATH."""
-    suffix = SUFFIXES["record"]
-    base = record_path[: -len(suffix)] if record_path.endswith(suffix) else record_path
-    return SessionFiles(os.path.basename(base), base)
+    return files_of(record_path, "record")
 
 
 def files_of_output(output: str) -> SessionFiles:
-    """The files of the session whose job output is OUTPUT (launch names every file after it)."""
-    suffix = SUFFIXES["output"]
-    base = output[: -len(suffix)] if output.endswith(suffix) else output
-    return SessionFiles(os.path.basename(base), base)
+    """launch names every file of a session after its job output."""
+    return files_of(output, "output")
 
 
 def record_glob(folder: str) -> str:
