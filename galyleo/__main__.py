@@ -23,15 +23,17 @@ def main() -> int:
 
 def zipapp_main() -> int:
     """The pyz: the user's umask back (the fast start unpacks under 077), mark this unpacked
-    build in use, tidy old ones on its first start, then run."""
+    build in use, tidy old ones on its first start, compile the HTTPS stack when first used,
+    then run."""
     import os
 
     umask = os.environ.pop("GALYLEO_SHIV_UMASK", "")
     if umask.isdigit():
         os.umask(int(umask) & 0o777)
-    from galyleo import shivcache
+    from galyleo import shivcache, startup
 
     shivcache.on_start(shivcache.__file__, shivcache.configured_keep)
+    startup.compile_https_first(shivcache.__file__)
     return main()
 
 

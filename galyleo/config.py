@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import time
-import zlib
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -115,7 +113,6 @@ RANGES: Dict[str, Tuple[int, int]] = {
 ZERO_OFF = ("memory", "gpus", "port_min", "port_max", "signal_lead")
 MAX_DIGITS = 12  # longer digit strings are refused before int() (which stops at 4300 digits)
 
-RACY_SECONDS = 2.0
 TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", list: "a list of strings"}
 
 
@@ -221,20 +218,9 @@ def from_text(where: str, text: str, kind: type, key: str = "") -> Any:
 
 def read_file(path: str) -> Dict[str, Any]:
     """One TOML file as a dict; errors name the file (and the line, from TOML).
-
-    A file parsed before, and unchanged since (same inode, size, mtime and ctime), is
-    taken from the private cache: importing a TOML parser costs more than the rest of
-    loading the config. A file changed in the last RACY_SECONDS is never cached: a
-    second change within one tick of the file system's clock would not show."""
+    In a pyz, an unchanged file is parsed only once (privatecache.parsed)."""
     try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            key = (os.path.abspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-            name = f"config-{zlib.crc32(key[0].encode()):08x}"
-            cached = privatecache.load(name, key)
-            if isinstance(cached, dict):
-                return cached
-            data = toml_loads(handle.read().decode("utf-8"))
+        data: Dict[str, Any] = privatecache.parsed(path, lambda raw: toml_loads(raw.decode("utf-8")))
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -244,8 +230,6 @@ def read_file(path: str) -> Dict[str, Any]:
             raise ConfigError(f"config {path}: a number with thousands of digits: expected a whole number "
                               "in the setting's range") from None
         raise ConfigError(f"config {path}: {exc}") from None
-    if time.time() - max(info.st_mtime, info.st_ctime) > RACY_SECONDS:
-        privatecache.store(name, key, data)
     return data
 
 

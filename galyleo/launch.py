@@ -18,7 +18,6 @@ import secrets
 import signal
 import socket
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
@@ -39,20 +38,6 @@ class Options:
     json: bool = False
     wait: bool = False
     dry_run: bool = False
-
-
-def warm_up() -> threading.Thread:
-    """Import requests and compile the snippets on the other core while pre-flight waits
-    on its subprocesses (module system, conda): both are needed right after it."""
-
-    def work() -> None:
-        import galyleo.satellite  # noqa: F401
-
-        render.environment()
-
-    thread = threading.Thread(target=work, name="galyleo-warm-up", daemon=True)
-    thread.start()
-    return thread
 
 
 def run(spec: LaunchSpec, config: Config, options: Options) -> int:

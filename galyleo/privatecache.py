@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 import stat
 
-TYPE_CHECKING = False  # mypy reads the imports below; at run time they are never made
-if TYPE_CHECKING:  # annotations only: typing (and the re it imports) costs a warm start ~5 ms
-    from typing import Any, Optional
+from galyleo.startup import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 NAME = "__galyleocache__"
+RACY_SECONDS = 2.0
 
 
 def path() -> str:
@@ -77,3 +79,31 @@ def store(name: str, key: Any, value: Any) -> None:
             os.unlink(partial)
         except OSError:
             pass
+
+
+def template_cache(jinja2: Any) -> Any:
+    """Jinja's bytecode cache in our folder, if there is one: compiling the snippets costs
+    more than the rest of `generate`."""
+    where = folder()
+    return jinja2.FileSystemBytecodeCache(where) if where else None
+
+
+def parsed(path: str, parse: Callable[[bytes], Any]) -> Any:
+    """`parse` of the file's bytes; a file parsed before and unchanged since (same inode,
+    size, mtime and ctime) comes from the cache. A file changed in the last RACY_SECONDS
+    is not kept: a second change within one tick of the file system's clock would not show.
+    OSError and `parse`'s errors reach the caller."""
+    import time
+    import zlib
+
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        key = (os.path.abspath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        name = f"parsed-{zlib.crc32(key[0].encode()):08x}"
+        cached = load(name, key)
+        if cached is not None:
+            return cached
+        value = parse(handle.read())
+    if time.time() - max(info.st_mtime, info.st_ctime) > RACY_SECONDS:
+        store(name, key, value)
+    return value

@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, contract, idle, jobnumbers, tunnel
+from galyleo import __version__, contract, idle, jobnumbers, privatecache, tunnel
 from galyleo.config import Config
 from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
 
@@ -69,17 +69,8 @@ def make_environment() -> Any:
     env.filters["sh"] = sh
     env.filters["ident"] = ident
     env.filters["sbatch"] = sbatch_value
-    env.bytecode_cache = bytecode_cache(jinja2)
+    env.bytecode_cache = privatecache.template_cache(jinja2)
     return env
-
-
-def bytecode_cache(jinja2: Any) -> Any:
-    """Compiled snippets, kept in the private cache of a pyz's own unpack: compiling
-    them costs more than the rest of `generate`."""
-    from galyleo import privatecache
-
-    folder = privatecache.folder()
-    return jinja2.FileSystemBytecodeCache(folder) if folder else None
 
 
 _ENV: Optional[Any] = None

@@ -15,6 +15,7 @@ after a timeout that finds the alias already gone has succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -22,15 +23,12 @@ import time
 import urllib.parse
 from typing import Any, Callable, Dict, Iterator
 
-from galyleo import contract, shivcache
+import certifi
+import requests
+
+from galyleo import contract
 from galyleo.config import Config
 from galyleo.errors import SatelliteError
-
-shivcache.compile_network(shivcache.__file__)  # a pyz's first use of requests: its bytecode
-import contextlib  # noqa: E402
-
-import certifi  # noqa: E402
-import requests  # noqa: E402
 
 RETRIES = 2
 BACKOFF = 0.3

@@ -24,16 +24,16 @@ import os
 import sys
 
 from galyleo import privatecache
+from galyleo.startup import TYPE_CHECKING
 
-TYPE_CHECKING = False  # mypy reads the imports below; at run time they are never made
-if TYPE_CHECKING:  # annotations only: typing (and the re it imports) costs a warm start ~5 ms
+if TYPE_CHECKING:
     from typing import Callable, List, Optional, Sequence
 
 DEFAULT_KEEP = 2
 MARKER = ".galyleo-bytecode-"
 NETWORK_MARKER = ".galyleo-bytecode-network-"
-# The HTTPS stack (half the bundle's source) is compiled when a command first needs it
-# (compile_network, from galyleo.satellite), not on the first start: `generate`, `list`
+# The HTTPS stack (half the bundle's source) is compiled when a command first imports it
+# (compile_network, from startup.compile_https_first), not on the first start: `generate`, `list`
 # and `help` never import it.
 NETWORK_PACKAGES = ("requests", "urllib3", "idna", "charset_normalizer", "certifi")
 REEXEC_GUARD = "GALYLEO_SHIV_REEXEC"

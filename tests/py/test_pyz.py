@@ -34,6 +34,9 @@ VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 GENERATE = ["generate", "-A", "abc123", "-p", "debug", "-c", "2", "-m", "4", "-t", "00:30:00",
             "-e", "cpu/0.17.3b,gcc/10.2.0,py-jupyterlab/3.2.1"]
 PROBE = "import markupsafe, requests, jinja2; print(markupsafe.escape.__module__, requests.__version__)"
+# The pyz's entry (here running --version), then a command's first use of the HTTPS stack.
+ENTRY_THEN_SATELLITE = ("import sys; from galyleo.__main__ import zipapp_main; sys.argv[1:] = ['--version']; "
+                        "zipapp_main(); import galyleo.satellite")
 
 
 def interpreter(version: str) -> Optional[str]:
@@ -179,7 +182,9 @@ def test_main_is_the_fast_start_of_this_build(pyz: Path) -> None:
 # Every galyleo module and what the launch path does with requests, in one interpreter.
 ALL_PATHS = """
 import importlib, pkgutil, re, sys
-import galyleo, galyleo.shivcache, jinja2, requests
+import galyleo, galyleo.shivcache, galyleo.startup
+galyleo.startup.compile_https_first(galyleo.shivcache.__file__)  # as the pyz's entry does
+import jinja2, requests
 for info in pkgutil.iter_modules(galyleo.__path__):
     importlib.import_module("galyleo." + info.name)
 requests.Session().mount("https://", requests.adapters.HTTPAdapter())
@@ -246,10 +251,27 @@ def test_one_root_gets_bytecode_for_each_interpreter(pyz: Path, tmp_path: Path) 
         # The HTTPS stack waits for the first command that uses it (here: importing galyleo.satellite).
         sessions_pyc = site / "requests" / "__pycache__" / f"sessions.{tag}.pyc"
         assert not sessions_pyc.exists()
-        probe = run([str(PRESENT[version]), str(pyz), "-c", "import galyleo.satellite"],
+        probe = run([str(PRESENT[version]), str(pyz), "-c", ENTRY_THEN_SATELLITE],
                     {**env, "SHIV_INTERPRETER": "1"})
         assert probe.returncode == 0, probe.stderr
         assert sessions_pyc.is_file() and (site.parent / f"{shivcache.NETWORK_MARKER}{tag}").is_file()
+
+
+def test_importing_satellite_leaves_the_shiv_cache_alone(pyz: Path, tmp_path: Path) -> None:
+    """Only the pyz's entry (the start-up layer) compiles the HTTPS stack, not a domain module's import."""
+    python = next((p for p in reversed(list(PRESENT.values())) if p), None) or sys.executable
+    env = {**clean_env(fresh_home(tmp_path, "h"), tmp_path / "shiv"), "PYTHONDONTWRITEBYTECODE": "1"}
+    assert run([python, str(pyz), "--version"], env).returncode == 0  # first start: all but the HTTPS stack
+    site = build_dir(tmp_path / "shiv") / "site-packages"
+    tag = run([python, "-c", "import sys; print(sys.implementation.cache_tag)"], env).stdout.strip()
+    sessions_pyc = site / "requests" / "__pycache__" / f"sessions.{tag}.pyc"
+    network_marker = site.parent / f"{shivcache.NETWORK_MARKER}{tag}"
+    plain = run([python, str(pyz), "-c", "import galyleo.satellite"], {**env, "SHIV_INTERPRETER": "1"})
+    assert plain.returncode == 0, plain.stderr
+    assert not sessions_pyc.exists() and not network_marker.exists()
+    entry = run([python, str(pyz), "-c", ENTRY_THEN_SATELLITE], {**env, "SHIV_INTERPRETER": "1"})
+    assert (entry.returncode, entry.stdout) == (0, f"galyleo {__version__}\n"), entry.stderr
+    assert sessions_pyc.is_file() and network_marker.is_file()
 
 
 def fake_build(root: Path, name: str, seed: str, age: int) -> Path:

@@ -11,7 +11,7 @@ import jinja2
 import pytest
 from conftest import run_galyleo
 
-from galyleo import config, privatecache, render
+from galyleo import config, privatecache
 
 
 @pytest.fixture
@@ -21,12 +21,12 @@ def package_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_no_folder_no_cache(package_dir: Path) -> None:
-    assert render.bytecode_cache(jinja2) is None
+    assert privatecache.template_cache(jinja2) is None
 
 
 def test_private_folder_is_used(package_dir: Path) -> None:
     (package_dir / privatecache.NAME).mkdir(mode=0o700)
-    assert isinstance(render.bytecode_cache(jinja2), jinja2.FileSystemBytecodeCache)
+    assert isinstance(privatecache.template_cache(jinja2), jinja2.FileSystemBytecodeCache)
 
 
 @pytest.mark.parametrize("mode", [0o777, 0o775, 0o722])
@@ -34,21 +34,21 @@ def test_folder_others_can_write_is_refused(package_dir: Path, mode: int) -> Non
     folder = package_dir / privatecache.NAME
     folder.mkdir()
     os.chmod(folder, mode)
-    assert render.bytecode_cache(jinja2) is None
+    assert privatecache.template_cache(jinja2) is None
 
 
 def test_folder_of_another_owner_is_refused(package_dir: Path) -> None:
     folder = package_dir / privatecache.NAME
     folder.mkdir(mode=0o700)
     os.chown(folder, 65534, 65534)  # nobody: tests run as root here
-    assert render.bytecode_cache(jinja2) is None
+    assert privatecache.template_cache(jinja2) is None
 
 
 def test_symlinked_folder_is_refused(package_dir: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o700)
     (package_dir / privatecache.NAME).symlink_to(elsewhere)
-    assert privatecache.folder() is None and render.bytecode_cache(jinja2) is None
+    assert privatecache.folder() is None and privatecache.template_cache(jinja2) is None
 
 
 def test_store_and_load(package_dir: Path) -> None:
@@ -84,7 +84,7 @@ def test_a_damaged_entry_is_a_miss(package_dir: Path) -> None:
 def cached_config(package_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private cache, and a site file old enough to be cached."""
     privatecache.create()
-    monkeypatch.setattr(config, "RACY_SECONDS", -1.0)
+    monkeypatch.setattr(privatecache, "RACY_SECONDS", -1.0)
     site = tmp_path / "site.toml"
     site.write_text('cpus = 3\naccount = "abc"\n')
     return site
@@ -127,10 +127,10 @@ def test_a_config_file_changed_just_now_is_not_cached(package_dir: Path, tmp_pat
 
 WARM_UP = """
 import sys
-from galyleo import launch, render
+from galyleo import render, startup
 before = ("requests" in sys.modules, "galyleo.satellite" in sys.modules, render._ENV is not None)
 assert before == (False, False, False), f"already warm before the warm-up: {before}"
-thread = launch.warm_up()
+thread = startup.warm_up()
 thread.join(timeout=30)
 assert not thread.is_alive(), "warm-up still running"
 print("requests" in sys.modules, "galyleo.satellite" in sys.modules, render._ENV is not None)
