@@ -9,8 +9,10 @@ or printed. What crosses, in one place:
 - the session record (a JSON file): `Record`, its writer, reader and version, and
   the printf format a plain-`sbatch` job writes it with;
 - the names of a session's files: `SessionFiles` (one base path, one suffix each);
-- the alias pattern the proxy hands out, and the cluster-name alphabet;
-- the log lines the job prints that galyleo reads back (`MARK_*`).
+- the alias pattern the proxy hands out, the session URL, the cluster-name alphabet
+  and the time format;
+- the log lines the job prints that galyleo reads back (`MARK_*`);
+- where the job looks for conda, and the conda-pack cache key's recipe.
 Contracts of one feature stay with it (idle.py: the activity file; tunnel.py: the
 ssh URL file) and follow the same rule.
 """
@@ -25,7 +27,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 # --- the session record ---------------------------------------------------------------
 RECORD_VERSION = 1  # a record without "version" is from before it was counted: read the same way
-CONNECT_MODES = ("satellite", "ssh")
 
 
 @dataclass(frozen=True)

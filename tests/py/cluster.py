@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -225,6 +225,22 @@ def run_code(launched: Launched, browser: Browser, code: str, origin: Optional[s
 
 def run_code_at(base: str, ws_base: str, browser: Browser, code: str, origin: str, connect) -> str:
     """run_code against BASE (REST) and WS_BASE (WebSocket, opened by CONNECT(url, headers=, timeout=))."""
+    return execute(base, ws_base, browser, code, origin, connect, output_of, "no output from the kernel")
+
+
+def output_of(message: dict) -> Optional[str]:
+    """The kernel's printed output, or its error as a failure; None for any other reply."""
+    if message["msg_type"] == "stream":
+        return message["content"]["text"]
+    if message["msg_type"] == "error":
+        raise AssertionError(message["content"])
+    return None
+
+
+def execute(base: str, ws_base: str, browser: Browser, code: str, origin: str, connect,
+            answer: Callable[[dict], Optional[str]], failure: str) -> str:
+    """Send CODE to a new kernel (REST at BASE, WebSocket at WS_BASE via CONNECT) and return what
+    ANSWER first makes of the kernel's replies to it (None: keep reading); FAILURE after 60 s."""
     xsrf = browser.cookie("_xsrf")
     headers = {"Origin": origin, "X-XSRFToken": xsrf, "Content-Type": "application/json"}
     status, kernel = browser.post_json(f"{base}/api/kernels", {"name": "python3"}, headers)
@@ -245,11 +261,10 @@ def run_code_at(base: str, ws_base: str, browser: Browser, code: str, origin: st
             message = json.loads(ws.recv())
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
-            if message["msg_type"] == "stream":
-                return message["content"]["text"]
-            if message["msg_type"] == "error":
-                raise AssertionError(message["content"])
-    raise AssertionError("no output from the kernel")
+            found = answer(message)
+            if found is not None:
+                return found
+    raise AssertionError(failure)
 
 
 def assert_refused_to(user: str, host: str, address: str, token: str) -> None:

@@ -18,10 +18,10 @@ import threading
 import time
 import urllib.parse
 import uuid
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
 import pytest
-from cluster import Cluster, Launched, run_code, sat, wait_for_page
+from cluster import Cluster, Launched, execute, run_code, sat, wait_for_page
 
 pytestmark = pytest.mark.cluster
 
@@ -33,27 +33,14 @@ BUSY_SECONDS = 3 * TIMEOUT + 20  # longer than three timeouts
 def start_code(launched: Launched, browser, code: str) -> None:
     """Send CODE to a new kernel and disconnect once the kernel says it is busy running it."""
     base = launched.origin
-    headers = {"Origin": base, "X-XSRFToken": browser.cookie("_xsrf"), "Content-Type": "application/json"}
-    status, kernel = browser.post_json(f"{base}/api/kernels", {"name": "python3"}, headers)
-    assert status == 201, (status, kernel)
-    session = uuid.uuid4().hex
-    ws_url = f"wss://{urllib.parse.urlsplit(base).hostname}/api/kernels/{kernel['id']}/channels?session_id={session}"
-    with sat.ws_connect(ws_url, headers={"Origin": base, "Cookie": browser.cookie_header()}, timeout=30) as ws:
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "test", "session": session, "msg_type": "execute_request",
-                       "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                        "allow_stdin": False, "stop_on_error": True},
-        }))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            message = json.loads(ws.recv())
-            if (message.get("parent_header", {}).get("msg_id") == msg_id and message["msg_type"] == "status"
-                    and message["content"]["execution_state"] == "busy"):
-                return
-    raise AssertionError("the kernel never started running the code")
+    execute(base, f"wss://{urllib.parse.urlsplit(base).hostname}", browser, code, base, sat.ws_connect, busy,
+            "the kernel never started running the code")
+
+
+def busy(message: dict) -> Optional[str]:
+    """'busy' once the kernel says it is running the code."""
+    state = message["content"].get("execution_state") if message["msg_type"] == "status" else None
+    return "busy" if state == "busy" else None
 
 
 def hold_websocket(launched: Launched, browser, stop: threading.Event) -> threading.Thread:
