@@ -262,8 +262,15 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         fail(str(exc))
     except GalyleoError as exc:
         fail(str(exc), exc.exit_status)
-    except KeyboardInterrupt:
-        fail("interrupted", 130)
+    except KeyboardInterrupt as exc:  # SIGINT, or a held TERM/HUP/QUIT delivered (interrupts.Terminated)
+        signum = getattr(exc, "signum", 0)
+        fail(f"terminated ({signal_name(signum)})" if signum else "interrupted", 128 + signum if signum else 130)
+
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
 
 
 def show_help(config: Any, topic: Optional[str]) -> int:

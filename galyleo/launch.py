@@ -27,6 +27,7 @@ from galyleo.cancel import withdraw
 from galyleo.config import Config
 from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError, SatelliteError
+from galyleo.interrupts import Held, Terminated, ending_raises
 from galyleo.spec import LaunchSpec
 
 
@@ -51,32 +52,12 @@ def run(spec: LaunchSpec, config: Config, options: Options) -> int:
 
         client = Client(config)  # a bad ca_bundle stops here, before anything is made
     records.ensure_dir(spec.output_dir)
-    previous = {signum: signal.signal(signum, _terminate) for signum in ENDING}
     try:
-        return _launch(spec, config, options, client)
+        with ending_raises():
+            return _launch(spec, config, options, client)
     except Terminated as exc:
         say(f"galyleo: error: terminated ({signal.Signals(exc.signum).name})\n")
         return 128 + exc.signum
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-# Every way a login session ends, handled as SIGTERM: scancel/kill, the SSH connection
-# dropping (HUP), Ctrl-\ (QUIT). SIGINT stays KeyboardInterrupt (exit 130).
-ENDING = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-
-
-class Terminated(KeyboardInterrupt):
-    """A signal in ENDING, raised where Python raises KeyboardInterrupt for SIGINT (exit 128 + signum)."""
-
-    def __init__(self, signum: int = signal.SIGTERM) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated(signum)
 
 
 def say(text: str) -> None:
@@ -86,32 +67,6 @@ def say(text: str) -> None:
         sys.stderr.flush()
     except OSError:
         pass
-
-
-class Held:
-    """Within the block, SIGINT and the ENDING signals are recorded instead of raised; `deliver()` raises them later."""
-
-    def __init__(self) -> None:
-        self.signals: List[int] = []
-        self.previous: Dict[int, Any] = {}
-
-    def __enter__(self) -> "Held":
-        for signum in (signal.SIGINT, *ENDING):
-            self.previous[signum] = signal.signal(signum, lambda number, frame: self.signals.append(number))
-        return self
-
-    def __exit__(self, kind: Any, *exc: Any) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        if kind is not None and issubclass(kind, Exception) and self.signals:
-            self.deliver()  # the call failed, but the user asked to stop first: that is the outcome
-
-    def deliver(self) -> None:
-        ending = [signum for signum in self.signals if signum in ENDING]
-        if ending:
-            raise Terminated(ending[0])
-        if self.signals:
-            raise KeyboardInterrupt
 
 
 def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> int:

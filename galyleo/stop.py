@@ -13,6 +13,7 @@ from typing import Any, List, Optional, Sequence
 from galyleo import cancel, contract, records, sessions
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
+from galyleo.interrupts import Held
 from galyleo.session_commands import describe, gather
 from galyleo.sessions import Session
 from galyleo.slurm import JobInfo
@@ -40,11 +41,13 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool
     client = Client(config)
     status = 0
     for session in chosen:
-        if not infos[session.job_id].live:
-            print(f"job {session.job_id}: already ended")
-            release_aliases(config, [session])
-            continue
-        status = max(status, stop_one(client, session, infos[session.job_id]))
+        with Held() as held:  # scancel, then destroytoken: a signal in between must not leak the alias
+            if infos[session.job_id].live:
+                status = max(status, stop_one(client, session, infos[session.job_id]))
+            else:
+                print(f"job {session.job_id}: already ended")
+                release_aliases(config, [session])
+        held.deliver()  # the session is done: a signal that came meanwhile ends the command here
     if not chosen:
         print("no live sessions to stop")
     return status
@@ -92,9 +95,11 @@ def clean(config: Config, assume_yes: bool) -> int:
     if not assume_yes and not confirm("remove them?", "not removing anything"):
         print("nothing removed")
         return 1
-    release_aliases(config, ended)
-    records.remove(*files)
-    print(f"removed {len(files)} file(s)")
+    with Held() as held:  # an alias released goes with its record, or neither
+        release_aliases(config, ended)
+        records.remove(*files)
+        print(f"removed {len(files)} file(s)")
+    held.deliver()
     return 0
 
 

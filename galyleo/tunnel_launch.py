@@ -26,7 +26,7 @@ from galyleo.spec import LaunchSpec
 
 def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
     from galyleo import watch
-    from galyleo.launch import Held
+    from galyleo.interrupts import Held
 
     held = Held()
     paths = records.new_session(spec.output_dir)
@@ -82,7 +82,7 @@ def record(spec: LaunchSpec, config: Config, paths: SessionFiles, job_id: str, u
 
 
 def undo(job_id: Optional[str], paths: SessionFiles, cluster: str = "") -> None:
-    from galyleo.launch import Held
+    from galyleo.interrupts import Held
 
     with Held():
         if job_id:

@@ -322,9 +322,9 @@ def test_quotes_in_values_are_refused_or_shellcheck_clean(tmp_path: Path, shell_
 
 
 def test_signal_set_is_every_way_a_session_ends() -> None:
-    from galyleo import launch
+    from galyleo import interrupts
 
-    assert set(launch.ENDING) == {signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
+    assert set(interrupts.ENDING) == {signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
 
 
 def test_minus_m_only_for_a_cluster_known_to_be_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

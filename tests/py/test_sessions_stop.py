@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -220,3 +222,59 @@ def test_launch_undo_of_a_job_that_just_started(monkeypatch: pytest.MonkeyPatch,
     destroyed = cancel.withdraw(Client(), "aa-bb-cc", "101")
     assert destroyed is (not trap_ran)
     assert calls == [("known", "aa-bb-cc")] + ([] if trap_ran else [("destroy", "aa-bb-cc")])
+
+
+class Interrupted(KeyboardInterrupt):
+    """What this test's own handler raises for a signal galyleo did not hold (never the process dying)."""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_between_scancel_and_destroy_still_destroys_the_alias(env: Path, tmp_path: Path, capsys,
+                                                                       satellite, signum: int) -> None:
+    """The login session ends (TERM, the SSH connection's HUP, Ctrl-C) while scancel runs: the job is
+    cancelled, its alias destroyed once, its token removed; then stop ends, leaving the next session."""
+    log = fake_slurm(tmp_path / "bin", PENDING + PENDING.replace("101", "102"),
+                     scancel_then=f"kill -{signal.Signals(signum).name[3:]} $PPID")
+    first, second = record(env / ".galyleo", "101", "aa-bb-cc"), record(env / ".galyleo", "102", "dd-ee-ff")
+    token = token_of(first)
+
+    def interrupted(number: int, frame: object) -> None:
+        raise Interrupted(number)
+
+    previous = {s: signal.signal(s, interrupted) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        status, out, err = run(capsys, "stop", "--all", "--yes")
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    assert satellite == [("destroy", "aa-bb-cc")]
+    assert out == "stopped job 101 (aa-bb-cc)\n" and not token.exists()
+    expected = ("interrupted", 130) if signum == signal.SIGINT else (
+        f"terminated ({signal.Signals(signum).name})", 128 + signum)
+    assert (err, status) == (f"galyleo: error: {expected[0]}\n", expected[1])
+    assert calls(log, "scancel") == [["--state=PENDING", "101"]]  # 102 was left as it was
+    assert first.exists() and second.exists()
+
+
+def test_clean_a_signal_while_releasing_still_removes_what_it_released(env: Path, tmp_path: Path, capsys,
+                                                                        satellite, monkeypatch) -> None:
+    """TERM while destroytoken runs: the alias is released and the ended session's files go with it
+    (never a record left naming an alias already gone), then clean ends with 143."""
+    live, ended, output = two_sessions(env, tmp_path)
+
+    def destroy_then_terminated(self: FakeSatellite, alias: str) -> None:
+        self.log.append(("destroy", alias))
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def interrupted(number: int, frame: object) -> None:
+        raise Interrupted(number)
+
+    monkeypatch.setattr(FakeSatellite, "destroy", destroy_then_terminated)
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        status, out, err = run(capsys, "clean", "--yes")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert (status, err) == (143, "galyleo: error: terminated (SIGTERM)\n")
+    assert satellite == [("known", "dd-ee-ff"), ("destroy", "dd-ee-ff")]
+    assert "removed 2 file(s)" in out and live.exists() and not ended.exists() and not output.exists()
