@@ -59,14 +59,17 @@ def compile_https_first(package_file: str) -> None:
 
 
 def warm_up() -> threading.Thread:
-    """Import requests and compile the snippets on the other core while launch's pre-flight
-    waits on its subprocesses (module system, conda): both are needed right after it."""
+    """Load the snippets, then import requests, on the other core while launch's pre-flight
+    runs: the pre-flight's module probe is rendered from the snippets (so they come first), and
+    the submission needs both right after it."""
     import threading
 
     def work() -> None:
-        from galyleo import render, satellite  # noqa: F401 (satellite: requests and certifi)
+        from galyleo import render
 
-        render.environment()
+        for name in ("module_probe.sh.j2", "job.sh.j2"):
+            render.environment().get_template(name)
+        from galyleo import satellite  # noqa: F401 (requests and certifi)
 
     thread = threading.Thread(target=work, name="galyleo-warm-up", daemon=True)
     thread.start()
