@@ -263,14 +263,11 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     except GalyleoError as exc:
         fail(str(exc), exc.exit_status)
     except KeyboardInterrupt as exc:  # SIGINT, or a held TERM/HUP/QUIT delivered (interrupts.Terminated)
-        signum = getattr(exc, "signum", 0)
-        fail(f"terminated ({signal_name(signum)})" if signum else "interrupted", 128 + signum if signum else 130)
+        from galyleo.interrupts import Terminated
 
-
-def signal_name(signum: int) -> str:
-    import signal
-
-    return signal.Signals(signum).name
+        if isinstance(exc, Terminated):
+            fail(exc.words, 128 + exc.signum)
+        fail("interrupted", 130)
 
 
 def show_help(config: Any, topic: Optional[str]) -> int:
@@ -362,7 +359,6 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     folder = config.output_dir
     home_relative = folder == "~" or folder.startswith("~/")
     folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
-    record_glob = contract.PREFIX + "*" + contract.SUFFIXES["record"]
     keys = " ".join(f.name for f in fields(config))
     interfaces = " ".join(INTERFACE_COMMANDS)
     connects = " ".join(config.connect_allowed)
@@ -370,7 +366,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
 # _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
 _galyleo_sessions() {{
   {{
-    sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/{record_glob} 2>/dev/null
+    sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/{contract.RECORD_NAMES} 2>/dev/null
     echo  # a record without a final newline
     {slurm.shell_job_ids(config.job_name)} 2>/dev/null
   }} | sort -u

@@ -177,10 +177,13 @@ def files_of_output(output: str) -> SessionFiles:
     return files_of(output, "output")
 
 
+RECORD_NAMES = PREFIX + "*" + SUFFIXES["record"]  # a glob: every record in a folder
+
+
 def record_glob(folder: str) -> str:
     import glob
 
-    return os.path.join(glob.escape(folder), PREFIX + "*" + SUFFIXES["record"])
+    return os.path.join(glob.escape(folder), RECORD_NAMES)
 
 
 def sbatch_output(folder: str) -> str:

@@ -24,6 +24,11 @@ class Terminated(KeyboardInterrupt):
         super().__init__(signum)
         self.signum = signum
 
+    @property
+    def words(self) -> str:
+        """What galyleo says when this signal ends it."""
+        return f"terminated ({signal.Signals(self.signum).name})"
+
 
 def _terminate(signum: int, frame: Any) -> None:
     raise Terminated(signum)

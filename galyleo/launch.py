@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import signal
 import socket
 import sys
 import time
@@ -56,7 +55,7 @@ def run(spec: LaunchSpec, config: Config, options: Options) -> int:
         with ending_raises():
             return _launch(spec, config, options, client)
     except Terminated as exc:
-        say(f"galyleo: error: terminated ({signal.Signals(exc.signum).name})\n")
+        say(f"galyleo: error: {exc.words}\n")
         return 128 + exc.signum
 
 

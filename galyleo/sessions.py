@@ -81,8 +81,9 @@ def ended_how(session: Session, final_state: str) -> str:
     Slurm's final state while it remembers (with the exit status the job output gives, for a
     failure), else the job output's last words."""
     text = tail(session.output, 4096)
-    if contract.ended_idle(text):
-        return contract.ended_idle(text)
+    idle_ending = contract.ended_idle(text)
+    if idle_ending:
+        return idle_ending
     statuses = contract.exit_statuses(text)
     status = statuses[-1] if statuses else ""
     if final_state:

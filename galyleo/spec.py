@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from galyleo import idle, tunnel
-from galyleo.config import Config
+from galyleo.config import ZERO_OFF, Config
 from galyleo.errors import ACCEPT, UsageError, bad
 
 NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
@@ -363,7 +363,8 @@ RULES: Dict[str, Callable[[str, str], Any]] = {
     "default_modules": default_modules,
     "output_dir": plain_output_dir,
 }
-UNSET_BY_ZERO = ("gpus", "memory")  # as a setting, 0 means "not asked for" (their default); as an option, it is refused
+# As a setting, 0 means "not asked for" (config.ZERO_OFF); as an option, it is refused.
+UNSET_BY_ZERO = tuple(key for key in RULES if key in ZERO_OFF)
 
 
 def setting_value(key: str, where: str, text: str) -> Any:
