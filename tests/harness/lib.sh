@@ -11,6 +11,10 @@ HARNESS_LOG=$HARNESS_LOGDIR/$HARNESS_NAME.log
 HARNESS_T0=${EPOCHREALTIME/./}
 # shellcheck disable=SC2034
 GALYLEO_TEST_USER=galytest
+# shellcheck disable=SC2034
+# A second unprivileged user, created like the test user: the hostile neighbour of
+# the shared-cluster tests (her own shell, files and Slurm jobs on the same hosts).
+GALYLEO_NEIGHBOUR_USER=mallory
 
 # --- the cluster's topology (README "Topology"): one network namespace and one
 # UTS name per host, two bridges in a switch namespace of their own, addresses
