@@ -85,6 +85,8 @@ told_by() {
   export STUB_LOG
   run -0 told_by --ip=10.1.2.3 --port 4242
   assert_output "10.1.2.3 4242 argv argv"
+  run -0 told_by --ServerApp.ip=10.1.2.8 --ServerApp.port=4247
+  assert_output "10.1.2.8 4247 argv argv"
   mkdir -p "${T}/conf" "${T}/conf2"
   printf '{"ServerApp": {"ip": "10.1.2.4", "port": 4243}}\n' >"${T}/conf/jupyter_server_config.json"
   JUPYTER_CONFIG_PATH="${T}/conf" run -0 told_by

@@ -1,6 +1,6 @@
 """A tiny stand-in for `jupyter lab|notebook` and `voila`: an HTTP server on the
 address and port it was told, nothing else. It is told them as the real servers are,
-with traitlets' precedence: argv (--ip/--port, --Voila.ip/--Voila.port) over a --config
+with traitlets' precedence: argv (--ip/--port, --ServerApp.ip/..., --Voila.ip/--Voila.port) over a --config
 file and the config files on JUPYTER_CONFIG_PATH (jupyter_server_config / _notebook_ /
 voila, .json or .py), over the JUPYTER_PORT environment variable. Like jupyter_server,
 it listens on every interface when told '' or '*', and on localhost when told nothing:
@@ -159,7 +159,8 @@ def voila_config():
 
 
 SECTIONS = {"jupyter": ("ServerApp", "NotebookApp"), "voila": ("Voila",)}
-CONFIG_NAMES = {"jupyter": ("jupyter_config", "jupyter_notebook_config", "jupyter_server_config"), "voila": ("voila",)}
+CONFIG_NAMES = {"jupyter": ("jupyter_config", "jupyter_notebook_config", "jupyter_server_config", "jupyter_lab_config"),
+                "voila": ("voila",)}
 
 
 def config_settings(cmd, path):
@@ -193,9 +194,9 @@ def told(cmd, argv):
     for path in files:
         if path and os.path.isfile(path):
             take(config_settings(cmd, path), f"config {path}")
-    prefix = "--Voila." if cmd == "voila" else "--"
-    take({key: value for key, value in (("ip", option(argv, prefix + "ip")), ("port", option(argv, prefix + "port")))
-          if value is not None}, "argv")
+    prefixes = ["--Voila."] if cmd == "voila" else ["--"] + [f"--{name}." for name in SECTIONS[cmd]]
+    given = {key: option(argv, *(prefix + key for prefix in prefixes)) for key in ("ip", "port")}
+    take({key: value for key, value in given.items() if value is not None}, "argv")
     return values["ip"], values["port"], by
 
 
