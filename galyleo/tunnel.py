@@ -12,8 +12,10 @@ record a plain-`sbatch` job writes. No Satellite value is rendered in this mode.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import socket
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
@@ -22,7 +24,10 @@ from galyleo.contract import Record
 from galyleo.errors import GalyleoError, UsageError, bad
 
 MODES = ("satellite", "ssh")
-EVERY_INTERFACE = ("0.0.0.0", "::", "[::]")  # noqa: S104 (refused, never bound): the cluster address only
+# "Every interface", refused in ssh mode (never bound: the cluster address only): the unspecified
+# addresses however spelt ('::', '[::]', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0', '0', ...) and Jupyter's '*'.
+EVERY_INTERFACE = (ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::"))  # noqa: S104 (refused, never bound)
+WILDCARD = "*"
 LOCAL_HOST = "127.0.0.1"  # the laptop end of the tunnel: its loopback only, never a shared address
 # The local port: LOCAL_PORT_MIN + job id % LOCAL_PORT_SPAN, i.e. 20000-29999. Below the
 # ephemeral ranges of Linux (32768+), macOS and Windows (49152+), so an outgoing connection
@@ -52,10 +57,28 @@ def mode(given: Optional[str], config: Any) -> str:
     if chosen not in allowed:
         where = "--connect" if given is not None else "setting connect"
         raise UsageError(f"{where} {chosen!r}: not allowed at this site (connect_allowed: {', '.join(allowed)})")
-    if chosen == "ssh" and config.bind_address in EVERY_INTERFACE:
+    if chosen == "ssh" and every_interface(config.bind_address):
         raise bad("setting bind_address", config.bind_address,
                   "the node's cluster address (or empty: resolved in the job), never every interface, in ssh mode")
     return str(chosen)
+
+
+def every_interface(address: str) -> bool:
+    """ADDRESS, as Jupyter and the C library would read it, means every interface of the node."""
+    text = address.strip()
+    if text == WILDCARD:
+        return True
+    text = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    text = text.split("%", 1)[0]  # an IPv6 scope ('::%eth0') does not narrow the unspecified address
+    try:
+        parsed = ipaddress.ip_address(text)
+    except ValueError:
+        try:  # inet_aton's short and old forms ('0', '0.0', '0x0', '00.0.0.0'), which getaddrinfo takes too
+            parsed = ipaddress.ip_address(socket.inet_aton(text))
+        except (OSError, ValueError):
+            return False  # a host name, or no address at all (empty: resolved in the job)
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return (mapped or parsed) in EVERY_INTERFACE
 
 
 def local_port(job_id: str) -> int:

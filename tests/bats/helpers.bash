@@ -32,7 +32,7 @@ common_setup() {
     [http_timeout]=5
     [require_account]=false
     [bind_address]='"127.0.0.1"'
-    [ready_timeout]=10
+    [ready_timeout]="$(patience 10)"  # the job's own patience, scaled to the machine too
     [module_init]="[\"${T}/no-such-init\", \"${STUBS}/modules/init.bash\"]"
     [module_reset]='"reset"'
     [output_dir]="\"${T}/out\""
@@ -116,20 +116,82 @@ job_env() {
   rm -f "${STUB_LOG}"/redeemed-*
 }
 
-# JOB_DEADLINE: seconds a job run by run_job may take (below BATS_TEST_TIMEOUT, so a
-#   hanging job fails its own test with a message instead of stalling it).
+# Deadlines that hold on a loaded machine. A job run by run_job is watched, not timed:
+#   - JOB_STALL: seconds with no progress (no file under the test's dir created or written:
+#     the stand-ins' log, the job's output, its scratch) after which it is hung: killed, the
+#     test fails. A slow machine slows every step, but the steps still come.
+#   - JOB_DEADLINE: seconds a job that keeps progressing may take in all; past it the job is
+#     killed and the test is reported "too slow" (a bats skip whose reason starts so), never
+#     as failed: tests/bats/run runs such tests again, alone, and says which stayed too slow.
+# Both, and the tests' own waits (patience), are multiplied by machine_scale.
+JOB_STALL="${GALYLEO_BATS_JOB_STALL:-30}"
 JOB_DEADLINE="${GALYLEO_BATS_JOB_DEADLINE:-60}"
+TOO_SLOW=121  # reaped's status for a job past JOB_DEADLINE that was still progressing
+TOO_SLOW_WORDS="too slow"  # what tests/bats/run looks for in a skip reason
 
-# reaped CMD...: run CMD in a process group of its own, without bats' fd 3, killed with
-#   the whole group after JOB_DEADLINE seconds (exit 124, or 137 if TERM was ignored).
-#   Anything still running in that group once CMD has ended (a Jupyter the job failed
-#   to stop) is killed and turns the status into 125. Never leaves a process behind.
+# machine_scale: how many times slower than an idle machine this one is now, a whole number
+#   from 1 to 4 (stdout): the 1-minute load average per core, rounded up; GALYLEO_BATS_SCALE
+#   when set (tests/bats/run sets it when it runs too-slow tests again).
+machine_scale() {
+  local load
+  if [[ -n "${GALYLEO_BATS_SCALE:-}" ]]; then
+    printf '%s\n' "${GALYLEO_BATS_SCALE}"
+    return 0
+  fi
+  read -r load _ </proc/loadavg
+  awk -v l="${load}" -v c="$(nproc)" 'BEGIN { s = int(l / c + 0.999); print (s < 1 ? 1 : (s > 4 ? 4 : s)) }'
+}
+
+# patience SECONDS: SECONDS scaled to the machine (stdout), for a test's own waits.
+patience() {
+  echo $(($1 * $(machine_scale)))
+}
+
+# progressed STAMP: 0 if any file under the test's dir changed since STAMP was touched
+#   (and touches it again), 1 if nothing did.
+progressed() {
+  [[ -n "$(find "${T}" -newer "$1" -print -quit 2>/dev/null)" ]] || return 1
+  touch "$1"
+}
+
+# too_slow WHAT: end the test as "too slow" (not failed), saying what was still going on.
+too_slow() {
+  skip "${TOO_SLOW_WORDS}: $1 (load $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores)"
+}
+
+# reaped CMD...: run CMD in a process group of its own, without bats' fd 3, watched. Killed
+#   with its whole group when it makes no progress for JOB_STALL seconds (hung: exit 124),
+#   or runs past JOB_DEADLINE seconds while still progressing (exit TOO_SLOW), both scaled
+#   to the machine. Anything still running in that group once CMD has ended (a Jupyter the
+#   job failed to stop) is killed and turns the status into 125. Never leaves a process behind.
 reaped() {
-  local status=0 leader left
-  timeout --kill-after=5 "${JOB_DEADLINE}" "$@" 3>&- &
+  local status=0 leader left scale stall cap stamp="${T}.progress" quiet=0 tick=0 never
+  scale="$(machine_scale)"
+  stall=$((JOB_STALL * scale))
+  cap=$((JOB_DEADLINE * scale))
+  touch "${stamp}"
+  timeout --kill-after=5 "${cap}" "$@" 3>&- &
   leader=$!
+  exec {never}<> <(:)
+  while kill -0 "${leader}" 2>/dev/null; do  # a look every 0.2 s, at progress every second
+    read -r -t 0.2 -u "${never}" || true
+    (((++tick % 5) == 0)) || continue
+    if progressed "${stamp}"; then
+      quiet=0
+    elif ((++quiet >= stall)); then
+      kill -TERM -- "-${leader}" 2>/dev/null || true
+      break
+    fi
+  done
+  exec {never}>&-
   wait "${leader}" || status=$?
-  ((status != 124 && status != 137)) || echo "reaped: the job ran past ${JOB_DEADLINE} s: killed with its process group" >&2
+  if ((quiet >= stall)); then
+    echo "reaped: the job made no progress for ${stall} s (hung): killed with its process group" >&2
+    status=124
+  elif ((status == 124 || status == 137)); then
+    echo "reaped: the job was still progressing after ${cap} s: ${TOO_SLOW_WORDS}, killed with its process group" >&2
+    status="${TOO_SLOW}"
+  fi
   for _ in {1..100}; do  # up to 5 s for what the job killed to be gone
     left="$(ps -eo pid=,pgid=,stat=,args= | awk -v g="${leader}" '$2 == g && $3 !~ /^Z/' || true)"
     [[ -n "${left}" ]] || return "${status}"
@@ -141,9 +203,25 @@ reaped() {
 }
 
 # run_job [RUN FLAGS...]: `bash job.sh` under bats' `run` (e.g. run_job -0, run_job -1), reaped.
+#   The expected status (-N, !) is checked after the run, so that a job that was too slow
+#   ends its test as "too slow" rather than as a wrong status.
 run_job() {
+  local flags=() expect="" flag
+  for flag in "$@"; do
+    case "${flag}" in
+      -[0-9]*) expect="${flag#-}" ;;
+      !) expect="!" ;;
+      *) flags+=("${flag}") ;;
+    esac
+  done
   job_env
-  run "$@" reaped env -i "${JOB_ENV[@]}" bash "${JOB}"
+  run ${flags[@]+"${flags[@]}"} reaped env -i "${JOB_ENV[@]}" bash "${JOB}"
+  ((status != TOO_SLOW)) || too_slow "the job was still progressing after $((JOB_DEADLINE * $(machine_scale))) s"
+  if [[ "${expect}" == "!" ]] && ((status == 0)); then
+    fail "run_job: expected a non-zero exit status, got 0"
+  elif [[ -n "${expect}" && "${expect}" != "!" ]] && ((status != expect)); then
+    fail "run_job: expected exit status ${expect}, got ${status}"
+  fi
 }
 
 # start_job: run the job in the background in its own process group; sets JOB_PID.
@@ -153,23 +231,38 @@ start_job() {
   JOB_PID=$!
 }
 
-# wait_for CMD EVENT [SECONDS]: until the stand-ins have logged CMD/EVENT.
-wait_for() {
-  local deadline=$((SECONDS + ${3:-10}))
-  until [[ "$(stublog count "$1" "$2")" -gt 0 ]]; do
-    ((SECONDS < deadline)) || fail "timed out waiting for $1 $2; log: $(stublog events)"
+# wait_until WHAT SECONDS CMD...: until CMD succeeds. Past SECONDS (scaled to the machine)
+#   the test fails if the job made no progress in the last JOB_STALL (scaled) seconds, and
+#   is "too slow" if it still did.
+wait_until() {
+  local what="$1" scale deadline quiet_since=${SECONDS} stamp="${T}.waiting"
+  scale="$(machine_scale)"
+  deadline=$((SECONDS + $2 * scale))
+  shift 2
+  touch "${stamp}"
+  until "$@"; do
+    ! progressed "${stamp}" || quiet_since=${SECONDS}
+    if ((SECONDS >= deadline)); then
+      ((SECONDS - quiet_since >= JOB_STALL * scale)) || too_slow "still waiting for ${what}, the job still progressing"
+      fail "timed out waiting for ${what}; log: $(stublog events)"
+    fi
     sleep 0.05
   done
 }
 
+# wait_for CMD EVENT [SECONDS]: until the stand-ins have logged CMD/EVENT.
+wait_for() {
+  wait_until "$1 $2" "${3:-10}" logged "$1" "$2"
+}
+
+logged() { [[ "$(stublog count "$1" "$2")" -gt 0 ]]; }
+
 # wait_for_redeem [SECONDS]: until the job has redeemed its alias (the session is live).
 wait_for_redeem() {
-  local deadline=$((SECONDS + ${1:-10}))
-  until [[ "$(satellite_count redeemtoken)" -gt 0 ]]; do
-    ((SECONDS < deadline)) || fail "timed out waiting for redeemtoken; log: $(stublog events)"
-    sleep 0.05
-  done
+  wait_until redeemtoken "${1:-10}" redeemed
 }
+
+redeemed() { [[ "$(satellite_count redeemtoken)" -gt 0 ]]; }
 
 # satellite_count ENDPOINT: how many times the job called ENDPOINT.
 satellite_count() {

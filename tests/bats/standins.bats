@@ -72,3 +72,33 @@ sat() { curl --silent --show-error --fail --get "${@:2}" "${SAT}/$1.cgi"; }
   assert_output "probe 'a b' 'it'\"'\"'s' '\"q\"' 'line1
 line2' '\$(x) \`y\` ;' '' '"$'\t\x01'"tab'"
 }
+
+# told_by ARGS...: run the fake jupyter (told to fail at once, after recording what it was
+#   told) and print "IP PORT BY_IP BY_PORT" from its `told` record.
+told_by() {
+  STUB_JUPYTER_FAIL=start jupyter lab "$@" 2>/dev/null && fail "the fake jupyter started"
+  printf '%s %s %s %s\n' "$(stublog field jupyter told ip)" "$(stublog field jupyter told port)" \
+    "$(stublog field jupyter told by_ip)" "$(stublog field jupyter told by_port)"
+}
+
+@test "fake Jupyter: records the address it was told by argv, a config file (JSON, Python, --config) or JUPYTER_PORT" {
+  export STUB_LOG
+  run -0 told_by --ip=10.1.2.3 --port 4242
+  assert_output "10.1.2.3 4242 argv argv"
+  run -0 told_by --ServerApp.ip=10.1.2.8 --ServerApp.port=4247
+  assert_output "10.1.2.8 4247 argv argv"
+  mkdir -p "${T}/conf" "${T}/conf2"
+  printf '{"ServerApp": {"ip": "10.1.2.4", "port": 4243}}\n' >"${T}/conf/jupyter_server_config.json"
+  JUPYTER_CONFIG_PATH="${T}/conf" run -0 told_by
+  assert_output "10.1.2.4 4243 config ${T}/conf/jupyter_server_config.json config ${T}/conf/jupyter_server_config.json"
+  printf 'import os\nc.ServerApp.ip = os.environ["NODE"]\n' >"${T}/conf2/jupyter_server_config.py"
+  NODE=10.1.2.5 JUPYTER_PORT=4244 JUPYTER_CONFIG_PATH="${T}/conf2" run -0 told_by
+  assert_output "10.1.2.5 4244 config ${T}/conf2/jupyter_server_config.py environment JUPYTER_PORT"
+  JUPYTER_CONFIG_PATH="${T}/conf" run -0 told_by --ip=10.1.2.6  # argv wins over a config file
+  assert_output "10.1.2.6 4243 argv config ${T}/conf/jupyter_server_config.json"
+  NODE=10.1.2.7 run -0 told_by --config="${T}/conf2/jupyter_server_config.py" --port=4245
+  assert_output "10.1.2.7 4245 config ${T}/conf2/jupyter_server_config.py argv"
+  run -0 told_by --port=4246  # told no address: jupyter_server's default, localhost, and the record says so
+  assert_output "null 4246 null argv"
+  assert_equal "$(stublog field jupyter failed reason)" "told to fail to start"
+}

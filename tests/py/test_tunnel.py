@@ -70,6 +70,35 @@ def test_mode_refusals_name_the_option_or_setting(tmp_path: Path, site: dict, ar
     assert str(caught.value).startswith(message)
 
 
+# Every spelling of "every interface" a site admin might write, IPv4 and IPv6, written out here
+# (not read from tunnel.EVERY_INTERFACE, so that a set that forgets one fails this test).
+EVERY_INTERFACE_FORMS = (
+    "0.0.0.0", "::", "[::]", "0:0:0:0:0:0:0:0", "[0:0:0:0:0:0:0:0]", "0000:0000:0000:0000:0000:0000:0000:0000",
+    "::0", "0::0", "::0.0.0.0", "::ffff:0.0.0.0", "::ffff:0:0", "::%eth0", "[::%eth0]", " :: ",
+    "0", "0.0", "0x0", "00.0.0.0", "*",
+)
+
+
+def every_interface_forms() -> List[str]:
+    """The forms above, and each member of the code's own set as plain and bracketed text."""
+    own = [str(address) for address in tunnel.EVERY_INTERFACE]
+    return list(EVERY_INTERFACE_FORMS) + own + [f"[{address}]" for address in own]
+
+
+@pytest.mark.parametrize("address", every_interface_forms())
+def test_ssh_mode_refuses_every_spelling_of_every_interface(tmp_path: Path, address: str) -> None:
+    conf = Config(require_account=False, connect="ssh", bind_address=address)
+    with pytest.raises(UsageError) as caught:
+        build([], conf, str(tmp_path))
+    assert str(caught.value).startswith(f"setting bind_address {address!r}: expected the node's cluster address")
+
+
+@pytest.mark.parametrize("address", ["", "10.0.0.5", "::1", "fe80::1", "node1.cluster", "0.0.0.1"])
+def test_ssh_mode_takes_one_address_or_the_resolved_one(tmp_path: Path, address: str) -> None:
+    conf = Config(require_account=False, connect="ssh", bind_address=address, login_host="login.example.org")
+    assert build([], conf, str(tmp_path)).connect == "ssh"
+
+
 def test_bad_connect_or_login_host_in_the_site_file_is_refused(site_toml, subprocess_cli) -> None:
     for text, words in (('connect = "vpn"\n', "connect = 'vpn': expected one of satellite, ssh"),
                         ('login_host = "a b"\n', "login_host = 'a b': expected a host name")):

@@ -1,14 +1,21 @@
 """A tiny stand-in for `jupyter lab|notebook` and `voila`: an HTTP server on the
-address and port from its argv, nothing else.
+address and port it was told, nothing else. It is told them as the real servers are,
+with traitlets' precedence: argv (--ip/--port, --ServerApp.ip/..., --Voila.ip/--Voila.port) over a --config
+file and the config files on JUPYTER_CONFIG_PATH (jupyter_server_config / _notebook_ /
+voila, .json or .py), over the JUPYTER_PORT environment variable. Like jupyter_server,
+it listens on every interface when told '' or '*', and on localhost when told nothing:
+a test compares the recorded address with the one it expects, whatever this accepts.
 
 Records (in $STUB_LOG/calls.jsonl, cmd "jupyter" or "voila"):
   call        argv, cwd, env (LOADEDMODULES, CONDA_PREFIX, JUPYTER_CONFIG_PATH, ...),
               token_set, token_len, token_sha256 -- never the token itself -- and,
               for voila, what a voila.py on JUPYTER_CONFIG_PATH sets (config: the
               token's SHA-256 and tornado_settings)
+  told        ip, port (null when not told) and by_ip, by_port: "argv", "config PATH" or
+              "environment JUPYTER_PORT" -- what it was told, however the job told it
   failed      reason (and port), when it does not start
   listening   ip, port actually bound
-  http        path of each request it answered
+  http        path and status of each request it answered
   terminated  signal, when stopped by SIGTERM/SIGINT
   exited      status, when it ends on its own
 
@@ -18,6 +25,8 @@ Knobs (environment):
                                $STUB_LOG/squatter.pid) grabs it and this exits 1 with
                                "Address already in use"; later starts behave normally
   STUB_JUPYTER_DELAY=SECONDS   wait this long before listening
+  STUB_JUPYTER_WARMUP=SECONDS  once listening, answer nothing for this long (connections wait
+                               in the backlog: the port is open, yet no request is answered)
   STUB_JUPYTER_EXIT=redeemed   exit once the fake Satellite has mapped this port (default)
   STUB_JUPYTER_EXIT=SECONDS    exit this long after listening
   STUB_JUPYTER_EXIT=never      run until signalled
@@ -96,7 +105,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     cmd = "jupyter"
 
     def do_GET(self):
-        record(self.cmd, "http", path=self.path)
         body, kind, code = b"fake jupyter\n", "text/plain", 200
         if self.path == "/api/status":
             if self.headers.get("Authorization") != f"token {os.environ.get('JUPYTER_TOKEN')}":
@@ -105,6 +113,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 kind = "application/json"
                 body = json.dumps({"connections": 0, "kernels": int(os.environ.get("STUB_JUPYTER_KERNELS", "0")),
                                    "last_activity": STARTED, "started": STARTED}).encode()
+        record(self.cmd, "http", path=self.path, status=code)  # before the answer: the log orders it first
         self.send_response(code)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -124,19 +133,84 @@ class Section:
         return value
 
 
+def python_config(path):
+    """Run a traitlets .py config file; the `c` it filled in."""
+    c = Section()
+    with open(path) as handle:
+        exec(compile(handle.read(), path, "exec"), {"c": c, "get_config": lambda: c})
+    return c
+
+
+def config_paths():
+    return [folder for folder in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if folder]
+
+
 def voila_config():
     """Evaluate the first voila.py on JUPYTER_CONFIG_PATH as Voila would; the settings it makes."""
-    for folder in filter(None, os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep)):
+    for folder in config_paths():
         path = os.path.join(folder, "voila.py")
         if os.path.isfile(path):
-            c = Section()
-            with open(path) as handle:
-                exec(compile(handle.read(), path, "exec"), {"c": c, "get_config": lambda: c})
+            c = python_config(path)
             token = c.Voila.__dict__.get("token")
             return {"path": path,
                     "token_sha256": hashlib.sha256(token.encode()).hexdigest() if isinstance(token, str) else None,
                     "tornado_settings": c.Voila.__dict__.get("tornado_settings")}
     return None
+
+
+SECTIONS = {"jupyter": ("ServerApp", "NotebookApp"), "voila": ("Voila",)}
+CONFIG_NAMES = {"jupyter": ("jupyter_config", "jupyter_notebook_config", "jupyter_server_config", "jupyter_lab_config"),
+                "voila": ("voila",)}
+
+
+def config_settings(cmd, path):
+    """{"ip": ..., "port": ...} that the config file PATH (.json or .py) sets for CMD's sections."""
+    found = {}
+    if path.endswith(".json"):
+        with open(path) as handle:
+            data = json.load(handle)
+        sections = [data.get(name, {}) for name in SECTIONS[cmd]]
+    else:
+        c = python_config(path)
+        sections = [getattr(c, name).__dict__ for name in SECTIONS[cmd]]
+    for section in sections:
+        found.update({key: section[key] for key in ("ip", "port") if key in section})
+    return found
+
+
+def told(cmd, argv):
+    """The address and port CMD was told, and by what (lowest precedence first, later wins)."""
+    values, by = {"ip": None, "port": None}, {"ip": None, "port": None}
+
+    def take(settings, source):
+        for key, value in settings.items():
+            values[key], by[key] = value, source
+
+    if os.environ.get("JUPYTER_PORT") and cmd == "jupyter":
+        take({"port": os.environ["JUPYTER_PORT"]}, "environment JUPYTER_PORT")
+    files = [os.path.join(folder, name + ext) for folder in reversed(config_paths())
+             for name in CONFIG_NAMES[cmd] for ext in (".json", ".py")]
+    files.append(option(argv, "--config") or "")
+    for path in files:
+        if path and os.path.isfile(path):
+            take(config_settings(cmd, path), f"config {path}")
+    prefixes = ["--Voila."] if cmd == "voila" else ["--"] + [f"--{name}." for name in SECTIONS[cmd]]
+    given = {key: option(argv, *(prefix + key for prefix in prefixes)) for key in ("ip", "port")}
+    take({key: value for key, value in given.items() if value is not None}, "argv")
+    return values["ip"], values["port"], by
+
+
+def bind_address(ip):
+    """Where jupyter_server would listen when told IP: '' and '*' are every interface."""
+    if ip is None:
+        return "localhost"
+    if ip in ("", "*"):
+        return "0.0.0.0"
+    return ip[1:-1] if ip.startswith("[") and ip.endswith("]") else ip
+
+
+class Server6(http.server.HTTPServer):
+    address_family = socket.AF_INET6
 
 
 def stop(cmd, signum):
@@ -164,11 +238,11 @@ def main(cmd, argv):
            config=voila_config() if cmd == "voila" else None)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda s, f: stop(cmd, s))
-    prefix = "--Voila." if cmd == "voila" else "--"
-    ip, port = option(argv, prefix + "ip"), option(argv, prefix + "port")
-    if not ip or not port or not port.isdigit():
-        fail(cmd, f"need {prefix}ip and {prefix}port, got {argv!r}")
-    port = int(port)
+    ip, port, by = told(cmd, argv)
+    record(cmd, "told", ip=ip, port=port, by_ip=by["ip"], by_port=by["port"])
+    if port is None or not str(port).isdigit():
+        fail(cmd, f"need a port (argv, config or JUPYTER_PORT), got {port!r}; argv {argv!r}")
+    ip, port = bind_address(ip), int(port)
     behaviour = os.environ.get("STUB_JUPYTER_FAIL", "")
     if behaviour == "start":
         fail(cmd, "told to fail to start", port)
@@ -180,11 +254,12 @@ def main(cmd, argv):
     time.sleep(float(os.environ.get("STUB_JUPYTER_DELAY", "0")))
     Handler.cmd = cmd
     try:
-        server = http.server.HTTPServer((ip, port), Handler)
+        server = (Server6 if ":" in ip else http.server.HTTPServer)((ip, port), Handler)
     except OSError as exc:
         fail(cmd, f"OSError: {exc}", port)
     record(cmd, "listening", ip=ip, port=server.server_address[1])
     sys.stderr.write(f"[fake {cmd}] listening on http://{ip}:{port}/\n")
+    time.sleep(float(os.environ.get("STUB_JUPYTER_WARMUP", "0")))
     server.timeout = 0.05
     started = time.time()
     while not should_exit(started, port):

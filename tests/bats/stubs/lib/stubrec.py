@@ -1,8 +1,9 @@
 """Shared recorder for the bats stand-ins: one JSON object per line in $STUB_LOG/calls.jsonl.
 
-Every stand-in appends {"cmd", "event", "argv", "cwd", "pid", "container", "conda", ...}
+Every stand-in appends {"cmd", "event", "t", "argv", "cwd", "pid", "container", "conda", ...}
 with a single O_APPEND write, so lines from concurrent processes never interleave and
-values with spaces, quotes or newlines come back verbatim (JSON escapes them).
+values with spaces, quotes or newlines come back verbatim (JSON escapes them). The line
+order is the order of events (`stublog index`); "t" is the wall-clock time of each.
 Secrets are never recorded: the fake Jupyter logs only whether its token is set,
 its length and its SHA-256.
 """
@@ -10,6 +11,7 @@ its length and its SHA-256.
 import json
 import os
 import sys
+import time
 
 
 def log_dir() -> str:
@@ -29,6 +31,7 @@ def record(cmd: str, event: str = "call", **fields: object) -> None:
     entry = {
         "cmd": cmd,
         "event": event,
+        "t": time.time(),
         "pid": os.getpid(),
         "cwd": cwd,
         "container": os.environ.get("STUB_CONTAINER"),
