@@ -1,11 +1,12 @@
 """A tiny stand-in for `jupyter lab|notebook` and `voila`: an HTTP server on the
-address and port from its argv, nothing else.
+address and port from its argv or, as the job hands them, from the config file on
+JUPYTER_CONFIG_PATH (jupyter_server_config.py, voila.py), nothing else.
 
 Records (in $STUB_LOG/calls.jsonl, cmd "jupyter" or "voila"):
   call        argv, cwd, env (LOADEDMODULES, CONDA_PREFIX, JUPYTER_CONFIG_PATH, ...),
               token_set, token_len, token_sha256 -- never the token itself -- and,
-              for voila, what a voila.py on JUPYTER_CONFIG_PATH sets (config: the
-              token's SHA-256 and tornado_settings)
+              what the config file on JUPYTER_CONFIG_PATH sets (config: ip, port,
+              port_retries, allow_origin; for voila the token's SHA-256 and tornado_settings)
   failed      reason (and port), when it does not start
   listening   ip, port actually bound
   http        path of each request it answered
@@ -17,6 +18,12 @@ Knobs (environment):
   STUB_JUPYTER_FAIL=steal-once the first start finds its port taken: a squatter (pid in
                                $STUB_LOG/squatter.pid) grabs it and this exits 1 with
                                "Address already in use"; later starts behave normally
+  STUB_JUPYTER_FAIL=squat-once the first start finds a neighbour's server on its port, one that
+                               answers anyone like Jupyter (302 on /, 200 JSON on /api/status;
+                               each request's path and Authorization header in
+                               $STUB_LOG/squatter-requests.jsonl), and exits 1 with "Address
+                               already in use" STUB_SQUAT_LINGER (3) s later, as Jupyter does
+                               after its start-up; later starts behave normally
   STUB_JUPYTER_DELAY=SECONDS   wait this long before listening
   STUB_JUPYTER_EXIT=redeemed   exit once the fake Satellite has mapped this port (default)
   STUB_JUPYTER_EXIT=SECONDS    exit this long after listening
@@ -55,6 +62,28 @@ open(sys.argv[3], "w").write(str(os.getpid()))
 time.sleep(600)
 """
 
+DETACH = "import subprocess, sys; subprocess.Popen(sys.argv[1:], start_new_session=True, close_fds=True)"
+
+SQUATTER_HTTP = """
+import http.server, json, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        with open(sys.argv[4], "a") as log:
+            log.write(json.dumps({"path": self.path, "authorization": self.headers.get("Authorization")}) + "\\n")
+        status = 200 if self.path.startswith("/api/status") else 302
+        body = b'{"started": "x", "last_activity": "x", "kernels": 0}' if status == 200 else b""
+        self.send_response(status)
+        self.send_header("Location", "/lab")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H)
+open(sys.argv[3], "w").write(str(os.getpid()))
+server.serve_forever()
+"""
+
 
 def option(argv, *names):
     """Value of --name=VALUE or --name VALUE (last one wins), else None."""
@@ -74,12 +103,15 @@ def fail(cmd, reason, port=None):
     sys.exit(1)
 
 
-def steal(ip, port):
-    """Start a detached process that listens on ip:port; wait until it does."""
+def steal(ip, port, code=SQUATTER):
+    """Start a detached process that listens on ip:port (CODE: silent, or answering HTTP); wait until it does."""
     pidfile = os.path.join(log_dir(), "squatter.pid")
-    subprocess.Popen([sys.executable, "-c", SQUATTER, ip, str(port), pidfile],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    # started through a child that exits at once: like a neighbour's, the squatter is no
+    # descendant of this Jupyter (the job checks whose process tree holds the port)
+    subprocess.run([sys.executable, "-c", DETACH, sys.executable, "-c", code, ip, str(port), pidfile,
+                    os.path.join(log_dir(), "squatter-requests.jsonl")],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, check=True)
     deadline = time.time() + 5
     while time.time() < deadline:
         try:
@@ -124,18 +156,25 @@ class Section:
         return value
 
 
-def voila_config():
-    """Evaluate the first voila.py on JUPYTER_CONFIG_PATH as Voila would; the settings it makes."""
+CONFIG_FILES = {"jupyter": ("jupyter_server_config.py", "ServerApp"), "voila": ("voila.py", "Voila")}
+
+
+def app_config(cmd):
+    """Evaluate the first config file of CMD on JUPYTER_CONFIG_PATH as Jupyter would; the settings it makes."""
+    name, section = CONFIG_FILES[cmd]
     for folder in filter(None, os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep)):
-        path = os.path.join(folder, "voila.py")
+        path = os.path.join(folder, name)
         if os.path.isfile(path):
             c = Section()
             with open(path) as handle:
                 exec(compile(handle.read(), path, "exec"), {"c": c, "get_config": lambda: c})
-            token = c.Voila.__dict__.get("token")
-            return {"path": path,
-                    "token_sha256": hashlib.sha256(token.encode()).hexdigest() if isinstance(token, str) else None,
-                    "tornado_settings": c.Voila.__dict__.get("tornado_settings")}
+            app = getattr(c, section).__dict__
+            token = app.get("token")
+            found = {"path": path, **{key: app.get(key) for key in ("ip", "port", "port_retries", "allow_origin")}}
+            if cmd == "voila":
+                found.update(token_sha256=hashlib.sha256(token.encode()).hexdigest() if isinstance(token, str) else None,
+                             tornado_settings=app.get("tornado_settings"))
+            return found
     return None
 
 
@@ -161,13 +200,15 @@ def main(cmd, argv):
     record(cmd, argv=argv, token_set=token is not None, token_len=len(token or ""),
            token_sha256=hashlib.sha256(token.encode()).hexdigest() if token else None,
            env={k: os.environ.get(k) for k in ("LOADEDMODULES", "CONDA_PREFIX", "MODULEPATH", "JUPYTER_CONFIG_PATH")},
-           config=voila_config() if cmd == "voila" else None)
+           config=app_config(cmd))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda s, f: stop(cmd, s))
     prefix = "--Voila." if cmd == "voila" else "--"
     ip, port = option(argv, prefix + "ip"), option(argv, prefix + "port")
+    config = app_config(cmd) or {}
+    ip, port = ip or config.get("ip"), port or (str(config["port"]) if config.get("port") else None)
     if not ip or not port or not port.isdigit():
-        fail(cmd, f"need {prefix}ip and {prefix}port, got {argv!r}")
+        fail(cmd, f"need {prefix}ip and {prefix}port (argv or config file), got {argv!r}")
     port = int(port)
     behaviour = os.environ.get("STUB_JUPYTER_FAIL", "")
     if behaviour == "start":
@@ -176,6 +217,11 @@ def main(cmd, argv):
     if behaviour == "steal-once" and not os.path.exists(marker):
         open(marker, "w").close()
         steal(ip, port)
+        fail(cmd, f"OSError: [Errno 98] Address already in use ({ip}:{port})", port)
+    if behaviour == "squat-once" and not os.path.exists(marker):
+        open(marker, "w").close()
+        steal(ip, port, SQUATTER_HTTP)
+        time.sleep(float(os.environ.get("STUB_SQUAT_LINGER", "3")))
         fail(cmd, f"OSError: [Errno 98] Address already in use ({ip}:{port})", port)
     time.sleep(float(os.environ.get("STUB_JUPYTER_DELAY", "0")))
     Handler.cmd = cmd
