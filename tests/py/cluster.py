@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -278,3 +278,94 @@ def assert_refused_to(user: str, host: str, address: str, token: str) -> None:
     lab = subprocess.run(on(host, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                                    f"http://{address}/lab"], user), capture_output=True, text=True).stdout
     assert lab.startswith("302") and "/login" in lab, lab
+
+
+# --- the neighbour: a second unprivileged user on the same hosts (issue 24) -------------
+NEIGHBOUR_SERVER = r"""
+import http.server, json, os, sys, time
+port, log, victim = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+if victim:  # wait, as a watcher would, until the victim's next Jupyter starts, then take its port first
+    uid = int(victim)
+    def jupyters():
+        found = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                mine = os.stat(f"/proc/{pid}").st_uid == uid
+                if mine and b"--no-browser" in open(f"/proc/{pid}/cmdline", "rb").read():
+                    found.add(pid)
+            except OSError:
+                pass
+        return found
+    before = jupyters()
+    while not jupyters() - before:
+        time.sleep(0.01)
+class Like(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # answer anyone as Jupyter would: a redirect, or status JSON
+        with open(log, "a") as out:
+            out.write(json.dumps({"path": self.path, "authorization": self.headers.get("Authorization")}) + "\n")
+        body = b'{"started": "x", "last_activity": "x", "kernels": 0}' if self.path.startswith("/api/") else b""
+        self.send_response(200 if body else 302)
+        self.send_header("Location", "/lab")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("0.0.0.0", port), Like)
+open(log, "a").close()
+server.serve_forever()
+"""
+
+
+def neighbour(env: Dict[str, str]) -> str:
+    """The hostile neighbour's user name (tests/harness: GALYLEO_NEIGHBOUR_USER)."""
+    name = env.get("GALYLEO_NEIGHBOUR_USER", "")
+    if not name:
+        pytest.fail("the test cluster has no neighbour user (GALYLEO_NEIGHBOUR_USER in env.sh): run `make harness`")
+    return name
+
+
+def neighbour_file(env: Dict[str, str], stem: str) -> str:
+    """A fresh path in the neighbour's home for something she writes (root reads it)."""
+    return f"/home/{neighbour(env)}/{stem}-{uuid.uuid4().hex[:8]}"
+
+
+def as_neighbour(env: Dict[str, str], host: str, argv: List[str], **kw) -> subprocess.Popen:
+    """ARGV on HOST as the neighbour, not waited for (its pid is ARGV's: `on` execs down)."""
+    return subprocess.Popen(on(host, argv, neighbour(env)), stdin=subprocess.DEVNULL, **kw)
+
+
+def neighbour_watch(env: Dict[str, str], host: str) -> Tuple[subprocess.Popen, str]:
+    """The neighbour's `ps` on HOST every 50 ms, each command line she sees once, in a file."""
+    path = neighbour_file(env, "seen")
+    loop = ("while :; do ps -eww -o args=; sleep 0.05; done | awk '!seen[$0]++ { print; fflush() }' >\"$1\"")
+    return as_neighbour(env, host, ["bash", "-c", loop, "watch", path]), path
+
+
+def neighbour_server(env: Dict[str, str], host: str, port: int, victim_uid: Optional[int] = None
+                     ) -> Tuple[subprocess.Popen, str]:
+    """The neighbour's server on HOST's every address at PORT, answering anyone like Jupyter
+    and logging each request (path, Authorization) to the returned file; with VICTIM_UID it
+    binds only once that user's Jupyter has started (a squatter racing Jupyter's bind)."""
+    path = neighbour_file(env, "served")
+    argv = ["python3", "-c", NEIGHBOUR_SERVER, str(port), path, str(victim_uid) if victim_uid is not None else ""]
+    return as_neighbour(env, host, argv), path
+
+
+def neighbour_call(env: Dict[str, str], host: str, endpoint: str, **params: str) -> str:
+    """One Satellite management call made by the neighbour from HOST (inside the IP gate)."""
+    url = f"https://manage.{env['SATELLITE_DOMAIN']}/{endpoint}.cgi?{urllib.parse.urlencode(params)}"
+    done = subprocess.run(on(host, ["curl", "-s", "--max-time", "10", "--cacert", env["SATELLITE_CA"], url],
+                             neighbour(env)), capture_output=True, text=True, timeout=30)
+    return done.stdout
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a process a test started (its own pid only), and reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
