@@ -64,7 +64,7 @@ url_token() {
   refute_line "redeemtoken token=${ALIAS} port=${squatted}"
   # the squatter was up and answering all along, and was asked nothing (so never sent the token)
   assert_file_exists "${STUB_LOG}/squatter.pid"
-  assert_file_not_exists "${STUB_LOG}/squatter-requests.jsonl"
+  assert_file_empty "${STUB_LOG}/squatter-requests.jsonl"
   run -0 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${squatted}/"
   assert_output 302
 }

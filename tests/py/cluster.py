@@ -281,40 +281,7 @@ def assert_refused_to(user: str, host: str, address: str, token: str) -> None:
 
 
 # --- the neighbour: a second unprivileged user on the same hosts (issue 24) -------------
-NEIGHBOUR_SERVER = r"""
-import http.server, json, os, sys, time
-port, log, victim = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-if victim:  # wait, as a watcher would, until the victim's next Jupyter starts, then take its port first
-    uid = int(victim)
-    def jupyters():
-        found = set()
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                mine = os.stat(f"/proc/{pid}").st_uid == uid
-                if mine and b"--no-browser" in open(f"/proc/{pid}/cmdline", "rb").read():
-                    found.add(pid)
-            except OSError:
-                pass
-        return found
-    before = jupyters()
-    while not jupyters() - before:
-        time.sleep(0.01)
-class Like(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # answer anyone as Jupyter would: a redirect, or status JSON
-        with open(log, "a") as out:
-            out.write(json.dumps({"path": self.path, "authorization": self.headers.get("Authorization")}) + "\n")
-        body = b'{"started": "x", "last_activity": "x", "kernels": 0}' if self.path.startswith("/api/") else b""
-        self.send_response(200 if body else 302)
-        self.send_header("Location", "/lab")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(("0.0.0.0", port), Like)
-open(log, "a").close()
-server.serve_forever()
-"""
+LOOKALIKE = os.path.join(REPO, "tests", "bats", "stubs", "lib", "lookalike.py")  # a server answering like Jupyter
 
 
 def neighbour(env: Dict[str, str]) -> str:
@@ -348,7 +315,9 @@ def neighbour_server(env: Dict[str, str], host: str, port: int, victim_uid: Opti
     and logging each request (path, Authorization) to the returned file; with VICTIM_UID it
     binds only once that user's Jupyter has started (a squatter racing Jupyter's bind)."""
     path = neighbour_file(env, "served")
-    argv = ["python3", "-c", NEIGHBOUR_SERVER, str(port), path, str(victim_uid) if victim_uid is not None else ""]
+    with open(LOOKALIKE, encoding="utf-8") as handle:  # as text: she cannot read the checkout
+        code = handle.read()
+    argv = ["python3", "-c", code, "0.0.0.0", str(port), path, "", "" if victim_uid is None else str(victim_uid)]
     return as_neighbour(env, host, argv), path
 
 

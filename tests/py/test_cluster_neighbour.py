@@ -1,3 +1,4 @@
+# ruff: noqa: F811
 """A hostile neighbour on the real local cluster (issue 24): the second unprivileged user
 (GALYLEO_NEIGHBOUR_USER, `mallory`) on the same hosts as the test user's sessions, doing
 what the review did to them. Each test fails on the galyleo before the issue's fix.
@@ -10,6 +11,7 @@ network namespace (tests/harness/on), as her Slurm job on that node would.
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import random
 import re
@@ -19,7 +21,6 @@ import pytest
 from cluster import (
     Cluster,
     Launched,
-    harness_env,
     neighbour,
     neighbour_call,
     neighbour_server,
@@ -31,24 +32,9 @@ from cluster import (
     wait_for_page,
 )
 from faultkit import launched, run, site_config, spawn, wait_alias_gone, wait_alias_state, wait_no_jobs
+from test_cluster_faults import cluster, launch  # noqa: F401 (its Cluster fixture, shadowed by the tests' parameters)
 
 pytestmark = pytest.mark.cluster
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Cluster:
-    c = Cluster(harness_env())
-    c.install_pyz()
-    return c
-
-
-@pytest.fixture
-def home(cluster: Cluster) -> str:
-    return cluster.fresh_home()
-
-
-def launch(cluster: Cluster, home: str, *args: str, **kw) -> subprocess.CompletedProcess:
-    return run(cluster, home, "launch", "-e", cluster.module, "-t", "00:10:00", *args, **kw)
 
 
 def free_port() -> int:
@@ -115,7 +101,7 @@ def test_her_server_on_the_chosen_port_is_never_routed_nor_sent_the_token(cluste
     output = open(session["output"]).read()
     node = re.search(r"job \d+ on (\S+)", output).group(1)  # type: ignore[union-attr]
     served = dict(zip(cluster.nodes, (path for _, path in squatters)))
-    bound = open(served[node]).read() if _exists(served[node]) else None
+    bound = open(served[node]).read() if os.path.exists(served[node]) else None
     assert bound is not None, f"her server did not win the race on {node}: {output}"
     assert bound == "", f"her server was asked: {bound}"  # never the token, nor anything else
     assert redeems_of(session["alias"]) == [], output
@@ -123,14 +109,6 @@ def test_her_server_on_the_chosen_port_is_never_routed_nor_sent_the_token(cluste
     errors = [line for line in output.splitlines() if "error:" in line]
     assert len(errors) == 1 and f"no free port found between {port} and {port}" in errors[0], output
     wait_alias_gone(session["alias"])
-
-
-def _exists(path: str) -> bool:
-    try:
-        open(path).close()
-    except OSError:
-        return False
-    return True
 
 
 def test_an_alias_she_redeemed_first_is_never_reported_ready(cluster: Cluster, home: str) -> None:

@@ -64,27 +64,6 @@ time.sleep(600)
 
 DETACH = "import subprocess, sys; subprocess.Popen(sys.argv[1:], start_new_session=True, close_fds=True)"
 
-SQUATTER_HTTP = """
-import http.server, json, os, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        with open(sys.argv[4], "a") as log:
-            log.write(json.dumps({"path": self.path, "authorization": self.headers.get("Authorization")}) + "\\n")
-        status = 200 if self.path.startswith("/api/status") else 302
-        body = b'{"started": "x", "last_activity": "x", "kernels": 0}' if status == 200 else b""
-        self.send_response(status)
-        self.send_header("Location", "/lab")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H)
-open(sys.argv[3], "w").write(str(os.getpid()))
-server.serve_forever()
-"""
-
-
 def option(argv, *names):
     """Value of --name=VALUE or --name VALUE (last one wins), else None."""
     value = None
@@ -103,13 +82,16 @@ def fail(cmd, reason, port=None):
     sys.exit(1)
 
 
-def steal(ip, port, code=SQUATTER):
-    """Start a detached process that listens on ip:port (CODE: silent, or answering HTTP); wait until it does."""
+def steal(ip, port, answering=False):
+    """Start a detached process that listens on ip:port (silent, or ANSWERING like Jupyter:
+    lookalike.py); wait until it does."""
     pidfile = os.path.join(log_dir(), "squatter.pid")
+    squatter = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "lookalike.py"), ip, str(port),
+                os.path.join(log_dir(), "squatter-requests.jsonl"), pidfile] if answering else \
+        ["-c", SQUATTER, ip, str(port), pidfile]
     # started through a child that exits at once: like a neighbour's, the squatter is no
     # descendant of this Jupyter (the job checks whose process tree holds the port)
-    subprocess.run([sys.executable, "-c", DETACH, sys.executable, "-c", code, ip, str(port), pidfile,
-                    os.path.join(log_dir(), "squatter-requests.jsonl")],
+    subprocess.run([sys.executable, "-c", DETACH, sys.executable, *squatter],
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, check=True)
     deadline = time.time() + 5
@@ -220,7 +202,7 @@ def main(cmd, argv):
         fail(cmd, f"OSError: [Errno 98] Address already in use ({ip}:{port})", port)
     if behaviour == "squat-once" and not os.path.exists(marker):
         open(marker, "w").close()
-        steal(ip, port, SQUATTER_HTTP)
+        steal(ip, port, answering=True)
         time.sleep(float(os.environ.get("STUB_SQUAT_LINGER", "3")))
         fail(cmd, f"OSError: [Errno 98] Address already in use ({ip}:{port})", port)
     time.sleep(float(os.environ.get("STUB_JUPYTER_DELAY", "0")))
