@@ -24,7 +24,7 @@ from test_fuzz_quoting import Sandbox
 from test_secrets import FakeClient
 
 from galyleo import cli as galyleo_cli
-from galyleo import contract, launch, render, slurm, spec, watch
+from galyleo import contract, launch, render, slurm, spec, stop, watch
 from galyleo.config import Config
 from galyleo.slurm import JobInfo
 
@@ -110,6 +110,12 @@ def test_routed_is_only_the_users_own_regular_file(tmp_path: Path) -> None:
     if os.getuid() == 0:
         os.chown(str(path), 65534, 65534)
         assert not contract.routed(str(path))  # another user's file
+
+
+def test_clean_removes_the_routed_word_of_a_job_killed_before_its_clean_up(tmp_path: Path) -> None:
+    paths = contract.files(str(tmp_path), "galyleo-20261207-101010-abcdef")
+    session = contract.Record(name=paths.name, job_id="7", output=paths.output, record=paths.record)
+    assert paths.routed in stop.files_of(session)
 
 
 def wait_for_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, job_routes_at: int) -> List[str]:
