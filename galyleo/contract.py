@@ -8,7 +8,8 @@ or printed. What crosses, in one place:
 
 - the session record (a JSON file): `Record`, its writer, reader and version, and
   the printf format a plain-`sbatch` job writes it with;
-- the names of a session's files: `SessionFiles` (one base path, one suffix each);
+- the names of a session's files: `SessionFiles` (one base path, one suffix each), and
+  the job's word that its own route is live (`routed`);
 - the alias pattern the proxy hands out, the session URL, the cluster-name alphabet
   and the time format;
 - the log lines the job prints that galyleo reads back (`MARK_*`);
@@ -131,7 +132,7 @@ def printf_safe(text: str) -> str:
 # --- a session's files ----------------------------------------------------------------
 PREFIX = "galyleo-"  # every session file's name starts so (records are found by it)
 SUFFIXES = {"output": ".out", "script": ".sh", "token": ".token", "record": ".json", "url": ".url",
-            "activity": ".activity"}
+            "activity": ".activity", "routed": ".routed"}
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class SessionFiles:
     record: str
     url: str
     activity: str
+    routed: str
 
 
 def at(base: str) -> SessionFiles:
@@ -175,6 +177,19 @@ def files_of_record(record_path: str) -> SessionFiles:
 def files_of_output(output: str) -> SessionFiles:
     """launch names every file of a session after its job output."""
     return files_of(output, "output")
+
+
+def routed(path: str) -> bool:
+    """Whether the job says its own route is live: it writes PATH (SessionFiles.routed) only
+    after its own redeem (or ssh URL file) succeeded. A file someone else put there, or
+    anything but a regular file, is not the job's word."""
+    import stat
+
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_uid == os.getuid()
 
 
 RECORD_NAMES = PREFIX + "*" + SUFFIXES["record"]  # a glob: every record in a folder
@@ -280,6 +295,7 @@ def job_values(folder: str, output_file: str = "", template: Optional[Record] = 
         "GALYLEO_SESSION_BASE": base_format(folder, output_file),
         "GALYLEO_SUFFIX_RECORD": SUFFIXES["record"],
         "GALYLEO_SUFFIX_URL": SUFFIXES["url"],
+        "GALYLEO_SUFFIX_ROUTED": SUFFIXES["routed"],
         "GALYLEO_CLUSTER_CHARS": CLUSTER_CHARS,
         "GALYLEO_MARK_ENDED": MARK_ENDED,
         "GALYLEO_MARK_TERM": MARK_TERM,

@@ -117,7 +117,10 @@ def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> 
         withdraw(client, alias, job_id, cluster)
         records.remove(paths.token)
 
-    return watch.follow(job_id, url, config, give_up, cluster=cluster)
+    def ready() -> bool:  # the job's own word first: a route someone else made may answer too
+        return contract.routed(paths.routed) and watch.answers(url, config)
+
+    return watch.follow(job_id, url, config, give_up, cluster=cluster, ready=ready)
 
 
 def link(client: Any, alias: str, job_id: str) -> None:

@@ -3,8 +3,11 @@
 Queued (reason, expected start, place among the partition's pending jobs),
 starting, ready. A progress line that rewrites itself only on a terminal; plain
 timestamped lines, on change only, otherwise.
-Ready means the proxy routes to Jupyter: `/` answers with Jupyter's redirect,
-not the proxy's waiting page (200) or an error.
+Ready means the job says its own redeem succeeded (contract.routed: a route someone
+else made, with a stolen alias, answers too) and then the proxy routes to Jupyter:
+`/` answers with Jupyter's redirect, not the proxy's waiting page (200) or an error.
+The probe never carries the token: only the job, which proved its server its own,
+ever sends it.
 """
 
 from __future__ import annotations
@@ -122,8 +125,9 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
     """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why, once
     its never-start reasons have lasted NEVER_SETTLE: Slurm's first reason is not always its last);
     Ctrl-C (or TERM, HUP, QUIT) cancels a pending job (128 + signal). WITHDRAW cancels the job
-    and releases its alias. READY says when a running session is ready (default: the proxy
-    routes URL to Jupyter); without an ALIAS (ssh mode) the messages name only the job."""
+    and releases its alias. READY says when a running session is ready (launch: the job's own
+    word, then the proxy's answer; default: the proxy routes URL to Jupyter); without an ALIAS
+    (ssh mode) the messages name only the job."""
     its_alias, releasing = (" and its alias", " and releasing its alias") if alias else ("", "")
     report = Reporter(stream)
     place = Place(job_id)

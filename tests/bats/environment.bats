@@ -198,8 +198,8 @@ conda activate ${prefix}"
   run_job -0
   port="$(jupyter_port)"
   assert_argv apptainer 1 exec --nv --bind "/data,${T}/scratch:/scratch" "${T}/image.sif" \
-    jupyter lab --no-browser --ip=127.0.0.1 --port="${port}" --ServerApp.port_retries=0 \
-    --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
+    jupyter lab --no-browser --KernelManager.transport=ipc
+  assert_jupyter_settings jupyter 1 127.0.0.1 "${port}" "${ORIGIN}"
   assert_equal "$(stublog count apptainer)" 1
   assert_equal "$(stublog field jupyter call container)" "${T}/image.sif"
   assert_equal "$(stublog field jupyter call token_len)" 64
@@ -212,8 +212,8 @@ conda activate ${prefix}"
   CFG[container_runtime]='"singularity"'
   generate -d "${T}/nb" --sif "${T}/image.sif" --rocm
   run_job -0
-  assert_argv singularity 1 exec --rocm "${T}/image.sif" jupyter lab --no-browser --ip=127.0.0.1 \
-    --port="$(jupyter_port)" --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
+  assert_argv singularity 1 exec --rocm "${T}/image.sif" jupyter lab --no-browser --KernelManager.transport=ipc
+  assert_jupyter_settings jupyter 1 127.0.0.1 "$(jupyter_port)" "${ORIGIN}"
   assert_equal "$(stublog count apptainer)" 0
 }
 
@@ -222,8 +222,8 @@ conda activate ${prefix}"
   run_job -0 --separate-stderr
   image="${T}/scratch/galyleo-${JOBID}.sif"
   assert_argv apptainer 1 pull --force "${image}" docker://quay.io/jupyter/base-notebook:latest
-  assert_argv apptainer 2 exec "${image}" jupyter lab --no-browser --ip=127.0.0.1 \
-    --port="$(jupyter_port)" --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
+  assert_argv apptainer 2 exec "${image}" jupyter lab --no-browser --KernelManager.transport=ipc
+  assert_jupyter_settings jupyter 1 127.0.0.1 "$(jupyter_port)" "${ORIGIN}"
   run -0 stublog events
   assert_output --regexp $'apptainer call\napptainer call\njupyter call\n(.*\n)*curl satellite redeemtoken'
   [[ "${stderr}" == *"cache ${T}/scratch/galyleo-cache-tester"* ]] || fail "${stderr}"
@@ -257,8 +257,8 @@ conda activate ${prefix}"
   run -0 stublog events
   assert_output --regexp $'apptainer call\nconda call\njupyter call\n'
   # and Jupyter got its exact arguments through the wrapper shell
-  assert_argv jupyter 1 lab --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
+  assert_argv jupyter 1 lab --no-browser --KernelManager.transport=ipc
+  assert_jupyter_settings jupyter 1 127.0.0.1 "$(jupyter_port)" "${ORIGIN}"
 }
 
 @test "container + conda yml: built inside the image; the host removes the scratch env at a normal end, keeps the image" {
@@ -319,7 +319,7 @@ ${key}.tar.gz"
   run_job -0
   assert_no_canary
   run -0 stublog calls jupyter
-  assert_output --regexp '^jupyter lab --no-browser --ip=127\.0\.0\.1 '
+  assert_output 'jupyter lab --no-browser --KernelManager.transport=ipc'
   assert_equal "$(stublog field jupyter call conda)" myenv
   assert_equal "$(stublog field jupyter call container)" null
 }

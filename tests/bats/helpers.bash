@@ -285,6 +285,22 @@ jupyter_port() {
   stublog field "${1:-jupyter}" listening port
 }
 
+# jupyter_setting CMD KEY [N]: what the config file the Nth CMD call read (default: the last)
+#   set KEY to (JSON for non-strings): the job hands ip, port and origin so, never in argv.
+jupyter_setting() {
+  stublog field "$1" call config "${3:--1}" \
+    | python3 -c 'import json, sys; v = (json.load(sys.stdin) or {}).get(sys.argv[1]); print(v if isinstance(v, str) else json.dumps(v))' "$2"
+}
+
+# assert_jupyter_settings CMD N IP PORT [ORIGIN]: the Nth CMD call got IP, PORT, no port
+#   retries and (Jupyter; Voila's is in tornado_settings) ORIGIN from its config file.
+assert_jupyter_settings() {
+  assert_equal "$(jupyter_setting "$1" ip "$2")" "$3"
+  assert_equal "$(jupyter_setting "$1" port "$2")" "$4"
+  assert_equal "$(jupyter_setting "$1" port_retries "$2")" 0
+  [[ -z "${5:-}" ]] || assert_equal "$(jupyter_setting "$1" allow_origin "$2")" "$5"
+}
+
 # assert_no_canary: no injected command ran.
 assert_no_canary() {
   assert_file_not_exists "${CANARY}"

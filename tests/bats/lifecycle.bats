@@ -130,7 +130,7 @@ teardown() { common_teardown; }
   generate -d "${T}/nb"
   STUB_ENV+=(STUB_JUPYTER_DELAY=4 STUB_JUPYTER_EXIT=never)
   run_job -1 --separate-stderr
-  port="$(stublog argv jupyter 1 | tr '\0' '\n' | sed -n 's/^--port=//p')"
+  port="$(jupyter_setting jupyter port 1)"
   [[ "${stderr}" == *"lab did not answer on port ${port} within 1 s"* ]] || fail "${stderr}"
   assert_equal "$(satellite_count redeemtoken)" 0
   assert_equal "$(satellite_count destroytoken)" 1

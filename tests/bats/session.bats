@@ -11,29 +11,30 @@ teardown() { common_teardown; }
   generate -d "${T}/nb"
   run_job -0 --separate-stderr
   port="$(jupyter_port)"
-  assert_argv jupyter 1 lab --no-browser --ip=127.0.0.1 --port="${port}" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
+  assert_argv jupyter 1 lab --no-browser --KernelManager.transport=ipc
+  assert_jupyter_settings jupyter 1 127.0.0.1 "${port}" "${ORIGIN}"
   assert_equal "$(stublog field jupyter call cwd)" "${T}/nb"
   assert_equal "$(stublog field jupyter listening ip)" 127.0.0.1
   run -0 stublog satellite
   assert_line --index 2 "redeemtoken token=${ALIAS} port=${port}"
   # Jupyter answered HTTP before the proxy was told to route to it
   run -0 stublog events
-  assert_output --regexp $'jupyter listening\njupyter http\ncurl satellite redeemtoken\n'
+  assert_output --regexp $'jupyter listening\n(curl call\n)*jupyter http\n(curl call\n)*curl satellite redeemtoken\n'
 }
 
 @test "notebook: exact command line" {
   generate -i notebook -d "${T}/nb"
   run_job -0
-  assert_argv jupyter 1 notebook --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="${ORIGIN}" --KernelManager.transport=ipc
+  assert_argv jupyter 1 notebook --no-browser --KernelManager.transport=ipc
+  assert_jupyter_settings jupyter 1 127.0.0.1 "$(jupyter_port)" "${ORIGIN}"
 }
 
 @test "voila: exact command line; token and origin reach it through a private config file" {
   generate -i voila -d "${T}/nb"
   run_job -0
   port="$(jupyter_port voila)"
-  assert_argv voila 1 --no-browser --Voila.ip=127.0.0.1 --Voila.port="${port}" --Voila.port_retries=0
+  assert_argv voila 1 --no-browser
+  assert_jupyter_settings voila 1 127.0.0.1 "${port}"
   assert_equal "$(stublog count jupyter)" 0
   run -0 stublog satellite
   assert_line "redeemtoken token=${ALIAS} port=${port}"
@@ -56,9 +57,15 @@ teardown() { common_teardown; }
 linktoken token=${ALIAS} jobid=${JOBID}
 redeemtoken token=${ALIAS} port=$(jupyter_port)
 destroytoken token=${ALIAS}"
-  # the exact curl command: the site's CA bundle, a bounded time, values URL-encoded by curl
-  assert_argv curl:satellite 2 --silent --show-error --fail --get --max-time 5 --cacert "${T}/ca.pem" \
-    --data-urlencode "token=${ALIAS}" --data-urlencode "jobid=${JOBID}" "https://manage.${DOMAIN}/linktoken.cgi"
+  # the exact curl command: the site's CA bundle, a bounded time, values URL-encoded by curl;
+  # the URL and the values (the alias) in a config file, never on curl's command line
+  mapfile -d '' -t got < <(stublog argv curl 2 satellite)
+  assert_equal "${got[*]:0:8}" "--silent --show-error --fail --get --max-time 5 --cacert ${T}/ca.pem"
+  assert_equal "${got[8]} ${#got[@]}" "-K 10"
+  run -0 stublog field curl satellite params 2
+  assert_output "[[\"token\", \"${ALIAS}\"], [\"jobid\", \"${JOBID}\"]]"
+  run -0 stublog field curl satellite endpoint 2
+  assert_output linktoken
 }
 
 @test "standalone: URL file is 0600, holds the token Jupyter got; the token is in no argv or output" {
@@ -91,8 +98,8 @@ destroytoken token=${ALIAS}"
   run -0 stublog satellite
   assert_output "redeemtoken token=${launch_alias} port=$(jupyter_port)
 destroytoken token=${launch_alias}"
-  assert_argv jupyter 1 lab --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="https://${launch_alias}.${DOMAIN}" --KernelManager.transport=ipc
+  assert_argv jupyter 1 lab --no-browser --KernelManager.transport=ipc
+  assert_jupyter_settings jupyter 1 127.0.0.1 "$(jupyter_port)" "https://${launch_alias}.${DOMAIN}"
   assert_equal "$(stublog field jupyter call token_sha256)" "$(printf %s "${token}" | sha256sum | cut -d' ' -f1)"
   assert_file_not_exists "${T}/out/galyleo-${JOBID}.url"
   run grep -rlF -- "${token}" "${STUB_LOG}" "${JOB}"

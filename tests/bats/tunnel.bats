@@ -37,8 +37,8 @@ assert_no_satellite() {
   generate --connect ssh -d "${T}/nb"
   run_job -0 --separate-stderr
   assert_no_satellite
-  assert_argv jupyter 1 lab --no-browser --ip=127.0.0.1 --port="$(jupyter_port)" \
-    --ServerApp.port_retries=0 --ServerApp.allow_origin="http://127.0.0.1:${LOCAL_PORT}" --KernelManager.transport=ipc
+  assert_argv jupyter 1 lab --no-browser --KernelManager.transport=ipc
+  assert_jupyter_settings jupyter 1 127.0.0.1 "$(jupyter_port)" "http://127.0.0.1:${LOCAL_PORT}"
   assert_equal "$(stublog field jupyter listening ip)" 127.0.0.1
   [[ "${LOCAL_PORT}" != 8888 && "${LOCAL_PORT}" -ge 20000 && "${LOCAL_PORT}" -le 29999 ]] || fail "port ${LOCAL_PORT}"
 }

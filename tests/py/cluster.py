@@ -23,7 +23,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -278,3 +278,63 @@ def assert_refused_to(user: str, host: str, address: str, token: str) -> None:
     lab = subprocess.run(on(host, ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
                                    f"http://{address}/lab"], user), capture_output=True, text=True).stdout
     assert lab.startswith("302") and "/login" in lab, lab
+
+
+# --- the neighbour: a second unprivileged user on the same hosts (issue 24) -------------
+LOOKALIKE = os.path.join(REPO, "tests", "bats", "stubs", "lib", "lookalike.py")  # a server answering like Jupyter
+
+
+def neighbour(env: Dict[str, str]) -> str:
+    """The hostile neighbour's user name (tests/harness: GALYLEO_NEIGHBOUR_USER)."""
+    name = env.get("GALYLEO_NEIGHBOUR_USER", "")
+    if not name:
+        pytest.fail("the test cluster has no neighbour user (GALYLEO_NEIGHBOUR_USER in env.sh): run `make harness`")
+    return name
+
+
+def neighbour_file(env: Dict[str, str], stem: str) -> str:
+    """A fresh path in the neighbour's home for something she writes (root reads it)."""
+    return f"/home/{neighbour(env)}/{stem}-{uuid.uuid4().hex[:8]}"
+
+
+def as_neighbour(env: Dict[str, str], host: str, argv: List[str], **kw) -> subprocess.Popen:
+    """ARGV on HOST as the neighbour, not waited for (its pid is ARGV's: `on` execs down)."""
+    return subprocess.Popen(on(host, argv, neighbour(env)), stdin=subprocess.DEVNULL, **kw)
+
+
+def neighbour_watch(env: Dict[str, str], host: str) -> Tuple[subprocess.Popen, str]:
+    """The neighbour's `ps` on HOST every 50 ms, each command line she sees once, in a file."""
+    path = neighbour_file(env, "seen")
+    loop = ("while :; do ps -eww -o args=; sleep 0.05; done | awk '!seen[$0]++ { print; fflush() }' >\"$1\"")
+    return as_neighbour(env, host, ["bash", "-c", loop, "watch", path]), path
+
+
+def neighbour_server(env: Dict[str, str], host: str, port: int, victim_uid: Optional[int] = None
+                     ) -> Tuple[subprocess.Popen, str]:
+    """The neighbour's server on HOST's every address at PORT, answering anyone like Jupyter
+    and logging each request (path, Authorization) to the returned file; with VICTIM_UID it
+    binds only once that user's Jupyter has started (a squatter racing Jupyter's bind)."""
+    path = neighbour_file(env, "served")
+    with open(LOOKALIKE, encoding="utf-8") as handle:  # as text: she cannot read the checkout
+        code = handle.read()
+    argv = ["python3", "-c", code, "0.0.0.0", str(port), path, "", "" if victim_uid is None else str(victim_uid)]
+    return as_neighbour(env, host, argv), path
+
+
+def neighbour_call(env: Dict[str, str], host: str, endpoint: str, **params: str) -> str:
+    """One Satellite management call made by the neighbour from HOST (inside the IP gate)."""
+    url = f"https://manage.{env['SATELLITE_DOMAIN']}/{endpoint}.cgi?{urllib.parse.urlencode(params)}"
+    done = subprocess.run(on(host, ["curl", "-s", "--max-time", "10", "--cacert", env["SATELLITE_CA"], url],
+                             neighbour(env)), capture_output=True, text=True, timeout=30)
+    return done.stdout
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a process a test started (its own pid only), and reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

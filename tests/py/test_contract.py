@@ -54,9 +54,16 @@ def run_bash(text: str, tmp_path: Path, **env: str) -> subprocess.CompletedProce
 
 
 # A stand-in for curl inside the job: the Satellite answers getlink with ALIAS, the rest with "ok".
+# The job hands curl the URL in a config file (-K FILE): read it as curl would.
 FAKE_CURL = """
 curl() {
-  case "$*" in
+  local all="$*" next=""
+  for arg in "$@"; do
+    [[ "${next}" != 1 ]] || all+=" $(<"${arg}")"
+    next=0
+    [[ "${arg}" != -K ]] || next=1
+  done
+  case "${all}" in
     *getlink*) printf '%s\\n' "${TEST_ALIAS}" ;;
     *) echo ok ;;
   esac

@@ -47,7 +47,8 @@ def redeemed(box: Sandbox) -> List[Dict[str, str]]:
 def test_the_port_redeemed_is_the_one_jupyter_was_told_and_the_job_announced(box: Sandbox) -> None:
     job = run_ok(box)
     (jupyter,) = box.calls("jupyter")
-    told = [a.split("=", 1)[1] for a in jupyter["argv"] if a.startswith("--port=")]
+    told = [str(jupyter["config"]["port"])]  # through its config file: never argv
+    assert not any(a.startswith("--port") for a in jupyter["argv"])
     announced = re.findall(r"starting lab on 127\.0\.0\.1:([0-9]+) \(attempt 1\)", job.stderr)
     assert len(told) == 1 and announced == told, (jupyter["argv"], job.stderr)
     assert redeemed(box) == [{"token": "wages-astonish-recapture", "port": told[0]}]

@@ -87,7 +87,8 @@ def test_job_script_writes_under_umask_077_and_limits_the_origin() -> None:
     assert 'galyleo_origin="$(galyleo_origin_url)"' in script
     assert "\nGALYLEO_PROXY_ORIGIN_FORMAT=https://%s.%s\n" in script  # contract.PROXY_ORIGIN_FORMAT, rendered
     assert 'printf "${GALYLEO_PROXY_ORIGIN_FORMAT}\\n" "${GALYLEO_ALIAS}" "${GALYLEO_DOMAIN}"' in script
-    assert '--ServerApp.allow_origin="${galyleo_origin}"' in script and "allow_origin='*'" not in script
+    assert 'c.ServerApp.allow_origin = os.environ["GALYLEO_ORIGIN"]' in script and "allow_origin='*'" not in script
+    assert 'export GALYLEO_ORIGIN="${galyleo_origin}"' in script
     assert "allow_origin_pat" not in script and "disable_check_xsrf" not in script
     voila = render.render(spec.build(galyleo_cli.make_parser(conf).parse_args(["generate", "-i", "voila"]), conf,
                                      home="/"), conf)

@@ -9,8 +9,8 @@ a test compares the recorded address with the one it expects, whatever this acce
 Records (in $STUB_LOG/calls.jsonl, cmd "jupyter" or "voila"):
   call        argv, cwd, env (LOADEDMODULES, CONDA_PREFIX, JUPYTER_CONFIG_PATH, ...),
               token_set, token_len, token_sha256 -- never the token itself -- and,
-              for voila, what a voila.py on JUPYTER_CONFIG_PATH sets (config: the
-              token's SHA-256 and tornado_settings)
+              what the config file on JUPYTER_CONFIG_PATH sets (config: ip, port,
+              port_retries, allow_origin; for voila the token's SHA-256 and tornado_settings)
   told        ip, port (null when not told) and by_ip, by_port: "argv", "config PATH" or
               "environment JUPYTER_PORT" -- what it was told, however the job told it
   failed      reason (and port), when it does not start
@@ -24,6 +24,12 @@ Knobs (environment):
   STUB_JUPYTER_FAIL=steal-once the first start finds its port taken: a squatter (pid in
                                $STUB_LOG/squatter.pid) grabs it and this exits 1 with
                                "Address already in use"; later starts behave normally
+  STUB_JUPYTER_FAIL=squat-once the first start finds a neighbour's server on its port, one that
+                               answers anyone like Jupyter (302 on /, 200 JSON on /api/status;
+                               each request's path and Authorization header in
+                               $STUB_LOG/squatter-requests.jsonl), and exits 1 with "Address
+                               already in use" STUB_SQUAT_LINGER (3) s later, as Jupyter does
+                               after its start-up; later starts behave normally
   STUB_JUPYTER_DELAY=SECONDS   wait this long before listening
   STUB_JUPYTER_WARMUP=SECONDS  once listening, answer nothing for this long (connections wait
                                in the backlog: the port is open, yet no request is answered)
@@ -64,6 +70,7 @@ open(sys.argv[3], "w").write(str(os.getpid()))
 time.sleep(600)
 """
 
+DETACH = "import subprocess, sys; subprocess.Popen(sys.argv[1:], start_new_session=True, close_fds=True)"
 
 def option(argv, *names):
     """Value of --name=VALUE or --name VALUE (last one wins), else None."""
@@ -83,12 +90,18 @@ def fail(cmd, reason, port=None):
     sys.exit(1)
 
 
-def steal(ip, port):
-    """Start a detached process that listens on ip:port; wait until it does."""
+def steal(ip, port, answering=False):
+    """Start a detached process that listens on ip:port (silent, or ANSWERING like Jupyter:
+    lookalike.py); wait until it does."""
     pidfile = os.path.join(log_dir(), "squatter.pid")
-    subprocess.Popen([sys.executable, "-c", SQUATTER, ip, str(port), pidfile],
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    squatter = [os.path.join(os.path.dirname(os.path.abspath(__file__)), "lookalike.py"), ip, str(port),
+                os.path.join(log_dir(), "squatter-requests.jsonl"), pidfile] if answering else \
+        ["-c", SQUATTER, ip, str(port), pidfile]
+    # started through a child that exits at once: like a neighbour's, the squatter is no
+    # descendant of this Jupyter (the job checks whose process tree holds the port)
+    subprocess.run([sys.executable, "-c", DETACH, sys.executable, *squatter],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True, check=True)
     deadline = time.time() + 5
     while time.time() < deadline:
         try:
@@ -145,16 +158,22 @@ def config_paths():
     return [folder for folder in os.environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if folder]
 
 
-def voila_config():
-    """Evaluate the first voila.py on JUPYTER_CONFIG_PATH as Voila would; the settings it makes."""
+CONFIG_FILES = {"jupyter": ("jupyter_server_config.py", "ServerApp"), "voila": ("voila.py", "Voila")}
+
+
+def app_config(cmd):
+    """Evaluate the first config file of CMD on JUPYTER_CONFIG_PATH as Jupyter would; the settings it makes."""
+    name, section = CONFIG_FILES[cmd]
     for folder in config_paths():
-        path = os.path.join(folder, "voila.py")
+        path = os.path.join(folder, name)
         if os.path.isfile(path):
-            c = python_config(path)
-            token = c.Voila.__dict__.get("token")
-            return {"path": path,
-                    "token_sha256": hashlib.sha256(token.encode()).hexdigest() if isinstance(token, str) else None,
-                    "tornado_settings": c.Voila.__dict__.get("tornado_settings")}
+            app = getattr(python_config(path), section).__dict__
+            token = app.get("token")
+            found = {"path": path, **{key: app.get(key) for key in ("ip", "port", "port_retries", "allow_origin")}}
+            if cmd == "voila":
+                found.update(token_sha256=hashlib.sha256(token.encode()).hexdigest() if isinstance(token, str) else None,
+                             tornado_settings=app.get("tornado_settings"))
+            return found
     return None
 
 
@@ -235,7 +254,7 @@ def main(cmd, argv):
     record(cmd, argv=argv, token_set=token is not None, token_len=len(token or ""),
            token_sha256=hashlib.sha256(token.encode()).hexdigest() if token else None,
            env={k: os.environ.get(k) for k in ("LOADEDMODULES", "CONDA_PREFIX", "MODULEPATH", "JUPYTER_CONFIG_PATH")},
-           config=voila_config() if cmd == "voila" else None)
+           config=app_config(cmd))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda s, f: stop(cmd, s))
     ip, port, by = told(cmd, argv)
@@ -250,6 +269,11 @@ def main(cmd, argv):
     if behaviour == "steal-once" and not os.path.exists(marker):
         open(marker, "w").close()
         steal(ip, port)
+        fail(cmd, f"OSError: [Errno 98] Address already in use ({ip}:{port})", port)
+    if behaviour == "squat-once" and not os.path.exists(marker):
+        open(marker, "w").close()
+        steal(ip, port, answering=True)
+        time.sleep(float(os.environ.get("STUB_SQUAT_LINGER", "3")))
         fail(cmd, f"OSError: [Errno 98] Address already in use ({ip}:{port})", port)
     time.sleep(float(os.environ.get("STUB_JUPYTER_DELAY", "0")))
     Handler.cmd = cmd

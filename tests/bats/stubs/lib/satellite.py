@@ -33,10 +33,33 @@ WORDS = ["wages", "astonish", "recapture", "otter", "lucky", "brave", "quartz", 
 JOBID = re.compile(r"[-a-zA-Z0-9._]{1,47}\Z")
 
 
+def config_file(path):
+    """curl's config file (`name = "value"` lines, as galyleo_curl_config writes them) as argv."""
+    argv = []
+    for line in open(path, encoding="utf-8").read().splitlines():
+        name, _, value = line.partition(" = ")
+        value = re.sub(r'\\(.)', lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), value[1:-1])
+        argv += [value] if name == "url" else ["--" + name, value]
+    return argv
+
+
+def expand(argv):
+    """ARGV with a config file's options (-K FILE) in its place."""
+    out, items = [], iter(argv)
+    for arg in items:
+        if arg in ("-K", "--config"):
+            next(items)  # the stand-in curl copied it (a pipe is read once)
+            out += config_file(os.environ["STUB_CURL_CONFIG"])
+        else:
+            out.append(arg)
+    return out
+
+
 def parse(argv):
-    """curl's argv -> (url, params as [name, value] pairs, options dict)."""
+    """curl's argv (a config file's options in its place) -> (url, params as [name, value]
+    pairs, options dict)."""
     url, params, options = None, [], {}
-    items = iter(argv)
+    items = iter(expand(argv))
     for arg in items:
         if arg in DATA_OPTIONS:
             name, _, value = next(items).partition("=")
