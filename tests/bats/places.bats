@@ -94,3 +94,59 @@ assert_nothing_started() {
   assert_nothing_started
   assert_equal "$(stublog satellite)" ""
 }
+
+# --- scratch: a fresh private folder per job, never a fixed name in a shared one ---
+
+# neighbour_squats: the names the old code used for job JOBID, made first in the scratch
+#   folder as another user would: an env folder that is a link to hers, her 0666 image,
+#   and her 0777 image cache (given to another user when the tests run as root).
+neighbour_squats() {
+  mkdir -p "${T}/hers"
+  ln -s "${T}/hers" "${T}/scratch/galyleo-conda-${JOBID}"
+  printf 'her image\n' >"${T}/scratch/galyleo-${JOBID}.sif"
+  chmod 666 "${T}/scratch/galyleo-${JOBID}.sif"
+  mkdir -m 777 "${T}/scratch/galyleo-cache-tester"
+  chmod 777 "${T}/scratch/galyleo-cache-tester"
+  if [[ "$(id -u)" == 0 ]]; then
+    chown -h 65534 "${T}/hers" "${T}/scratch/galyleo-conda-${JOBID}" "${T}/scratch/galyleo-${JOBID}.sif" \
+      "${T}/scratch/galyleo-cache-tester"
+  fi
+}
+
+@test "scratch: the old fixed names, made first by a neighbour, are neither used nor fatal (--sif docker:// --conda-yml)" {
+  printf 'name: demo\ndependencies:\n  - python=3.11\n' >"${T}/environment.yml"
+  neighbour_squats
+  generate -d "${T}/nb" --sif docker://quay.io/jupyter/base-notebook:latest --conda-yml "${T}/environment.yml" \
+    --conda-init "${STUBS}/conda/etc/profile.d/conda.sh"
+  run_job -0 --separate-stderr
+  image="$(stublog field jupyter call container)"
+  prefix="$(stublog field jupyter call conda)"
+  [[ "${image}" =~ ^"${T}/scratch/galyleo-${JOBID}."[A-Za-z0-9]{10}/image\.sif$ ]] || fail "image ${image}"
+  [[ "${prefix}" =~ ^"${T}/scratch/galyleo-${JOBID}."[A-Za-z0-9]{10}/galyleo-conda-${JOBID}$ ]] || fail "env ${prefix}"
+  assert_argv apptainer 1 pull --force "${image}" docker://quay.io/jupyter/base-notebook:latest
+  # her image cache was not used: one line says so, and the pull went to the job's own folder
+  [[ "${stderr}" != *"(cache ${T}/scratch/galyleo-cache-tester)"* ]] || fail "pulled with her cache: ${stderr}"
+  assert_equal "$(grep -c "not using the image cache ${T}/scratch/galyleo-cache-tester" <<<"${stderr}")" 1
+  # her files are as she left them, and the job put nothing in them
+  assert_equal "$(cat "${T}/scratch/galyleo-${JOBID}.sif")" "her image"
+  assert_equal "$(ls -A "${T}/hers" "${T}/scratch/galyleo-cache-tester")" "${T}/hers:
+
+${T}/scratch/galyleo-cache-tester:"
+  run compgen -G "${T}/scratch/galyleo-${JOBID}.??????????"
+  assert_failure  # the job's own folder: removed at the end
+}
+
+@test "scratch: a scratch_dir another user made first (scratch_dir with %u) stops the job with one line" {
+  [[ "$(id -u)" == 0 ]] || skip "needs root to give a folder to another user"
+  CFG[scratch_dir]="\"${T}/scratch/%u\""
+  mkdir -m 777 "${T}/scratch/tester"
+  chown 65534 "${T}/scratch/tester"
+  printf 'name: demo\ndependencies:\n  - python=3.11\n' >"${T}/environment.yml"
+  generate -d "${T}/nb" --conda-yml "${T}/environment.yml" --conda-init "${STUBS}/conda/etc/profile.d/conda.sh"
+  run_job -1 --separate-stderr
+  [[ "${stderr}" == *"error: the scratch folder ${T}/scratch/tester is another user's, or others can replace"* ]] \
+    || fail "${stderr}"
+  assert_equal "$(stublog count conda)" 0
+  assert_equal "$(stublog count jupyter)" 0
+  assert_equal "$(ls -A "${T}/scratch/tester")" ""
+}
