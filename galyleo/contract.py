@@ -296,6 +296,7 @@ def job_values(folder: str, output_file: str = "", template: Optional[Record] = 
         "GALYLEO_SUFFIX_RECORD": SUFFIXES["record"],
         "GALYLEO_SUFFIX_URL": SUFFIXES["url"],
         "GALYLEO_SUFFIX_ROUTED": SUFFIXES["routed"],
+        "GALYLEO_SUFFIX_OUTPUT": SUFFIXES["output"],
         "GALYLEO_CLUSTER_CHARS": CLUSTER_CHARS,
         "GALYLEO_MARK_ENDED": MARK_ENDED,
         "GALYLEO_MARK_TERM": MARK_TERM,

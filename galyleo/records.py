@@ -14,15 +14,18 @@ import time
 
 from galyleo import contract
 from galyleo.contract import Record, SessionFiles
-from galyleo.errors import GalyleoError
+from galyleo.errors import GalyleoError, UsageError
 
 
 def ensure_dir(path: str) -> None:
     """Create the galyleo directory 0700 (and any missing parent), whatever the umask.
 
-    A directory that exists is used as it is (a site's shared 2770 folder keeps its
-    mode: the files in it are 0600 all the same), unless anyone could swap files in it:
-    writable by others without the sticky bit."""
+    A session's token, script, output and record must be where only the user can
+    create or replace them: an existing directory that is not the user's, or that its
+    group or others can write (a site's shared 2770 folder: any member could `rm` a
+    pending session's token and put her own in its place), is refused before anything
+    is made (exit 2)."""
+    refuse_shared(path)
     try:
         missing = []
         folder = path
@@ -35,14 +38,25 @@ def ensure_dir(path: str) -> None:
             except FileExistsError:  # a concurrent launch made it
                 continue
             os.chmod(new, 0o700)
-        info = os.stat(path)
     except OSError as exc:
         raise GalyleoError(f"cannot use {path}: {exc.strerror}") from None
-    if info.st_mode & stat.S_IWOTH and not info.st_mode & stat.S_ISVTX:
-        raise GalyleoError(f"cannot use {path}: anyone can replace files in it (mode "
-                           f"{stat.S_IMODE(info.st_mode):04o}); make it 0700 or set the sticky bit")
+    refuse_shared(path)  # one made concurrently by someone else
     if not os.access(path, os.W_OK | os.X_OK):
         raise GalyleoError(f"cannot write in {path}")
+
+
+def refuse_shared(path: str) -> None:
+    """UsageError if PATH exists and is not a directory of the user's own that only the user can write."""
+    try:
+        info = os.stat(path)  # a link to a folder of the user's (~/.galyleo -> /scratch/...) is fine
+    except OSError:
+        return
+    mode = stat.S_IMODE(info.st_mode)
+    mine = info.st_uid in (os.getuid(), 0)  # root's (then `cannot write in` below, unless it is shared)
+    if not mine or mode & 0o022:
+        whose = "not yours" if not mine else f"writable by group or others (mode {mode:04o})"
+        raise UsageError(f"setting output_dir {path}: {whose}: another user could replace a session's files; "
+                         f"make it yours alone (chmod go-w {path}) or use a 0700 folder of your own")
 
 
 def new_session(folder: str) -> SessionFiles:

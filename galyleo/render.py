@@ -24,11 +24,13 @@ MIN_SIGNAL_LEAD = 60  # Slurm may send a --signal up to 60 s early
 
 @dataclass(frozen=True)
 class Handoff:
-    """What `galyleo launch` gives its job: the alias it made and where the token waits."""
+    """What `galyleo launch` gives its job: the alias it made, where the token waits, and in
+    ssh mode the laptop's port it chose (0: the job draws one)."""
 
     alias: str
     token_file: str
     output_file: str
+    local_port: int = 0
 
 
 def sbatch_value(value: object) -> str:
@@ -149,7 +151,8 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
     values.update(contract.job_values(spec.output_dir, handoff.output_file if handoff else "",
                                       None if handoff else standalone_record(spec, config)))
     if spec.connect == "ssh":  # no Satellite value at all: nothing in the script could call it
-        values.update(tunnel.job_values(handoff.token_file if handoff else "", config))
+        values.update(tunnel.job_values(handoff.token_file if handoff else "", config,
+                                        handoff.local_port if handoff else 0))
     else:
         values.update({
             "GALYLEO_DOMAIN": config.satellite_domain,

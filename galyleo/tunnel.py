@@ -3,8 +3,8 @@
 For sites without a Satellite proxy. Jupyter listens on the node's cluster address
 with its token, as in satellite mode; the user forwards a port of the laptop's
 loopback through the login node with `ssh -L`. Owned here, and rendered into the job
-(the job restates none of them): the modes; the local-port rule (from the job id, so
-it is stable for the session and known to a plain-`sbatch` job); the origin the
+(the job restates none of them): the modes; the local port (random in a fixed range:
+launch chooses it, a plain-`sbatch` job draws it by the rendered rule); the origin the
 browser has through the tunnel; the URL file (its path and its two lines: the ssh
 command, then the local URL) that the job writes and launch/open read back; and the
 record a plain-`sbatch` job writes. No Satellite value is rendered in this mode.
@@ -29,16 +29,21 @@ MODES = ("satellite", "ssh")
 EVERY_INTERFACE = (ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::"))  # noqa: S104 (refused, never bound)
 WILDCARD = "*"
 LOCAL_HOST = "127.0.0.1"  # the laptop end of the tunnel: its loopback only, never a shared address
-# The local port: LOCAL_PORT_MIN + job id % LOCAL_PORT_SPAN, i.e. 20000-29999. Below the
+# The local port: LOCAL_PORT_MIN + a random number % LOCAL_PORT_SPAN, i.e. 20000-29999, never
+# derived from the job id (another user of the laptop could bind a port she can predict first;
+# the ssh command's ExitOnForwardFailure makes a taken port an error all the same). Below the
 # ephemeral ranges of Linux (32768+), macOS and Windows (49152+), so an outgoing connection
-# never holds it; not 8888 (a laptop's own Jupyter); consecutive jobs get different ports.
+# never holds it; not 8888 (a laptop's own Jupyter); two sessions rarely draw the same one.
 LOCAL_PORT_MIN = 20000
 LOCAL_PORT_SPAN = 10000
-JOB_ID_VARIABLE = "galyleo_job_id"  # the job's own name for its job id in the rendered rule
+RANDOM_VARIABLE = "galyleo_random"  # the job's name for its random draw (32 bits) in the rendered rule
 ORIGIN_FORMAT = f"http://{LOCAL_HOST}:%s"  # printf/%-format: local port
 LOCAL_URL_FORMAT = ORIGIN_FORMAT + "/?token=%s"  # local port, token
 # The URL file: what the user runs on the laptop, then (last line) what the browser opens.
-URL_FORMAT = f"ssh -N -L {LOCAL_HOST}:%s:%s:%s %s\n{LOCAL_URL_FORMAT}\n"
+# ExitOnForwardFailure: if another user holds the local port, ssh stops with an error
+# instead of running on without the forward (her listener would get the browser's token).
+SSH_OPTIONS = "-o ExitOnForwardFailure=yes"
+URL_FORMAT = f"ssh -N {SSH_OPTIONS} -L {LOCAL_HOST}:%s:%s:%s %s\n{LOCAL_URL_FORMAT}\n"
 URL_ARGS = ("local_port", "node", "port", "target", "local_port", "token")  # URL_FORMAT's slots, in order
 NON_SPACE = r"\S+?"
 SLOT_PATTERNS = {"local_port": "[0-9]+", "port": "[0-9]+"}  # a bracketed IPv6 node holds ':' too
@@ -81,18 +86,21 @@ def every_interface(address: str) -> bool:
     return (mapped or parsed) in EVERY_INTERFACE
 
 
-def local_port(job_id: str) -> int:
-    """The laptop's port for session JOB_ID (a plain job id; `jobid;cluster` is cut at ';')."""
-    return LOCAL_PORT_MIN + int(job_id.split(";")[0]) % LOCAL_PORT_SPAN
+def local_port() -> int:
+    """A new session's laptop port: random in the range, chosen by launch before it renders."""
+    import secrets
+
+    return LOCAL_PORT_MIN + secrets.randbelow(LOCAL_PORT_SPAN)
 
 
 def port_rule() -> str:
-    """local_port() as bash arithmetic over JOB_ID_VARIABLE; the job evaluates `$((rule))`."""
-    return f"{LOCAL_PORT_MIN} + {JOB_ID_VARIABLE} % {LOCAL_PORT_SPAN}"
+    """local_port() as bash arithmetic over RANDOM_VARIABLE (drawn from /dev/urandom in the job,
+    for a plain `sbatch`); the job evaluates `$((rule))`."""
+    return f"{LOCAL_PORT_MIN} + {RANDOM_VARIABLE} % {LOCAL_PORT_SPAN}"
 
 
-def local_url(job_id: str, token: str) -> str:
-    return LOCAL_URL_FORMAT % (local_port(job_id), token)
+def local_url(port: int, token: str) -> str:
+    return LOCAL_URL_FORMAT % (port, token)
 
 
 def login_host(config: Any) -> str:
@@ -186,10 +194,12 @@ def record_template(interface: str, output_dir: str) -> Record:
     return contract.standalone_record(output_dir, interface, url, connect="ssh")
 
 
-def job_values(token_file: str, config: Any) -> Dict[str, Any]:
-    """The GALYLEO_* values tunnel.sh.j2 uses (TOKEN_FILE: launch's; "" for a plain sbatch)."""
+def job_values(token_file: str, config: Any, port: int = 0) -> Dict[str, Any]:
+    """The GALYLEO_* values tunnel.sh.j2 uses (TOKEN_FILE and PORT: launch's; "" and 0 for a
+    plain sbatch, whose job draws its port by the rule)."""
     return {
         "GALYLEO_TOKEN_FILE": token_file,
+        "GALYLEO_LOCAL_PORT": port or "",
         "GALYLEO_LOCAL_PORT_RULE": port_rule(),
         "GALYLEO_ORIGIN_FORMAT": ORIGIN_FORMAT,
         "GALYLEO_URL_FORMAT": for_printf(URL_FORMAT),

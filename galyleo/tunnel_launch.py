@@ -36,13 +36,15 @@ def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
     cluster = ""
     try:
         token = secrets.token_hex(32)
+        port = tunnel.local_port()
         records.write_private(paths.token, token)
-        records.write_private(paths.script, render.render(spec, config, render.Handoff("", paths.token, paths.output)))
+        records.write_private(paths.script,
+                              render.render(spec, config, render.Handoff("", paths.token, paths.output, port)))
         records.write_private(paths.output, "")  # Slurm keeps the mode of a file that exists
         with held:  # a job sbatch submitted but whose id we never read
             job_id, cluster = slurm.submit(paths.script)
         held.deliver()
-        session = record(spec, config, paths, job_id, tunnel.local_url(job_id, token), target, cluster)
+        session = record(spec, config, paths, job_id, tunnel.local_url(port, token), target, port, cluster)
         records.write_record(session)
     except BaseException as exc:
         undo(job_id, paths, cluster)
@@ -73,12 +75,12 @@ def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
 
 
 def record(spec: LaunchSpec, config: Config, paths: SessionFiles, job_id: str, url: str,
-           target: str, cluster: str = "") -> Record:
+           target: str, port: int, cluster: str = "") -> Record:
     """launch's session record, in ssh mode: no alias, the local URL, the ssh target."""
     from galyleo.launch import record as satellite_record
 
     session = satellite_record(spec, config, paths, "", job_id, url, cluster)
-    return replace(session, connect="ssh", domain="", ssh_target=target, local_port=tunnel.local_port(job_id))
+    return replace(session, connect="ssh", domain="", ssh_target=target, local_port=port)
 
 
 def undo(job_id: Optional[str], paths: SessionFiles, cluster: str = "") -> None:
@@ -137,15 +139,15 @@ def dry_run(spec: LaunchSpec, config: Config) -> int:
     """What launch would do in ssh mode, on stdout; nothing is called or written."""
     paths = records.new_session(spec.output_dir)
     handoff = render.Handoff("", paths.token, paths.output)
-    port_rule = f"{tunnel.LOCAL_PORT_MIN} + <job id> % {tunnel.LOCAL_PORT_SPAN}"
+    ports = f"random in {tunnel.LOCAL_PORT_MIN}-{tunnel.LOCAL_PORT_MIN + tunnel.LOCAL_PORT_SPAN - 1}"
     steps = [
         f"write {paths.token} (0600): a new 256-bit Jupyter token",
         f"write {paths.script} (0600): the script below",
         " ".join(slurm.submit_argv(paths.script)),
         f"write {paths.record} (0600): the session record",
         f"wait until the job writes {paths.url} (0600)",
-        f"print: ssh -N -L {tunnel.LOCAL_HOST}:<local port>:<node>:<port> {tunnel.target(config)}",
-        f"print {tunnel.ORIGIN_FORMAT % '<local port>'}/?token=<token>  (local port = {port_rule})",
+        "print: " + tunnel.URL_FORMAT.splitlines()[0] % ("<local port>", "<node>", "<port>", tunnel.target(config)),
+        f"print {tunnel.ORIGIN_FORMAT % '<local port>'}/?token=<token>  (local port {ports}, chosen now)",
     ]
     from galyleo.launch import show_plan
 

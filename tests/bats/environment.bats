@@ -14,11 +14,33 @@ setup() {
 }
 teardown() { common_teardown; }
 
-# end_job HOW [PATH...]: run the job to its end. HOW "exit": Jupyter ends by itself and
-#   the job exits 0. HOW "term": once the session is live (each PATH must exist by then),
-#   SIGTERM to the script, as scancel or the time limit sends; the job exits 143.
+# assert_scratch PATH [NAME]: PATH is NAME in this job's private scratch folder
+#   (galyleo-<job id>.<10 random characters> under scratch_dir), or that folder itself.
+assert_scratch() {
+  [[ "$1" =~ ^"${T}/scratch/galyleo-${JOBID}."[A-Za-z0-9]{10}${2:+/"$2"}$ ]] || fail "not in the job's scratch: $1"
+}
+
+# live_scratch: the running job's scratch folder (stdout); it must be 0700 and the user's.
+live_scratch() {
+  local found=("${T}/scratch/galyleo-${JOBID}."*)
+  assert_equal "${#found[@]}" 1
+  assert_scratch "${found[0]}"
+  assert_equal "$(stat -c '%a %u' "${found[0]}")" "700 $(id -u)"
+  printf '%s\n' "${found[0]}"
+}
+
+# assert_no_scratch: the job's scratch folder is gone (the clean-up removed it).
+assert_no_scratch() {
+  run compgen -G "${T}/scratch/galyleo-${JOBID}.*"
+  assert_failure
+}
+
+# end_job HOW [NAME...]: run the job to its end. HOW "exit": Jupyter ends by itself and
+#   the job exits 0. HOW "term": once the session is live (each NAME must exist in its
+#   scratch folder by then), SIGTERM to the script, as scancel or the time limit sends;
+#   the job exits 143.
 end_job() {
-  local how="$1" path status=0
+  local how="$1" path status=0 scratch
   shift
   if [[ "${how}" == exit ]]; then
     run_job -0
@@ -27,8 +49,9 @@ end_job() {
   STUB_ENV+=(STUB_JUPYTER_EXIT=never)
   start_job
   wait_for_redeem
+  scratch="$(live_scratch)"
   for path in "$@"; do
-    assert_exists "${path}"
+    assert_exists "${scratch}/${path}"
   done
   kill -TERM "${JOB_PID}"
   wait "${JOB_PID}" || status=$?
@@ -38,11 +61,17 @@ end_job() {
 # yml_in_container HOW SIF: --sif SIF --conda-yml; the env is built inside the image
 #   (a registry SIF is pulled to scratch first) and, once the job has ended HOW, the
 #   host has removed the env's scratch prefix and any pulled image, never a local one.
+#   Sets IMAGE (the image Jupyter ran in).
 yml_in_container() {
-  local how="$1" sif="$2" image="$2" prefix="${T}/scratch/galyleo-conda-${JOBID}"
-  [[ "${sif}" == *://* ]] && image="${T}/scratch/galyleo-${JOBID}.sif"
+  local how="$1" sif="$2" prefix names=("galyleo-conda-${JOBID}")
+  IMAGE="$2"
+  [[ "${sif}" == *://* ]] && names+=(image.sif)
   generate -d "${T}/nb" --sif "${sif}" --conda-yml "${T}/environment.yml" --conda-init "${CONDA_SH}"
-  end_job "${how}" "${prefix}" "${image}"
+  end_job "${how}" "${names[@]}"
+  prefix="$(stublog field jupyter call conda)"
+  assert_scratch "${prefix}" "galyleo-conda-${JOBID}"
+  [[ "${sif}" == *://* ]] && IMAGE="${prefix%/*}/image.sif"
+  local image="${IMAGE}"
   run -0 stublog calls conda
   assert_output "conda env create --yes --prefix ${prefix} --file ${T}/environment.yml
 conda activate ${prefix}"
@@ -50,6 +79,7 @@ conda activate ${prefix}"
   assert_equal "$(stublog field jupyter call container)" "${image}"
   assert_equal "$(stublog field jupyter call conda)" "${prefix}"
   assert_not_exists "${prefix}"
+  assert_no_scratch
   if [[ "${sif}" == *://* ]]; then
     assert_not_exists "${image}"
   else
@@ -61,9 +91,11 @@ conda activate ${prefix}"
 #   scratch prefix, packs it, then activates it. Sets PACK_OUTPUT (where conda pack was
 #   told to write) and JOB_STDERR.
 cache_miss_job() {
-  local prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  local prefix
   run_job -0 --separate-stderr
   JOB_STDERR="${stderr}"
+  prefix="$(stublog field jupyter call conda)"
+  assert_scratch "${prefix}" "galyleo-conda-${JOBID}"
   run -0 stublog calls conda conda-unpack
   assert_line --index 0 "conda env create --yes --prefix ${prefix} --file ${T}/environment.yml"
   assert_line --index 2 "conda activate ${prefix}"
@@ -79,9 +111,11 @@ cache_hit_job() {
   JOBID=4343
   run_job -0 --separate-stderr
   JOB_STDERR="${stderr}"
+  prefix="$(stublog field jupyter call conda)"
+  assert_scratch "${prefix}" "galyleo-conda-${JOBID}"
   run -0 stublog calls conda conda-unpack
   assert_output "conda-unpack
-conda activate ${T}/scratch/galyleo-conda-${JOBID}"
+conda activate ${prefix}"
 }
 
 @test "modules: init found by probing, reset failing is a warning, then use and loads in order" {
@@ -165,7 +199,9 @@ module load jupyter"
 @test "conda yml: env created at a per-job prefix under scratch, then activated" {
   generate -d "${T}/nb" --conda-yml "${T}/environment.yml" --conda-init "${CONDA_SH}"
   run_job -0
-  prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  prefix="$(stublog field jupyter call conda)"
+  assert_scratch "${prefix}" "galyleo-conda-${JOBID}"
+  assert_no_scratch
   run -0 stublog calls conda
   assert_output "conda env create --yes --prefix ${prefix} --file ${T}/environment.yml
 conda activate ${prefix}"
@@ -175,7 +211,8 @@ conda activate ${prefix}"
 @test "conda yml with --mamba: the mamba beside conda creates the env" {
   generate -d "${T}/nb" --conda-yml "${T}/environment.yml" --mamba --conda-init "${CONDA_SH}"
   run_job -0
-  prefix="${T}/scratch/galyleo-conda-${JOBID}"
+  prefix="$(stublog field jupyter call conda)"
+  assert_scratch "${prefix}" "galyleo-conda-${JOBID}"
   run -0 stublog calls conda mamba
   assert_output "mamba env create --yes --prefix ${prefix} --file ${T}/environment.yml
 conda activate ${prefix}"
@@ -220,20 +257,23 @@ conda activate ${prefix}"
 @test "container: a registry image is pulled to scratch before Jupyter starts and before redeem" {
   generate -d "${T}/nb" --sif docker://quay.io/jupyter/base-notebook:latest
   run_job -0 --separate-stderr
-  image="${T}/scratch/galyleo-${JOBID}.sif"
+  image="$(stublog field jupyter call container)"
+  assert_scratch "${image}" image.sif
   assert_argv apptainer 1 pull --force "${image}" docker://quay.io/jupyter/base-notebook:latest
   assert_argv apptainer 2 exec "${image}" jupyter lab --no-browser --KernelManager.transport=ipc
   assert_jupyter_settings jupyter 1 127.0.0.1 "$(jupyter_port)" "${ORIGIN}"
   run -0 stublog events
   assert_output --regexp $'apptainer call\napptainer call\njupyter call\n(.*\n)*curl satellite redeemtoken'
   [[ "${stderr}" == *"cache ${T}/scratch/galyleo-cache-tester"* ]] || fail "${stderr}"
+  assert_equal "$(stat -c %a "${T}/scratch/galyleo-cache-tester")" 700  # made private, kept for the next job
   assert_not_exists "${image}"  # the job's own copy: removed when the job ends
+  assert_no_scratch
 }
 
 @test "container: a pulled registry image is removed on SIGTERM too" {
   generate -d "${T}/nb" --sif docker://quay.io/jupyter/base-notebook:latest
-  end_job term "${T}/scratch/galyleo-${JOBID}.sif"
-  assert_not_exists "${T}/scratch/galyleo-${JOBID}.sif"
+  end_job term image.sif
+  assert_no_scratch
   assert_equal "$(satellite_count destroytoken)" 1
 }
 
@@ -271,7 +311,7 @@ conda activate ${prefix}"
 
 @test "registry image + conda yml: pulled before Jupyter, env created inside it, both removed at a normal end" {
   yml_in_container exit docker://quay.io/jupyter/base-notebook:latest
-  assert_argv apptainer 1 pull --force "${T}/scratch/galyleo-${JOBID}.sif" docker://quay.io/jupyter/base-notebook:latest
+  assert_argv apptainer 1 pull --force "${IMAGE}" docker://quay.io/jupyter/base-notebook:latest
   run -0 stublog events
   assert_output --regexp $'apptainer call\napptainer call\nconda call\nconda call\njupyter call\n(.*\n)*curl satellite redeemtoken'
 }

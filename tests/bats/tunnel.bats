@@ -10,7 +10,6 @@ setup() {
   CFG[login_host]='"login.example.org"'
   TARGET="$(id -un)@login.example.org"
   STUB_ENV+=(STUB_JUPYTER_EXIT=tunneled STUB_URL_DIR="${T}/out")  # Jupyter ends once the job wrote its URL file
-  LOCAL_PORT="$(tunnel_py 'print(tunnel.local_port(sys.argv[1]))' "${JOBID}")"
 }
 teardown() { common_teardown; }
 
@@ -19,6 +18,12 @@ tunnel_py() {
   local code="$1"
   shift
   PYTHONPATH="${REPO}" "${GALYLEO_PY}" -c "import sys; from galyleo import tunnel; ${code}" "$@"
+}
+
+# url_local_port URL_FILE: the laptop's port the job chose, from the ssh line of URL_FILE
+#   (stdout); the line is `ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:PORT:...`.
+url_local_port() {
+  sed -n '1s/^ssh -N -o ExitOnForwardFailure=yes -L 127\.0\.0\.1:\([0-9]*\):.*/\1/p' "$1"
 }
 
 # assert_no_satellite_calls: the stand-in proxy saw nothing.
@@ -37,6 +42,7 @@ assert_no_satellite() {
   generate --connect ssh -d "${T}/nb"
   run_job -0 --separate-stderr
   assert_no_satellite
+  LOCAL_PORT="$(url_local_port "${T}/out/galyleo-${JOBID}.url")"
   assert_argv jupyter 1 lab --no-browser --KernelManager.transport=ipc
   assert_jupyter_settings jupyter 1 127.0.0.1 "$(jupyter_port)" "http://127.0.0.1:${LOCAL_PORT}"
   assert_equal "$(stublog field jupyter listening ip)" 127.0.0.1
@@ -49,7 +55,8 @@ assert_no_satellite() {
   url_file="${T}/out/galyleo-${JOBID}.url"
   assert_equal "$(stat -c %a "${url_file}")" 600
   port="$(jupyter_port)"
-  assert_equal "$(sed -n 1p "${url_file}")" "ssh -N -L 127.0.0.1:${LOCAL_PORT}:127.0.0.1:${port} ${TARGET}"
+  LOCAL_PORT="$(url_local_port "${url_file}")"
+  assert_equal "$(sed -n 1p "${url_file}")" "ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:${LOCAL_PORT}:127.0.0.1:${port} ${TARGET}"
   url="$(sed -n 2p "${url_file}")"
   [[ "${url}" =~ ^http://127\.0\.0\.1:${LOCAL_PORT}/\?token=([0-9a-f]{64})$ ]] || fail "bad URL line: ${url}"
   token="${BASH_REMATCH[1]}"
@@ -60,16 +67,17 @@ assert_no_satellite() {
   run grep -rlF -- "${token}" "${STUB_LOG}" "${JOB}"
   assert_failure 1
   # the job output tells the user where to look, with the ssh command (no token)
-  run -0 bash -c "grep -F 'ready: on your laptop run: ssh -N -L 127.0.0.1:${LOCAL_PORT}:' <<<\"\$1\"" _ "${stderr}"
+  run -0 bash -c "grep -F 'ready: on your laptop run: ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:${LOCAL_PORT}:' <<<\"\$1\"" _ "${stderr}"
 }
 
 @test "round trip: galyleo's reader gives back what the job wrote (node, port, local port, argv, URL)" {
   generate --connect ssh -d "${T}/nb"
   run_job -0
   url_file="${T}/out/galyleo-${JOBID}.url"
+  LOCAL_PORT="$(url_local_port "${url_file}")"
   run -0 tunnel_py 't = tunnel.read(sys.argv[1]); print(t.local_port, t.node, t.port, t.target); print(t.ssh_argv()); print(t.text(), end="")' "${url_file}"
   assert_line --index 0 "${LOCAL_PORT} 127.0.0.1 $(jupyter_port) ${TARGET}"
-  assert_line --index 1 "['ssh', '-N', '-L', '127.0.0.1:${LOCAL_PORT}:127.0.0.1:$(jupyter_port)', '${TARGET}']"
+  assert_line --index 1 "['ssh', '-N', '-o', 'ExitOnForwardFailure=yes', '-L', '127.0.0.1:${LOCAL_PORT}:127.0.0.1:$(jupyter_port)', '${TARGET}']"
   # Python's own text of the two lines is byte for byte the file the job wrote
   assert_equal "$(printf '%s\n' "${lines[@]:2}")" "$(<"${url_file}")"
 }
@@ -91,8 +99,9 @@ print(s.url)' "${record}"
 @test "launch mode: token file read and deleted, URL file beside the launch's output, no record, no Satellite" {
   token=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
   token_file="${T}/out/session.token"
+  LOCAL_PORT=27182  # launch's choice, rendered into the script
   (umask 077 && printf '%s\n' "${token}" >"${token_file}")
-  generate_launch "" "${token_file}" --connect ssh -d "${T}/nb"
+  GALYLEO_TEST_LOCAL_PORT="${LOCAL_PORT}" generate_launch "" "${token_file}" --connect ssh -d "${T}/nb"
   run_job -0
   assert_no_satellite
   assert_file_not_exists "${token_file}"
@@ -107,6 +116,7 @@ print(s.url)' "${record}"
   generate --connect ssh -i voila -d "${T}/nb"
   run_job -0
   assert_no_satellite
+  LOCAL_PORT="$(url_local_port "${T}/out/galyleo-${JOBID}.url")"
   run -0 stublog field voila call config
   assert_output --partial "\"tornado_settings\": {\"allow_origin\": \"http://127.0.0.1:${LOCAL_PORT}\"}"
 }
@@ -131,15 +141,23 @@ print(s.url)' "${record}"
   assert_no_satellite
 }
 
-@test "the local-port rule the job evaluates is galyleo's, for any job id" {
+@test "plain sbatch: the local port is drawn at random in galyleo's range, not from the job id" {
   generate --connect ssh -d "${T}/nb"
   rule="$(sed -n "s/^GALYLEO_LOCAL_PORT_RULE='\(.*\)'$/\1/p" "${JOB}")"
-  [[ -n "${rule}" ]] || fail "no rule in the script"
-  for id in 1 9999 10000 4242 123456789 2147483647; do
-    want="$(tunnel_py 'print(tunnel.local_port(sys.argv[1]))' "${id}")"
-    galyleo_job_id="${id}"
-    assert_equal "$((rule))" "${want}"
+  assert_equal "${rule}" "$(tunnel_py 'print(tunnel.port_rule())')"
+  [[ "${rule}" != *job* ]] || fail "the rule reads the job id: ${rule}"
+  seen=()
+  for id in 1 2; do  # the same job id twice: two draws
+    run_job -0
+    seen+=("$(url_local_port "${T}/out/galyleo-${JOBID}.url")")
+    rm -f "${T}/out/galyleo-${JOBID}".*
+    : >"${STUB_LOG}/calls.jsonl"
   done
+  for port in "${seen[@]}"; do
+    ((port >= 20000 && port <= 29999)) || fail "port ${port}"
+  done
+  # 1 in 10000 to collide by chance; the old rule (20000 + job id % 10000) gave one port
+  [[ "${seen[0]}" != "${seen[1]}" || "${seen[0]}" != $((20000 + JOBID % 10000)) ]] || fail "ports ${seen[*]}"
 }
 
 @test "galyleo launch --connect ssh end to end: the real job writes the URL file, launch prints its two lines" {
@@ -164,7 +182,8 @@ SH
   assert_equal "$(stat -c %a "${url_file}")" 600
   assert_equal "${lines[-1]}" "$(sed -n 2p "${url_file}")"
   assert_equal "${lines[-3]}" "$(sed -n 1p "${url_file}")"
-  assert_equal "${lines[-3]}" "ssh -N -L 127.0.0.1:${LOCAL_PORT}:127.0.0.1:$(jupyter_port) ${TARGET}"
+  LOCAL_PORT="$(url_local_port "${url_file}")"
+  assert_equal "${lines[-3]}" "ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:${LOCAL_PORT}:127.0.0.1:$(jupyter_port) ${TARGET}"
   [[ "${lines[-1]}" =~ ^http://127\.0\.0\.1:${LOCAL_PORT}/\?token=[0-9a-f]{64}$ ]] || fail "${lines[-1]}"
   assert_no_satellite_calls
   [[ "${stderr}" == *"ready: job ${JOBID} on node1"* ]] || fail "no progress: ${stderr}"
@@ -173,4 +192,7 @@ SH
   run grep -rlF -- "${token}" "${STUB_LOG}" "${T}"/out/*.sh "${T}"/out/*.out
   assert_failure 1
   assert_equal "$(find "${T}/out" -name '*.token' | wc -l)" 0
+  run -0 env PYTHONPATH="${REPO}" "${GALYLEO_PY}" -c 'import json, sys; print(json.load(open(sys.argv[1]))["local_port"])' \
+    "${url_file%.url}.json"
+  assert_equal "${output}" "${LOCAL_PORT}"  # the record keeps launch's choice
 }

@@ -63,10 +63,10 @@ class Tunnel:
 
     def __init__(self, line: str, key: str) -> None:
         argv = shlex.split(line)
-        assert argv[:3] == ["ssh", "-N", "-L"] and len(argv) == 5, line
-        self.local_port = int(argv[3].split(":")[1])
+        assert argv[:5] == ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L"] and len(argv) == 7, line
+        self.local_port = int(argv[5].split(":")[1])
         extra = ["-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-                 "-o", "UserKnownHostsFile=/dev/null", "-o", "ExitOnForwardFailure=yes", "-o", "LogLevel=ERROR"]
+                 "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
         self.proc = subprocess.Popen(argv[:1] + extra + argv[1:], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 30

@@ -19,7 +19,8 @@ CONF = Config(account="abc123", module_init=[str(ROOT / "tests" / "bats" / "stub
 SNIPPETS = ROOT / "galyleo" / "snippets"
 # The job's helpers as the conda functions need them: log and die on stdout, to be read back.
 HELPERS = ('galyleo_log() { printf "%s\\n" "$*"; }\ngalyleo_die() { printf "die: %s\\n" "$*"; exit 1; }\n'
-           'galyleo_lax() { "$@"; }\n')  # the preamble's, without its nounset switch (tested in test_snippet_values)
+           'galyleo_lax() { "$@"; }\n'  # the preamble's, without its nounset switch (tested in test_snippet_values)
+           'galyleo_make_scratch() { :; }\n')  # these functions use no scratch
 
 
 def build(argv: List[str], home: str = "/") -> spec.LaunchSpec:

@@ -140,24 +140,25 @@ def test_sixteen_parallel_config_sets_all_land(tmp_path: Path) -> None:
     assert sorted(os.listdir(folder)) == ["config.toml", "config.toml.lock"]  # no temporary file left
 
 
-def test_existing_output_dir_keeps_its_mode_and_a_world_writable_one_is_refused(
+def test_output_dir_others_can_write_in_is_refused_with_one_line_before_any_call(
         tmp_path: Path, fake_satellite: FakeSatellite, tls_cert) -> None:
     log = slurm(tmp_path)
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    shared.chmod(0o2770)
-    env = launch_env(tmp_path, fake_satellite, tls_cert[0], GALYLEO_OUTPUT_DIR=str(shared))
-    done = finish(start(env, "-Q"))
+    env = launch_env(tmp_path, fake_satellite, tls_cert[0])
+    for name, mode in (("shared", 0o2770), ("open", 0o777), ("sticky", 0o1777)):
+        folder = tmp_path / name
+        folder.mkdir()
+        folder.chmod(mode)
+        before = transcript(log)
+        done = finish(start(dict(env, GALYLEO_OUTPUT_DIR=str(folder))))
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"galyleo: error: setting output_dir {folder}: writable by group or others")
+        assert len(done.stderr.splitlines()) == 1 and transcript(log) == before and list(folder.iterdir()) == []
+        assert stat.S_IMODE(folder.stat().st_mode) == mode
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    done = finish(start(dict(env, GALYLEO_OUTPUT_DIR=str(private)), "-Q"))
     assert done.returncode == 0, done.stderr
-    assert stat.S_IMODE(shared.stat().st_mode) == 0o2770
-    assert {stat.S_IMODE(p.stat().st_mode) for p in shared.iterdir()} == {0o600}
-    open_dir = tmp_path / "open"
-    open_dir.mkdir()
-    open_dir.chmod(0o777)
-    before = transcript(log)
-    done = finish(start(dict(env, GALYLEO_OUTPUT_DIR=str(open_dir))))
-    assert done.returncode == 1 and done.stderr.startswith(f"galyleo: error: cannot use {open_dir}: anyone can")
-    assert len(done.stderr.splitlines()) == 1 and transcript(log) == before and list(open_dir.iterdir()) == []
+    assert {stat.S_IMODE(p.stat().st_mode) for p in private.iterdir()} == {0o600}
 
 
 def test_percent_in_output_dir_is_escaped_for_sbatch_in_launch(tmp_path: Path, fake_satellite: FakeSatellite,

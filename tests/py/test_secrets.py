@@ -20,6 +20,7 @@ import pytest
 from galyleo import cli as galyleo_cli
 from galyleo import launch, render, slurm, spec
 from galyleo.config import Config, fields
+from galyleo.errors import UsageError
 from galyleo.satellite import Client
 
 ALIAS = "wages-astonish-recapture"
@@ -66,16 +67,29 @@ def test_private_files_under_umask_000(tmp_path: Path, monkeypatch: pytest.Monke
     try:
         token = fake_launch(tmp_path, monkeypatch, capsys).split("token=")[1]
         assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o700  # made by galyleo: private
-        (tmp_path / "out").chmod(0o2770)  # a site's shared folder is used as it is: its files are still 0600
         fake_launch(tmp_path, monkeypatch, capsys)
     finally:
         os.umask(old)
     folder = tmp_path / "out"
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o2770
     files = list(folder.iterdir())
     assert len(files) == 8 and all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files), files
     assert len([f for f in files if f.suffix == ".out"]) == 2, "the job output is made 0600 before sbatch"
     assert not [f for f in files if f.suffix == ".sh" and token in f.read_text()]
+
+
+@pytest.mark.parametrize("mode", [0o2770, 0o770, 0o1777, 0o757])
+def test_a_shared_output_folder_is_refused_before_anything_is_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture, mode: int) -> None:
+    """A site's shared group-writable folder: any member could `rm` a pending session's token
+    and output and put her own in their place, so galyleo keeps none of its files there."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    folder.chmod(mode)
+    with pytest.raises(UsageError) as caught:
+        fake_launch(tmp_path, monkeypatch, capsys)
+    assert str(caught.value).startswith(f"setting output_dir {folder}: writable by group or others (mode {mode:04o})")
+    assert caught.value.exit_status == 2 and "\n" not in str(caught.value) and "chmod go-w" in str(caught.value)
+    assert list(folder.iterdir()) == [] and stat.S_IMODE(folder.stat().st_mode) == mode
 
 
 def test_job_script_writes_under_umask_077_and_limits_the_origin() -> None:

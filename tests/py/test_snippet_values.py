@@ -95,11 +95,14 @@ def test_the_container_part_calls_only_the_preambles_hook() -> None:
 
 def run_bash(body: str) -> str:
     """The preamble as rendered, then BODY, under bash; stdout."""
+    import tempfile
+
     preamble = render.environment().get_template("preamble.sh.j2").render()
-    bound = "".join(f"{name}={render.sh(value)}\n" for name, value in contract.job_values("/tmp").items()
-                    if isinstance(value, str))  # what the preamble reads (contract.py's)
-    done = subprocess.run(["bash", "-c", f"GALYLEO_VERSION=test\n{bound}{preamble}\n{body}"], capture_output=True,
-                          text=True, timeout=60, check=False)
+    with tempfile.TemporaryDirectory() as folder:  # private (0700): the preamble refuses a shared one
+        bound = "".join(f"{name}={render.sh(value)}\n" for name, value in contract.job_values(folder).items()
+                        if isinstance(value, str))  # what the preamble reads (contract.py's)
+        done = subprocess.run(["bash", "-c", f"GALYLEO_VERSION=test\n{bound}{preamble}\n{body}"],
+                              capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

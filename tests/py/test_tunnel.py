@@ -7,6 +7,7 @@ The job side runs for real in tests/bats/tunnel.bats; a real cluster in test_clu
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any, List, Tuple
@@ -108,13 +109,18 @@ def test_bad_connect_or_login_host_in_the_site_file_is_refused(site_toml, subpro
 
 # --- the local-port rule -----------------------------------------------------------------
 
-def test_local_port_is_stable_high_not_8888_and_differs_between_neighbours() -> None:
-    ports = [tunnel.local_port(str(job)) for job in range(1, 30001)]
+def test_local_port_is_random_high_not_8888_and_neighbours_rarely_collide() -> None:
+    ports = [tunnel.local_port() for _ in range(2000)]
     assert all(tunnel.LOCAL_PORT_MIN <= p < tunnel.LOCAL_PORT_MIN + tunnel.LOCAL_PORT_SPAN for p in ports)
     assert 8888 not in ports and tunnel.LOCAL_PORT_MIN + tunnel.LOCAL_PORT_SPAN <= 32768  # below Linux's ephemeral
-    assert len(set(ports[:tunnel.LOCAL_PORT_SPAN])) == tunnel.LOCAL_PORT_SPAN  # no two of 10000 neighbours collide
-    assert tunnel.local_port("4242") == tunnel.local_port("4242") == 24242
-    assert tunnel.local_port("4242;other") == 24242  # a federated `jobid;cluster`
+    assert tunnel.LOCAL_PORT_MIN > 8888 and tunnel.LOCAL_PORT_SPAN >= 10000  # range: 8888 never, 1 in 10000 collide
+    assert len(set(ports)) > 1500  # random, not one rule: 2000 draws of 10000 repeat about 180 times
+    assert "job" not in tunnel.port_rule()  # nothing from the job id: the job draws from /dev/urandom
+
+
+def test_printed_ssh_command_fails_when_its_local_port_is_taken() -> None:
+    argv = tunnel.Tunnel(24242, "10.1.2.3", 61234, "a@b", TOKEN).ssh_argv()
+    assert argv[:4] == ["ssh", "-N", "-o", "ExitOnForwardFailure=yes"]
 
 
 # --- the URL file ---------------------------------------------------------------------------
@@ -133,18 +139,23 @@ def test_url_file_round_trip_and_argv_is_the_printed_line(tmp_path: Path) -> Non
     path.write_text(found.text())
     back = tunnel.read(str(path))
     assert back == found
-    assert found.text() == (f"ssh -N -L 127.0.0.1:24242:10.1.2.3:61234 alice@login.example.org\n"
+    assert found.text() == (f"ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:24242:10.1.2.3:61234 "
+                            f"alice@login.example.org\n"
                             f"http://127.0.0.1:24242/?token={TOKEN}\n")
     assert found.ssh_argv() == shlex.split(found.ssh_line()) == [
-        "ssh", "-N", "-L", "127.0.0.1:24242:10.1.2.3:61234", "alice@login.example.org"]
-    assert found.url() == tunnel.local_url("4242", TOKEN)
+        "ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L", "127.0.0.1:24242:10.1.2.3:61234",
+        "alice@login.example.org"]
+    assert found.url() == tunnel.local_url(24242, TOKEN)
 
 
 @pytest.mark.parametrize("text", [
     "",  # not written yet
-    "ssh -N -L 127.0.0.1:24242:10.1.2.3:61234 a@b\n",  # half written
-    f"ssh -N -L 127.0.0.1:24242:10.1.2.3:61234 a@b\nhttp://127.0.0.1:24243/?token={TOKEN}\n",  # ports disagree
-    f"ssh -N -L 127.0.0.1:24242:10.1.2.3:x a@b\nhttp://127.0.0.1:24242/?token={TOKEN}\n",
+    "ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:24242:10.1.2.3:61234 a@b\n",  # half written
+    f"ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:24242:10.1.2.3:61234 a@b\n"
+    f"http://127.0.0.1:24243/?token={TOKEN}\n",  # ports disagree
+    f"ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:24242:10.1.2.3:x a@b\n"
+    f"http://127.0.0.1:24242/?token={TOKEN}\n",
+    f"ssh -N -L 127.0.0.1:24242:10.1.2.3:61234 a@b\nhttp://127.0.0.1:24242/?token={TOKEN}\n",  # no ExitOnForward
     f"https://wages-astonish-recapture.example.test/?token={TOKEN}\n",  # a satellite-mode URL file
 ])
 def test_reader_refuses_what_is_not_a_whole_url_file(tmp_path: Path, text: str) -> None:
@@ -188,7 +199,7 @@ def test_satellite_script_is_unchanged_by_the_mode_switch(tmp_path: Path) -> Non
 def test_ssh_values_are_rendered_from_tunnel_py(tmp_path: Path) -> None:
     lines = ssh_script(tmp_path).splitlines()
     user = tunnel.user_name()
-    assert f"GALYLEO_LOCAL_PORT_RULE='{tunnel.port_rule()}'" in lines
+    assert f"GALYLEO_LOCAL_PORT_RULE='{tunnel.port_rule()}'" in lines and "GALYLEO_LOCAL_PORT=''" in lines
     assert f"GALYLEO_SSH_TARGET={user}@login.example.org" in lines
     # the URL file's path: contract.py's session base and suffix (test_contract.py runs them)
     assert f"GALYLEO_SESSION_BASE={tmp_path}/out/galyleo-%s" in lines and "GALYLEO_SUFFIX_URL=.url" in lines
@@ -212,8 +223,9 @@ class FakeJob:
     def submit(self, script: str) -> Tuple[str, str]:
         self.scripts.append(script)
         token = Path(script[: -len(".sh")] + ".token").read_text()
+        self.port = int(re.search(r"^GALYLEO_LOCAL_PORT=([0-9]+)$", Path(script).read_text(), re.M)[1])
         if self.writes:
-            found = tunnel.Tunnel(tunnel.local_port("4242"), "10.1.2.3", 61234, tunnel.target(SSH), token)
+            found = tunnel.Tunnel(self.port, "10.1.2.3", 61234, tunnel.target(SSH), token)
             Path(script[: -len(".sh")] + ".url").write_text(found.text())
         return "4242", ""
 
@@ -240,11 +252,13 @@ def test_launch_waits_then_prints_the_ssh_command_and_the_local_url_last(tmp_pat
     out = capsys.readouterr().out.splitlines()
     target = tunnel.target(conf)
     assert status == 0
-    assert out[-3] == f"ssh -N -L 127.0.0.1:24242:10.1.2.3:61234 {target}"
+    port = job.port  # launch's random choice, rendered into the script (not the job id's rule)
+    assert out[-3] == f"ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:{port}:10.1.2.3:61234 {target}"
     token = out[-1].split("token=")[1]
-    assert out[-1] == f"http://127.0.0.1:24242/?token={token}" and len(token) == 64
+    assert out[-1] == f"http://127.0.0.1:{port}/?token={token}" and len(token) == 64
     saved = json.loads(Path(job.scripts[0][: -len(".sh")] + ".json").read_text())
     assert (saved["connect"], saved["alias"], saved["url"], saved["ssh_target"]) == ("ssh", "", out[-1], target)
+    assert saved["local_port"] == port and tunnel.LOCAL_PORT_MIN <= port < 30000
     assert token not in Path(job.scripts[0]).read_text()
 
 
@@ -252,11 +266,13 @@ def test_launch_quiet_prints_the_two_lines_only_and_json_follows_the_schema(tmp_
                                                                             no_satellite) -> None:
     assert ssh_launch(tmp_path / "q", monkeypatch, launch.Options(quiet=True))[0] == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("ssh -N -L ") and lines[1].startswith("http://127.0.0.1:24242/")
+    assert len(lines) == 2 and lines[0].startswith("ssh -N -o ExitOnForwardFailure=yes -L ")
+    assert lines[1].startswith("http://127.0.0.1:2")
     assert ssh_launch(tmp_path / "j", monkeypatch, launch.Options(json=True))[0] == 0
     doc = json.loads(capsys.readouterr().out)
     jsonschema.validate(doc, SCHEMA)
-    assert doc["connect"] == "ssh" and doc["ssh_argv"][:3] == ["ssh", "-N", "-L"] and doc["url"].startswith("http://")
+    assert doc["connect"] == "ssh" and doc["ssh_argv"][:5] == ["ssh", "-N", "-o", "ExitOnForwardFailure=yes", "-L"]
+    assert doc["url"].startswith("http://")
     del doc["ssh_argv"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, SCHEMA)
@@ -311,7 +327,7 @@ def ssh_record(folder: Path, job_id: str, url_text: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / f"galyleo-20261202-050000-{job_id}.json"
     path.write_text(json.dumps({
-        "name": path.stem, "job_id": job_id, "alias": "", "url": tunnel.local_url(job_id, TOKEN), "connect": "ssh",
+        "name": path.stem, "job_id": job_id, "alias": "", "url": tunnel.local_url(24242, TOKEN), "connect": "ssh",
         "output": str(folder / f"{path.stem}.out"), "script": "", "interface": "lab",
         "created": "2026-12-02T05:00:00Z", "record": str(path)}))
     if url_text:
@@ -322,7 +338,7 @@ def ssh_record(folder: Path, job_id: str, url_text: str = "") -> Path:
 def test_open_list_status_of_an_ssh_session_make_no_satellite_call(env: Path, tmp_path: Path, capsys,  # noqa: F811
                                                                    no_satellite) -> None:
     fake_slurm(tmp_path / "bin", "301|RUNNING|None|node7|9:58|x|debug\n302|PENDING|Priority|||N/A|debug\n")
-    found = tunnel.Tunnel(tunnel.local_port("301"), "10.1.2.3", 61234, "alice@login.example.org", TOKEN)
+    found = tunnel.Tunnel(24242, "10.1.2.3", 61234, "alice@login.example.org", TOKEN)
     ssh_record(env / ".galyleo", "301", found.text())
     ssh_record(env / ".galyleo", "302")
     status, out, _ = run(capsys, "open", "301")
