@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Tuple
 
-from galyleo import idle, privatecache
+from galyleo import contract, idle, privatecache
 from galyleo.errors import ConfigError
 
 # The profile.d scripts come first: they are what a login shell runs, and only they
@@ -80,7 +80,7 @@ CHOICES: Dict[str, Tuple[str, ...]] = {
     "module_reset": ("reset", "purge", "none"),
     "container_runtime": ("auto", "apptainer", "singularity"),
     "interface": ("lab", "notebook", "voila"),
-    "connect": ("satellite", "ssh"),
+    "connect": contract.CONNECT_MODES,
 }
 
 # Values that end up inside URLs, JSON records and the job script unquoted by design.

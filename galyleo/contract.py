@@ -19,9 +19,11 @@ ssh URL file) and follow the same rule.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -63,7 +65,11 @@ class Record:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], path: str) -> "Record":
-        """Tolerant of every record galyleo ever wrote: missing keys take their defaults."""
+        """Tolerant of every record galyleo ever wrote: missing keys take their defaults.
+        Raises BadFile for what no galyleo wrote: a newer version, an unknown connect mode,
+        a port or job id out of shape."""
+        if not isinstance(data, dict):
+            raise BadFile("not a JSON object")
         options = data.get("options") or {}
         if not isinstance(options, dict):
             options = {}
@@ -71,25 +77,80 @@ class Record:
         def text(key: str) -> str:
             return str(data.get(key) or "")
 
+        version, port, connect = data.get("version") or 0, data.get("local_port") or 0, text("connect") or "satellite"
+        if not (type(version) is int and 0 <= version <= RECORD_VERSION):
+            raise BadFile(f"version {str(version)[:20]!r}: this galyleo reads versions up to {RECORD_VERSION}")
+        if connect not in CONNECT_MODES:
+            raise BadFile(f"connect {connect[:20]!r}: expected one of {', '.join(CONNECT_MODES)}")
+        if not (type(port) is int and 0 <= port <= 65535):
+            raise BadFile(f"local_port {str(port)[:20]!r}: expected a port number")
+        if not JOB_ID.match(str(data.get("job_id", ""))):
+            raise BadFile(f"job_id {str(data.get('job_id'))[:20]!r}: expected a Slurm job id")
         return cls(
             name=text("name"), job_id=str(data["job_id"]), alias=text("alias"), url=text("url"),
             output=text("output"), script=text("script"),
             interface=str(data.get("interface") or options.get("interface", "")),
             created=text("created"), record=path, cluster=text("cluster"),
-            connect=str(data.get("connect") or "satellite"), domain=text("domain"),
+            connect=connect, domain=text("domain"),
             login_host=text("login_host"), ssh_target=text("ssh_target"),
-            local_port=int(data.get("local_port") or 0), standalone=bool(data.get("standalone")),
-            options=options, version=int(data.get("version") or 0),
+            local_port=port, standalone=bool(data.get("standalone")),
+            options=options, version=version,
         )
+
+    @classmethod
+    def load(cls, path: str) -> "Record":
+        """The record at PATH; BadFile (saying why) for anything that is not one of the user's
+        records: a link, a FIFO, a device, another user's file, a huge file, bad JSON."""
+        raw = read_own(path, RECORD_MAX_BYTES)
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            raise BadFile(f"not a galyleo record ({type(exc).__name__})") from None
+        return cls.from_json(data, path)
 
     @classmethod
     def read(cls, path: str) -> Optional["Record"]:
         """The record at PATH, or None if it is missing or not one."""
         try:
-            with open(path, encoding="utf-8") as handle:
-                return cls.from_json(json.load(handle), path)
-        except (OSError, ValueError, KeyError, AttributeError, TypeError):
+            return cls.load(path)
+        except (OSError, BadFile):
             return None
+
+
+CONNECT_MODES = ("satellite", "ssh")  # how a session is reached (config's `connect` choices too)
+JOB_ID = re.compile(r"[0-9]{1,20}\Z")
+RECORD_MAX_BYTES = 1 << 20  # a record is about 2 KB: a file this big is not one
+
+
+class BadFile(ValueError):
+    """A session file galyleo will not read, and why (one line)."""
+
+
+def refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_own(path: str, limit: int, tail: bool = False) -> bytes:
+    """PATH's bytes, read only once it is known to be a regular file of this user's: opened
+    without following a link or blocking on a FIFO. Larger than LIMIT: BadFile, or with TAIL
+    its last LIMIT bytes. OSError when it cannot be opened (FileNotFoundError: it is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadFile("a symbolic link") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadFile("not a regular file")
+        if info.st_uid != os.getuid():
+            raise BadFile(f"owned by another user (uid {info.st_uid})")
+        if info.st_size > limit:
+            if not tail:
+                raise BadFile(f"{info.st_size} bytes: too large")
+            handle.seek(info.st_size - limit)
+        return handle.read(limit)
 
 
 # What only the job knows when a plain-`sbatch` job writes its own record, each from a
