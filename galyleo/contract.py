@@ -192,7 +192,7 @@ def printf_safe(text: str) -> str:
 # --- a session's files ----------------------------------------------------------------
 PREFIX = "galyleo-"  # every session file's name starts so (records are found by it)
 SUFFIXES = {"output": ".out", "script": ".sh", "token": ".token", "record": ".json", "url": ".url",
-            "activity": ".activity"}
+            "activity": ".activity", "ending": ".ending"}
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,7 @@ class SessionFiles:
     record: str
     url: str
     activity: str
+    ending: str  # how the job itself says it ended (ENDING_*), private: never text others wrote
 
 
 def at(base: str) -> SessionFiles:
@@ -278,6 +279,9 @@ def proxy_url(alias: str, domain: str, token: str) -> str:
 
 
 # --- what the job prints and galyleo reads ---------------------------------------------
+# Only lines in galyleo_log's own form count: `[galyleo HH:MM:SS] ` at a line's start, which
+# Jupyter's log lines (`[I 2026-...`) never are, whatever a request puts into them.
+LOGGED = r"^\[galyleo[^\]\n]*\] "
 MARK_ENDED = "session ended (exit status %s)"  # cleanup.sh.j2's last line: a printf format
 MARK_TERM = "received SIGTERM (scancel or time limit)"
 MARK_INT = "received SIGINT"
@@ -291,15 +295,34 @@ def pattern(mark: str, slot: str = r"(\d+)") -> "re.Pattern[str]":
     return re.compile(re.escape(mark).replace("%s", slot))
 
 
+def logged(mark: str) -> "re.Pattern[str]":
+    """MARK as a whole line galyleo_log printed (not text inside another program's line)."""
+    return re.compile(LOGGED + pattern(mark).pattern + "$", re.M)
+
+
 def exit_statuses(text: str) -> List[str]:
     """The exit statuses the job output's MARK_ENDED lines give, in order."""
-    return pattern(MARK_ENDED).findall(text)
+    return logged(MARK_ENDED).findall(text)
 
 
-def ended_idle(text: str) -> str:
-    """How the job output TEXT says the session ended, if it ended idle ("" otherwise)."""
-    found = re.findall(re.escape(MARK_IDLE_ENDED.split("%s")[0]) + r"(\S+)", text)
-    return f"idle for {found[-1]} min" if found else ""
+def says(text: str, mark: str) -> bool:
+    """Whether the job itself logged MARK (a MARK_* without a slot) in TEXT."""
+    return bool(logged(mark).search(text))
+
+
+# The job's own ending, one line in the session's private `ending` file (never the job
+# output, where anyone who reaches Jupyter can write through its request log).
+ENDING_IDLE = "idle for %s min"  # the server shut itself down for no activity, as the job saw it
+ENDING_MAX_BYTES = 256
+
+
+def ending_of(output: str) -> str:
+    """How the job whose output is OUTPUT says it ended, from its ending file ("" if it did not)."""
+    try:
+        text = read_own(files_of_output(output).ending, ENDING_MAX_BYTES).decode("ascii").strip()
+    except (OSError, BadFile, UnicodeDecodeError):
+        return ""
+    return text if pattern(ENDING_IDLE).fullmatch(text) else ""
 
 
 def stamps(text: str) -> Dict[str, float]:
@@ -363,5 +386,5 @@ def proxy_values() -> Dict[str, Any]:
 
 
 def activity_values() -> Dict[str, Any]:
-    """Where the idle watch finds the job output and keeps the activity file (idle.py reads it)."""
-    return {"GALYLEO_SUFFIX_OUTPUT": SUFFIXES["output"], "GALYLEO_SUFFIX_ACTIVITY": SUFFIXES["activity"]}
+    """Where the idle watch keeps the activity file (idle.py reads it) and the job its ending."""
+    return {"GALYLEO_SUFFIX_ACTIVITY": SUFFIXES["activity"], "GALYLEO_SUFFIX_ENDING": SUFFIXES["ending"]}

@@ -91,19 +91,19 @@ def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) ->
 
 
 def ended_how(session: Session, final_state: str) -> str:
-    """How a session ended, in ENDINGS' words: idle (the job says so; Slurm says only COMPLETED),
+    """How a session ended, in ENDINGS' words: idle (the job's ending file says so; Slurm says only COMPLETED),
     Slurm's final state while it remembers (with the exit status the job output gives, for a
     failure), else the job output's last words."""
+    own = contract.ending_of(session.output)
+    if own:
+        return own
     text = tail(session.output, 4096)
-    idle_ending = contract.ended_idle(text)
-    if idle_ending:
-        return idle_ending
     statuses = contract.exit_statuses(text)
     status = statuses[-1] if statuses else ""
     if final_state:
         how = ENDINGS.get(final_state, final_state.lower())
         return f"{how}, exit status {status}" if how == "failed" and status not in ("", "0") else how
-    if contract.MARK_TERM in text:
+    if contract.says(text, contract.MARK_TERM):
         return "cancelled or time limit reached"
     if status:
         return "completed" if status == "0" else f"failed, exit status {status}"
