@@ -23,9 +23,8 @@ WATCH_INTERVAL = 60  # how often the job looks at Jupyter when culling is off
 WATCH_MISSES = 2  # refusals in a row (port closed, process alive) before the job stops Jupyter
 
 # What the job reads in Jupyter's /api/status (its activity file) to decide that Jupyter,
-# having exited 0, shut itself down idle: no kernel, and no activity for the timeout.
-# Bash EREs (=~); never a grep of the job output, where others can write.
-STATUS_KERNELS = '"kernels": *([0-9]+)'
+# having exited 0, shut itself down idle: no activity for the timeout until it exited.
+# A bash ERE (=~); never a grep of the job output, where others can write.
 STATUS_SINCE = '"last_activity": *"([^"]+)"'
 # The activity file the job keeps beside its output (contract.SessionFiles.activity):
 # the timeout and Jupyter's /api/status.
