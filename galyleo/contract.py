@@ -318,6 +318,8 @@ ENDING_MAX_BYTES = 256
 
 def ending_of(output: str) -> str:
     """How the job whose output is OUTPUT says it ended, from its ending file ("" if it did not)."""
+    if not output:  # a record without an output has no ending file either (never one in the cwd)
+        return ""
     try:
         text = read_own(files_of_output(output).ending, ENDING_MAX_BYTES).decode("ascii").strip()
     except (OSError, BadFile, UnicodeDecodeError):
