@@ -60,18 +60,22 @@ def scancel(job_id: str, pending_only: bool = False, cluster: str = "") -> str:
         return str(exc)
 
 
-def withdraw(client: Any, alias: str, job_id: Optional[str], cluster: str = "") -> bool:
+def withdraw(client: Any, alias: str, job_id: Optional[str], cluster: str = "", keep_unsure: bool = False) -> bool:
     """Cancel JOB_ID (if any) and destroy ALIAS unless the job's trap will. True if we destroyed it.
 
     For launch's undo: a job Slurm would not cancel is reported, and its alias is
-    destroyed all the same, so that job can never be routed.
+    destroyed all the same, so that job can never be routed. With KEEP_UNSURE (`--wait`
+    giving up after the URL was printed) such a job may be running: its alias is kept.
     """
     if job_id is not None:
         try:
             if end_job(job_id, cluster) and not orphaned(client, alias, job_id, cluster):
                 return False
         except NotCancelled as exc:
-            warn(f"could not cancel job {job_id}: {exc}")
+            kept = f"; it may be running, so its alias is kept (stop it with: galyleo stop {job_id})"
+            warn(f"could not cancel job {job_id}: {exc}" + (kept if keep_unsure else ""))
+            if keep_unsure:
+                raise
     return destroy(client, alias)
 
 

@@ -342,18 +342,21 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
 def completion_script(parser: Parser, shell: str, config: Any) -> str:
     """Completion generated from this parser: commands, options, `-i` values, `config set` keys,
     session job ids (records, and this user's jobs by galyleo's job name), partitions (sinfo),
-    and modules for `-e` from Lmod or Environment Modules when they answer within 2 s."""
+    and modules for `-e` from Lmod or Environment Modules when they answer within 2 s.
+    Every value is shell-quoted where it is used, as in the job script."""
     import shlex
     from dataclasses import fields
 
     from galyleo import contract, slurm
     from galyleo.spec import INTERFACE_COMMANDS
 
+    sh = shlex.quote
+
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     cases = []
     for name, sub in subparsers.choices.items():
         words = " ".join(sorted(o for a in sub._actions for o in a.option_strings))
-        cases.append(f"    {name}) opts={words!r} ;;")
+        cases.append(f"    {sh(name)}) opts={sh(words)} ;;")
     names = " ".join(subparsers.choices)
     body = "\n".join(cases)
     folder = config.output_dir
@@ -361,9 +364,9 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
     keys = " ".join(f.name for f in fields(config))
     interfaces = " ".join(INTERFACE_COMMANDS)
-    connects = " ".join(config.connect_allowed)
+    connects = " ".join(m for m in config.connect_allowed if m in contract.CONNECT_MODES)  # compgen -W expands it
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
-# _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
+# _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {sh(config.job_name)}.
 _galyleo_sessions() {{
   {{
     sed -n 's/.*"job_id": *"\\([0-9][0-9]*\\)".*/\\1/p' {folder_sh}/{contract.RECORD_NAMES} 2>/dev/null
@@ -380,15 +383,15 @@ _galyleo_modules() {{
 _galyleo() {{
   local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}} opts words='' files=-f
   if [[ $COMP_CWORD -eq 1 ]]; then
-    COMPREPLY=($(compgen -W {names!r} -- "$cur"))
+    COMPREPLY=($(compgen -W {sh(names)} -- "$cur"))
     return
   fi
   if [[ $prev == = && $COMP_CWORD -gt 2 ]]; then  # --option=value: bash splits at '='
     prev=${{COMP_WORDS[COMP_CWORD-2]}}
   fi
   case $prev in
-    -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
-    --connect) COMPREPLY=($(compgen -W {connects!r} -- "$cur")); return ;;
+    -i|--interface) COMPREPLY=($(compgen -W {sh(interfaces)} -- "$cur")); return ;;
+    --connect) COMPREPLY=($(compgen -W {sh(connects)} -- "$cur")); return ;;
     -p|--partition) COMPREPLY=($(compgen -W "$({slurm.SHELL_PARTITIONS} 2>/dev/null)" -- "$cur")); return ;;
     -e|--env-modules)
       local head=''
@@ -404,10 +407,10 @@ _galyleo() {{
     launch|generate) ;;
     stop|status|open|logs) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
     config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set'
-      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == set ]] && words={keys!r} ;;
+      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == set ]] && words={sh(keys)} ;;
     cache) files=''; [[ $COMP_CWORD -eq 2 ]] && words='list rm' ;;
     completion) files=''; words='bash zsh' ;;
-    help) files=''; words={names!r} ;;
+    help) files=''; words={sh(names)} ;;
     *) files='' ;;
   esac
   [[ -n $words && $cur != -* ]] && opts=''  # values first; options once a '-' is typed

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Tuple
 
-from galyleo import idle, privatecache
+from galyleo import contract, idle, privatecache
 from galyleo.errors import ConfigError
 
 # The profile.d scripts come first: they are what a login shell runs, and only they
@@ -80,7 +80,8 @@ CHOICES: Dict[str, Tuple[str, ...]] = {
     "module_reset": ("reset", "purge", "none"),
     "container_runtime": ("auto", "apptainer", "singularity"),
     "interface": ("lab", "notebook", "voila"),
-    "connect": ("satellite", "ssh"),
+    "connect": contract.CONNECT_MODES,
+    "connect_allowed": contract.CONNECT_MODES,  # each item of the list
 }
 
 # Values that end up inside URLs, JSON records and the job script unquoted by design.
@@ -110,6 +111,10 @@ RANGES: Dict[str, Tuple[int, int]] = {
     "idle_timeout": (0, idle.MAX_MINUTES),
     "idle_timeout_max": (0, idle.MAX_MINUTES),
 }
+# The site's limits on its users: only the site file may set them. A user file, the
+# environment or `config set` that names one is refused (even to tighten it: a user who
+# wants less asks for it with --idle-timeout or --connect, within the limit).
+SITE_ONLY = ("idle_timeout_max", "connect_allowed")
 ZERO_OFF = ("memory", "gpus", "port_min", "port_max", "signal_lead")
 MAX_DIGITS = 12  # longer digit strings are refused before int() (which stops at 4300 digits)
 
@@ -166,9 +171,12 @@ def load(environ: Optional[Dict[str, str]] = None, argv0: Optional[str] = None) 
     for path, kind in layers:
         if path and os.path.exists(path):
             data = read_file(path)
+            if path != site:
+                refuse_limits(data, f"config {path}")
             config = from_mapping(data, f"config {path}", config)
             origins.update({key: f"{kind} {path}" for key in data})
     data, names = environment_values(environ)
+    refuse_limits(data, "environment", names)
     config = from_mapping(data, "environment", config, names)
     origins.update({key: f"environment {names[key]}" for key in data})
     check_ports(config, origins)
@@ -188,6 +196,17 @@ def environment_values(environ: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[st
         values[key] = from_text(f"environment {variable}", environ[variable], kinds[key], key)
         names[key] = variable
     return values, names
+
+
+def refuse_limits(data: Dict[str, Any], where: str, names: Optional[Dict[str, str]] = None) -> None:
+    """ConfigError for the first site limit (SITE_ONLY) DATA sets: only the site file may."""
+    for key in (k for k in SITE_ONLY if k in data):
+        label = f"{where} {names[key]}" if names and key in names else where
+        raise ConfigError(limit_words(label, key))
+
+
+def limit_words(where: str, key: str) -> str:
+    return f"{where}: {key} is a site limit: only the site file may set it"
 
 
 def accepted_number(key: str) -> str:
@@ -263,12 +282,14 @@ def check_value(where: str, key: str, value: Any, kind: type) -> Any:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
     if not ok:
         raise ConfigError(f"{where}: {key} = {value!r}: expected {TYPE_NAMES[kind]}")
-    if kind is str and ("\n" in value or "\0" in value):
+    texts = value if kind is list else [value] if kind is str else []
+    if any("\n" in text or "\0" in text for text in texts):
         raise ConfigError(f"{where}: {key}: expected a single line of text")
     if key in PATTERNS and not re.match(PATTERNS[key][0], value):
         raise ConfigError(f"{where}: {key} = {value!r}: expected {PATTERNS[key][1]}")
-    if key in CHOICES and value not in CHOICES[key]:
-        raise ConfigError(f"{where}: {key} = {value!r}: expected one of {', '.join(CHOICES[key])}")
+    if key in CHOICES and any(text not in CHOICES[key] for text in texts):
+        many = "a list of " if kind is list else ""
+        raise ConfigError(f"{where}: {key} = {brief(value)}: expected {many}one of {', '.join(CHOICES[key])}")
     if kind is int:
         low, high = RANGES.get(key, (0, 10 ** MAX_DIGITS - 1))
         if not (low <= value <= high or (value == 0 and key in ZERO_OFF)):

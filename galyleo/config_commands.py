@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, replace
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from galyleo import config as site
 from galyleo import reasons, records, slurm, spec
@@ -46,6 +46,8 @@ def config_set(key: str, value: str, current: Optional[site.Config] = None) -> i
     kinds = {f: site.kind_of(t) for f, t in site.Config.__annotations__.items()}
     if key not in kinds:
         raise site.ConfigError(f"config set {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
+    if key in site.SITE_ONLY:
+        raise site.ConfigError(site.limit_words("config set", key))
     where = f"config set {key}"
     if key in spec.RULES:
         typed = spec.setting_value(key, where, value)
@@ -58,13 +60,42 @@ def config_set(key: str, value: str, current: Optional[site.Config] = None) -> i
     path = site.user_path(dict(os.environ))
     line = f"{key} = {json.dumps(typed)}"
     with user_file_lock(path):
-        lines = open(path, encoding="utf-8").read().splitlines() if os.path.exists(path) else []
-        kept = [entry for entry in lines if entry.split("=", 1)[0].strip() != key]
-        text = "\n".join(kept + [line]) + "\n"
-        site.toml_loads(text)
-        replace_private(path, text)
+        target = os.path.realpath(path)  # a symlinked config.toml stays a link: its target is written
+        old = open(target, encoding="utf-8").read() if os.path.exists(target) else ""
+        before = parsed(path, old)
+        text = "\n".join(without(old.splitlines(), key) + [line]) + "\n"
+        if parsed(path, text, quiet=True) != dict(before, **{key: typed}):
+            raise site.ConfigError(f"config set {key}: cannot edit {path} safely (the key is inside a table,"
+                                   " or written over several lines there): edit that file by hand")
+        replace_private(target, text)
     print(f"{path}: {line}")
     return 0
+
+
+def parsed(path: str, text: str, quiet: bool = False) -> Any:
+    """TEXT (the user file PATH) as TOML; a file it cannot parse is one line naming it (QUIET: None)."""
+    try:
+        return site.toml_loads(text)
+    except ValueError as exc:  # tomllib/tomli's TOMLDecodeError
+        if quiet:
+            return None
+        raise site.ConfigError(f"config {path}: cannot parse it ({exc}): mend it by hand first") from None
+
+
+def without(lines: List[str], key: str) -> List[str]:
+    """LINES less KEY's entry: its line, and the lines of an array it opens and closes later."""
+    kept: List[str] = []
+    inside = False
+    for entry in lines:
+        name, _, value = entry.partition("=")
+        if not inside and name.strip() == key:
+            inside = value.strip().startswith("[") and "]" not in value
+            continue
+        if inside:
+            inside = "]" not in entry
+            continue
+        kept.append(entry)
+    return kept
 
 
 def within_partition(where: str, time_limit: str, partition: str) -> None:

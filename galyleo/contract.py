@@ -20,9 +20,11 @@ ssh URL file) and follow the same rule.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -64,7 +66,11 @@ class Record:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], path: str) -> "Record":
-        """Tolerant of every record galyleo ever wrote: missing keys take their defaults."""
+        """Tolerant of every record galyleo ever wrote: missing keys take their defaults.
+        Raises BadFile for what no galyleo wrote: a newer version, an unknown connect mode,
+        a port or job id out of shape."""
+        if not isinstance(data, dict):
+            raise BadFile("not a JSON object")
         options = data.get("options") or {}
         if not isinstance(options, dict):
             options = {}
@@ -72,25 +78,80 @@ class Record:
         def text(key: str) -> str:
             return str(data.get(key) or "")
 
+        version, port, connect = data.get("version") or 0, data.get("local_port") or 0, text("connect") or "satellite"
+        if not (type(version) is int and 0 <= version <= RECORD_VERSION):
+            raise BadFile(f"version {str(version)[:20]!r}: this galyleo reads versions up to {RECORD_VERSION}")
+        if connect not in CONNECT_MODES:
+            raise BadFile(f"connect {connect[:20]!r}: expected one of {', '.join(CONNECT_MODES)}")
+        if not (type(port) is int and 0 <= port <= 65535):
+            raise BadFile(f"local_port {str(port)[:20]!r}: expected a port number")
+        if not JOB_ID.match(str(data.get("job_id", ""))):
+            raise BadFile(f"job_id {str(data.get('job_id'))[:20]!r}: expected a Slurm job id")
         return cls(
             name=text("name"), job_id=str(data["job_id"]), alias=text("alias"), url=text("url"),
             output=text("output"), script=text("script"),
             interface=str(data.get("interface") or options.get("interface", "")),
             created=text("created"), record=path, cluster=text("cluster"),
-            connect=str(data.get("connect") or "satellite"), domain=text("domain"),
+            connect=connect, domain=text("domain"),
             login_host=text("login_host"), ssh_target=text("ssh_target"),
-            local_port=int(data.get("local_port") or 0), standalone=bool(data.get("standalone")),
-            options=options, version=int(data.get("version") or 0),
+            local_port=port, standalone=bool(data.get("standalone")),
+            options=options, version=version,
         )
+
+    @classmethod
+    def load(cls, path: str) -> "Record":
+        """The record at PATH; BadFile (saying why) for anything that is not one of the user's
+        records: a link, a FIFO, a device, another user's file, a huge file, bad JSON."""
+        raw = read_own(path, RECORD_MAX_BYTES)
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            raise BadFile(f"not a galyleo record ({type(exc).__name__})") from None
+        return cls.from_json(data, path)
 
     @classmethod
     def read(cls, path: str) -> Optional["Record"]:
         """The record at PATH, or None if it is missing or not one."""
         try:
-            with open(path, encoding="utf-8") as handle:
-                return cls.from_json(json.load(handle), path)
-        except (OSError, ValueError, KeyError, AttributeError, TypeError):
+            return cls.load(path)
+        except (OSError, BadFile):
             return None
+
+
+CONNECT_MODES = ("satellite", "ssh")  # how a session is reached (config's `connect` choices too)
+JOB_ID = re.compile(r"[0-9]{1,20}\Z")
+RECORD_MAX_BYTES = 1 << 20  # a record is about 2 KB: a file this big is not one
+
+
+class BadFile(ValueError):
+    """A session file galyleo will not read, and why (one line)."""
+
+
+def refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_own(path: str, limit: int, tail: bool = False) -> bytes:
+    """PATH's bytes, read only once it is known to be a regular file of this user's: opened
+    without following a link or blocking on a FIFO. Larger than LIMIT: BadFile, or with TAIL
+    its last LIMIT bytes. OSError when it cannot be opened (FileNotFoundError: it is gone)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BadFile("a symbolic link") from None
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BadFile("not a regular file")
+        if info.st_uid != os.getuid():
+            raise BadFile(f"owned by another user (uid {info.st_uid})")
+        if info.st_size > limit:
+            if not tail:
+                raise BadFile(f"{info.st_size} bytes: too large")
+            handle.seek(info.st_size - limit)
+        return handle.read(limit)
 
 
 # What only the job knows when a plain-`sbatch` job writes its own record, each from a
@@ -132,7 +193,7 @@ def printf_safe(text: str) -> str:
 # --- a session's files ----------------------------------------------------------------
 PREFIX = "galyleo-"  # every session file's name starts so (records are found by it)
 SUFFIXES = {"output": ".out", "script": ".sh", "token": ".token", "record": ".json", "url": ".url",
-            "activity": ".activity", "routed": ".routed"}
+            "activity": ".activity", "routed": ".routed", "ending": ".ending"}
 
 
 @dataclass(frozen=True)
@@ -148,6 +209,7 @@ class SessionFiles:
     url: str
     activity: str
     routed: str
+    ending: str  # how the job itself says it ended (ENDING_*), private: never text others wrote
 
 
 def at(base: str) -> SessionFiles:
@@ -232,6 +294,9 @@ def proxy_url(alias: str, domain: str, token: str) -> str:
 
 
 # --- what the job prints and galyleo reads ---------------------------------------------
+# Only lines in galyleo_log's own form count: `[galyleo HH:MM:SS] ` at a line's start, which
+# Jupyter's log lines (`[I 2026-...`) never are, whatever a request puts into them.
+LOGGED = r"^\[galyleo[^\]\n]*\] "
 MARK_ENDED = "session ended (exit status %s)"  # cleanup.sh.j2's last line: a printf format
 MARK_TERM = "received SIGTERM (scancel or time limit)"
 MARK_INT = "received SIGINT"
@@ -245,15 +310,36 @@ def pattern(mark: str, slot: str = r"(\d+)") -> "re.Pattern[str]":
     return re.compile(re.escape(mark).replace("%s", slot))
 
 
+def logged(mark: str) -> "re.Pattern[str]":
+    """MARK as a whole line galyleo_log printed (not text inside another program's line)."""
+    return re.compile(LOGGED + pattern(mark).pattern + "$", re.M)
+
+
 def exit_statuses(text: str) -> List[str]:
     """The exit statuses the job output's MARK_ENDED lines give, in order."""
-    return pattern(MARK_ENDED).findall(text)
+    return logged(MARK_ENDED).findall(text)
 
 
-def ended_idle(text: str) -> str:
-    """How the job output TEXT says the session ended, if it ended idle ("" otherwise)."""
-    found = re.findall(re.escape(MARK_IDLE_ENDED.split("%s")[0]) + r"(\S+)", text)
-    return f"idle for {found[-1]} min" if found else ""
+def says(text: str, mark: str) -> bool:
+    """Whether the job itself logged MARK (a MARK_* without a slot) in TEXT."""
+    return bool(logged(mark).search(text))
+
+
+# The job's own ending, one line in the session's private `ending` file (never the job
+# output, where anyone who reaches Jupyter can write through its request log).
+ENDING_IDLE = "idle for %s min"  # the server shut itself down for no activity, as the job saw it
+ENDING_MAX_BYTES = 256
+
+
+def ending_of(output: str) -> str:
+    """How the job whose output is OUTPUT says it ended, from its ending file ("" if it did not)."""
+    if not output:  # a record without an output has no ending file either (never one in the cwd)
+        return ""
+    try:
+        text = read_own(files_of_output(output).ending, ENDING_MAX_BYTES).decode("ascii").strip()
+    except (OSError, BadFile, UnicodeDecodeError):
+        return ""
+    return text if pattern(ENDING_IDLE).fullmatch(text) else ""
 
 
 def stamps(text: str) -> Dict[str, float]:
@@ -319,5 +405,5 @@ def proxy_values() -> Dict[str, Any]:
 
 
 def activity_values() -> Dict[str, Any]:
-    """Where the idle watch finds the job output and keeps the activity file (idle.py reads it)."""
-    return {"GALYLEO_SUFFIX_OUTPUT": SUFFIXES["output"], "GALYLEO_SUFFIX_ACTIVITY": SUFFIXES["activity"]}
+    """Where the idle watch keeps the activity file (idle.py reads it) and the job its ending."""
+    return {"GALYLEO_SUFFIX_ACTIVITY": SUFFIXES["activity"], "GALYLEO_SUFFIX_ENDING": SUFFIXES["ending"]}

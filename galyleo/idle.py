@@ -22,10 +22,13 @@ SERVER_CHECK = 60  # jupyter_server checks shutdown_no_activity every 60 s (hard
 WATCH_INTERVAL = 60  # how often the job looks at Jupyter when culling is off
 WATCH_MISSES = 2  # refusals in a row (port closed, process alive) before the job stops Jupyter
 
-# jupyter_server's own log line when it shuts down for no activity (an extended regex).
-JUPYTER_IDLE_LOG = "No kernels for [0-9]+ seconds; shutting down"
+# What the job reads in Jupyter's /api/status (its activity file) to decide that Jupyter,
+# having exited 0, shut itself down idle: no activity for the timeout until it exited.
+# A bash ERE (=~); never a grep of the job output, where others can write.
+STATUS_SINCE = '"last_activity": *"([^"]+)"'
 # The activity file the job keeps beside its output (contract.SessionFiles.activity):
 # the timeout and Jupyter's /api/status.
+ACTIVITY_MAX_BYTES = 1 << 16  # Jupyter's /api/status is about 150 bytes
 ACTIVITY_FORMAT = '{"idle_timeout": %s, "status": %s}\\n'  # printf format, written by the job
 
 
@@ -59,6 +62,11 @@ def ended_message(minutes: int) -> str:
     return contract.MARK_IDLE_ENDED % minutes
 
 
+def ending(minutes: int) -> str:
+    """The line the job writes into its ending file when it ended idle (contract.ending_of reads it)."""
+    return contract.ENDING_IDLE % minutes
+
+
 def activity_path(output: str) -> str:
     """The activity file of a session whose job output is OUTPUT (`x.out` -> `x.activity`)."""
     return contract.files_of_output(output).activity
@@ -86,13 +94,12 @@ def read_activity(output: str) -> Optional[Activity]:
 
     path = activity_path(output)
     try:
-        with open(path, encoding="utf-8") as handle:
-            data: Dict[str, Any] = json.load(handle)
+        data: Dict[str, Any] = json.loads(contract.read_own(path, ACTIVITY_MAX_BYTES))  # never a FIFO or a link
         checked = os.stat(path).st_mtime
         status = data["status"]
         return Activity(int(data["idle_timeout"]), int(status.get("kernels", 0)),
                         parse_utc(str(status["last_activity"])), checked)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 

@@ -64,9 +64,14 @@ class Held:
         if kind is not None and issubclass(kind, Exception) and self.signals:
             self.deliver()  # the call failed, but the user asked to stop first: that is the outcome
 
-    def deliver(self) -> None:
+    def first(self) -> int:
+        """The signal that counts (the first ENDING one, else SIGINT), 0 if none came."""
         ending = [signum for signum in self.signals if signum in ENDING]
-        if ending:
-            raise Terminated(ending[0])
-        if self.signals:
+        return ending[0] if ending else (signal.SIGINT if self.signals else 0)
+
+    def deliver(self) -> None:
+        signum = self.first()
+        if signum in ENDING:
+            raise Terminated(signum)
+        if signum:
             raise KeyboardInterrupt

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
 from galyleo import contract, records, render, slurm
-from galyleo.cancel import withdraw
+from galyleo.cancel import NotCancelled, withdraw
 from galyleo.config import Config
 from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError, SatelliteError
@@ -114,7 +114,10 @@ def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> 
     from galyleo import watch
 
     def give_up() -> None:  # a job cancelled before it ran never read its token: remove it too
-        withdraw(client, alias, job_id, cluster)
+        try:
+            withdraw(client, alias, job_id, cluster, keep_unsure=True)
+        except NotCancelled:  # it may be running: its alias, token and record stay
+            return
         records.remove(paths.token)
 
     def ready() -> bool:  # the job's own word first: a route someone else made may answer too

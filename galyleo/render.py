@@ -180,7 +180,8 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_IDLE_MINUTES": spec.idle_timeout,
             "GALYLEO_IDLE_SETTINGS": idle.jupyter_settings(spec.idle_timeout),
             "GALYLEO_IDLE_ENDED": idle.ended_message(spec.idle_timeout),
-            "GALYLEO_JUPYTER_IDLE_LOG": idle.JUPYTER_IDLE_LOG,
+            "GALYLEO_IDLE_ENDING": idle.ending(spec.idle_timeout),
+            "GALYLEO_STATUS_SINCE": idle.STATUS_SINCE,
             "GALYLEO_ACTIVITY_FORMAT": idle.ACTIVITY_FORMAT,
             **contract.activity_values(),
         })

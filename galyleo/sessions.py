@@ -8,9 +8,9 @@ UNKNOWN, never ENDED, after a few retries with back-off.
 from __future__ import annotations
 
 import glob
-import os
+import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from galyleo import contract, slurm
 from galyleo.contract import Record as Session
@@ -23,10 +23,24 @@ ENDINGS = {"COMPLETED": "completed", "FAILED": "failed", "CANCELLED": "cancelled
            "BOOT_FAIL": "node failed to boot", "DEADLINE": "deadline reached", "REVOKED": "revoked"}
 
 
+SKIPPED: Set[str] = set()  # the records this process said it skipped
+
+
 def load_all(folder: str) -> List[Session]:
-    """Every readable record in FOLDER, oldest first."""
-    found = (Session.read(p) for p in glob.glob(contract.record_glob(folder)))
-    return sorted((s for s in found if s is not None), key=lambda s: (s.created, s.name))
+    """Every readable record in FOLDER, oldest first; one that is not a record of the user's
+    is skipped with one line naming it, so the others still work."""
+    found = []
+    for path in sorted(glob.glob(contract.record_glob(folder))):
+        try:
+            found.append(Session.load(path))
+        except FileNotFoundError:  # removed meanwhile (a concurrent clean)
+            continue
+        except (OSError, contract.BadFile) as exc:
+            if path not in SKIPPED:  # said once, however often a command reads the folder
+                SKIPPED.add(path)
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                sys.stderr.write(f"galyleo: warning: skipped {path}: {why}\n")
+    return sorted(found, key=lambda s: (s.created, s.name))
 
 
 def gather(folder: str, job_name: str) -> Tuple[List[Session], Dict[str, JobInfo]]:
@@ -77,19 +91,19 @@ def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) ->
 
 
 def ended_how(session: Session, final_state: str) -> str:
-    """How a session ended, in ENDINGS' words: idle (the job says so; Slurm says only COMPLETED),
+    """How a session ended, in ENDINGS' words: idle (the job's ending file says so; Slurm says only COMPLETED),
     Slurm's final state while it remembers (with the exit status the job output gives, for a
     failure), else the job output's last words."""
+    own = contract.ending_of(session.output)
+    if own:
+        return own
     text = tail(session.output, 4096)
-    idle_ending = contract.ended_idle(text)
-    if idle_ending:
-        return idle_ending
     statuses = contract.exit_statuses(text)
     status = statuses[-1] if statuses else ""
     if final_state:
         how = ENDINGS.get(final_state, final_state.lower())
         return f"{how}, exit status {status}" if how == "failed" and status not in ("", "0") else how
-    if contract.MARK_TERM in text:
+    if contract.says(text, contract.MARK_TERM):
         return "cancelled or time limit reached"
     if status:
         return "completed" if status == "0" else f"failed, exit status {status}"
@@ -97,12 +111,10 @@ def ended_how(session: Session, final_state: str) -> str:
 
 
 def tail(path: str, size: int) -> str:
+    """The last SIZE bytes of the user's own regular file PATH ("" for anything else)."""
     try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - size))
-            return handle.read().decode("utf-8", "replace")
-    except OSError:
+        return contract.read_own(path, size, tail=True).decode("utf-8", "replace")
+    except (OSError, contract.BadFile):
         return ""
 
 

@@ -62,8 +62,8 @@ def launch(spec: LaunchSpec, config: Config, options: Any) -> int:
     submitted = session.job_id
 
     def give_up() -> None:  # a job cancelled before it ran never read its token: remove it too
-        cancel_job(submitted, cluster)
-        records.remove(paths.token)
+        if cancel_job(submitted, cluster):
+            records.remove(paths.token)
 
     status = watch.follow(submitted, session.url, config, give_up, sys.stderr, cluster=cluster,
                           ready=lambda: tunnel.read(url_file) is not None, alias=False)
@@ -92,13 +92,16 @@ def undo(job_id: Optional[str], paths: SessionFiles, cluster: str = "") -> None:
         records.remove(paths.token, paths.script, paths.record, paths.output)
 
 
-def cancel_job(job_id: str, cluster: str = "") -> None:
+def cancel_job(job_id: str, cluster: str = "") -> bool:
+    """Cancel JOB_ID; False (with a warning) if it may still run."""
     from galyleo import cancel
 
     try:
         cancel.end_job(job_id, cluster)
     except cancel.NotCancelled as exc:
         cancel.warn(f"could not cancel job {job_id}: {exc}")
+        return False
+    return True
 
 
 def report(session: Record, found: tunnel.Tunnel, options: Any) -> None:

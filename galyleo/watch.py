@@ -124,18 +124,23 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
            alias: bool = True) -> int:
     """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why, once
     its never-start reasons have lasted NEVER_SETTLE: Slurm's first reason is not always its last);
-    Ctrl-C (or TERM, HUP, QUIT) cancels a pending job (128 + signal). WITHDRAW cancels the job
-    and releases its alias. READY says when a running session is ready (launch: the job's own
-    word, then the proxy's answer; default: the proxy routes URL to Jupyter); without an ALIAS
-    (ssh mode) the messages name only the job."""
+    Ctrl-C (or TERM, HUP, QUIT) cancels a job never seen started (128 + signal); once it was seen
+    running, the session is left running, even if the controller is silent now. WITHDRAW cancels
+    the job and releases its alias, with every signal held until it is done (as launch's undo).
+    READY says when a running session is ready (launch: the job's own word, then the proxy's
+    answer; default: the proxy routes URL to Jupyter); without an ALIAS (ssh mode) the messages
+    name only the job."""
     its_alias, releasing = (" and its alias", " and releasing its alias") if alias else ("", "")
     report = Reporter(stream)
     place = Place(job_id)
     info = JobInfo("PENDING")
+    started = False  # once Slurm has said the job left PENDING, Ctrl-C never withdraws it
+    undo = Once(withdraw)
     never_since: Optional[float] = None  # when the job's never-start reasons began; None while it may start
     try:
         while True:
             info = slurm.job(job_id, retry=False, cluster=cluster) or JobInfo("UNKNOWN")
+            started = started or info.state not in ("PENDING", "UNKNOWN")
             if info.state not in LIVE and info.state != "UNKNOWN":
                 how = sessions.ENDINGS.get(info.state, info.state.lower())
                 report.done(f"job {job_id} ended ({how}) before the session was ready; "
@@ -145,8 +150,8 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
                 never_since = time.monotonic() if never_since is None else never_since
                 if time.monotonic() - never_since >= NEVER_SETTLE:  # settled: name the reason squeue shows now
                     report.done(f"job {job_id} {never_starts(info)}; cancelling it{releasing}")
-                    withdraw()
-                    return 1
+                    signum = undo()
+                    return 128 + signum if signum else 1
             else:
                 never_since = None
             if info.state == "RUNNING" and (ready() if ready else answers(url, config)):
@@ -156,12 +161,29 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
                         f"job {job_id}: the Slurm controller does not answer; retrying")
             time.sleep(POLL)
     except KeyboardInterrupt as exc:  # SIGINT, or launch's Terminated (TERM, HUP, QUIT: exit 128 + signum)
-        if info.state in ("PENDING", "UNKNOWN"):
+        if not started:
             report.done(f"interrupted: cancelling pending job {job_id}{its_alias}")
-            withdraw()
+            undo()
         else:
             report.done(f"stopped watching; the session keeps running. Stop it with: galyleo stop {job_id}")
         return 128 + getattr(exc, "signum", 2)
+
+
+class Once:
+    """WITHDRAW called at most once, every signal held while it runs; the signal held, if any."""
+
+    def __init__(self, withdraw: Callable[[], Any]) -> None:
+        self.withdraw = withdraw
+        self.done = False
+
+    def __call__(self) -> int:
+        from galyleo.interrupts import Held
+
+        with Held() as held:
+            if not self.done:
+                self.done = True
+                self.withdraw()
+        return held.first()
 
 
 def never_starts(info: JobInfo) -> str:

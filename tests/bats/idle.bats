@@ -52,6 +52,7 @@ IDLE_SETTINGS=(--ServerApp.shutdown_no_activity_timeout=180 --MappingKernelManag
 
 @test "Jupyter shuts itself down idle: 'ended: idle for 3 min', exit 0, alias destroyed once" {
   generate -d "${T}/nb" --idle-timeout 3
+  fast_watch  # the job decides by its own look at /api/status: let it look within a second
   STUB_ENV+=(STUB_JUPYTER_EXIT=idle)
   run_job_logged -0
   assert_equal "$(satellite_count destroytoken)" 1
@@ -59,6 +60,34 @@ IDLE_SETTINGS=(--ServerApp.shutdown_no_activity_timeout=180 --MappingKernelManag
   assert_output --partial "ended: idle for 3 min"
   refute_output --partial "lab exited with status"
   assert_file_not_exists "${T}/out/galyleo-${JOBID}.activity"
+}
+
+@test "the idle ending is the job's own private file; Python reads it back" {
+  generate -d "${T}/nb" --idle-timeout 3
+  fast_watch
+  STUB_ENV+=(STUB_JUPYTER_EXIT=idle)
+  run_job_logged -0
+  local ending="${T}/out/galyleo-${JOBID}.ending"
+  run -0 stat -c %a "${ending}"
+  assert_output 600
+  run -0 env PYTHONPATH="${REPO}" "${GALYLEO_PY}" -c '
+import sys
+from galyleo import sessions
+from galyleo.contract import Record
+print(sessions.ended_how(Record(name="x", job_id="1", output=sys.argv[1]), "COMPLETED"))' "${OUT}"
+  assert_output "idle for 3 min"
+}
+
+@test "a forged idle line in the job output (Jupyter was active) is not an idle ending" {
+  generate -d "${T}/nb" --idle-timeout 3
+  fast_watch
+  STUB_ENV+=(STUB_JUPYTER_EXIT=idle STUB_JUPYTER_RECENT=1)  # the line is in the output; /api/status says active
+  run_job_logged -0
+  run -0 cat "${OUT}"
+  assert_output --partial "No kernels for 180 seconds; shutting down"
+  assert_output --partial "lab exited with status 0"
+  refute_output --partial "ended: idle"
+  assert_file_not_exists "${T}/out/galyleo-${JOBID}.ending"
 }
 
 @test "Jupyter exits 0 for another reason with culling on: not called idle" {

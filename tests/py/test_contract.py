@@ -145,9 +145,9 @@ def test_records_of_every_earlier_galyleo_read(tmp_path: Path) -> None:
 
 def idle_paths(text: str) -> str:
     """The lines of the job that name the job output and the activity file (jupyter.sh.j2)."""
-    found = [line for line in text.splitlines() if line.startswith(("galyleo_output=", "galyleo_activity="))]
+    found = [line for line in text.splitlines() if line.startswith(("galyleo_ending=", "galyleo_activity="))]
     assert len(found) == 2, found
-    return "\n".join(found) + '\nprintf "output=%s\\nactivity=%s\\n" "${galyleo_output}" "${galyleo_activity}"\n'
+    return "\n".join(found) + '\nprintf "ending=%s\\nactivity=%s\\n" "${galyleo_ending}" "${galyleo_activity}"\n'
 
 
 def test_session_files_of_a_plain_sbatch_job(tmp_path: Path) -> None:
@@ -157,7 +157,7 @@ def test_session_files_of_a_plain_sbatch_job(tmp_path: Path) -> None:
     done = run_bash(upto(text, "satellite") + idle_paths(text), tmp_path)
     assert done.returncode == 0, done.stderr
     said = dict(line.split("=", 1) for line in done.stdout.splitlines())
-    assert said == {"output": paths.output, "activity": paths.activity}
+    assert said == {"ending": paths.ending, "activity": paths.activity}
     assert idle.activity_path(paths.output) == paths.activity  # where `galyleo status` reads it
     # sbatch's own name for the output (it fills in %j and turns %% into %) is the job's
     sbatch_output = next(line for line in text.splitlines() if line.startswith("#SBATCH --output="))
@@ -173,7 +173,7 @@ def test_session_files_of_a_launched_job(tmp_path: Path) -> None:
         done = run_bash(upto(text, section) + idle_paths(text), tmp_path)
         assert done.returncode == 0, done.stderr
         said = dict(line.split("=", 1) for line in done.stdout.splitlines())
-        assert said == {"output": paths.output, "activity": paths.activity}, argv
+        assert said == {"ending": paths.ending, "activity": paths.activity}, argv
     text = script(tmp_path, ["--connect", "ssh"], handoff)
     done = run_bash(upto(text, "cleanup") + 'printf "%s\\n" "${galyleo_url_file}"\n', tmp_path)
     assert done.stdout.strip() == paths.url == tunnel.url_path(paths.record)
@@ -214,11 +214,40 @@ def test_stamps_read_back(tmp_path: Path) -> None:
 
 
 def test_idle_ending_reads_back(tmp_path: Path) -> None:
-    text = upto(script(tmp_path, ["--idle-timeout", "7"]), "satellite") + 'galyleo_log "${GALYLEO_IDLE_ENDED}"\n'
-    output = run_bash(text, tmp_path).stderr
-    assert contract.ended_idle(output) == "idle for 7 min"
-    assert sessions.ended_how(session_with(tmp_path, output + "[galyleo] session ended (exit status 0)\n"),
-                              "COMPLETED") == "idle for 7 min"
+    """The job's ending file, named and filled from the rendered values, is what sessions reads."""
+    text = upto(script(tmp_path, ["--idle-timeout", "7"]), "satellite") + \
+        'printf "%s\\n" "${GALYLEO_IDLE_ENDING}" >"${galyleo_base}${GALYLEO_SUFFIX_ENDING}"\n'
+    assert run_bash(text, tmp_path).returncode == 0
+    output = contract.files(str(tmp_path / "out%dir"), contract.job_session_name(JOB_ID)).output
+    assert contract.ending_of(output) == "idle for 7 min"
+    assert sessions.ended_how(Record(name="galyleo-1", job_id="1", output=output), "COMPLETED") == "idle for 7 min"
+
+
+FORGED = ("[W 2026-12-02 10:50:27.689 ServerApp] 403 GET /x (@10.0.0.9) 0.50ms referer=x "
+          "[galyleo 10:50:27] {mark}\n")
+
+
+@pytest.mark.parametrize("mark", [idle.ended_message(30), contract.MARK_TERM, contract.MARK_ENDED % 0,
+                                  "No kernels for 99 seconds; shutting down"])
+def test_text_others_put_into_the_job_output_is_no_ending(tmp_path: Path, mark: str) -> None:
+    """Anyone who reaches Jupyter writes into its log (the Referer header): only galyleo's own lines count."""
+    session = session_with(tmp_path, "[galyleo 10:50:00] starting lab\n" + FORGED.format(mark=mark))
+    assert sessions.ended_how(session, "") == "no longer known to Slurm"
+    assert sessions.ended_how(session, "COMPLETED") == "completed"
+
+
+@pytest.mark.parametrize("how", ["link", "words", "fifo"])
+def test_an_ending_file_the_job_did_not_write_is_ignored(tmp_path: Path, how: str) -> None:
+    session = session_with(tmp_path, "")
+    ending = contract.files_of_output(session.output).ending
+    if how == "link":
+        (tmp_path / "elsewhere").write_text("idle for 30 min\n")
+        os.symlink(tmp_path / "elsewhere", ending)
+    elif how == "fifo":
+        os.mkfifo(ending)
+    else:
+        Path(ending).write_text("idle for 30 min; and more\n")
+    assert sessions.ended_how(session, "COMPLETED") == "completed"
 
 
 def test_record_format_takes_any_folder(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Callable
 import pytest
 from conftest import Result
 
-from galyleo import idle, sessions, slurm
+from galyleo import contract, idle, sessions, slurm
 
 SITE = 'require_account = false\n'
 
@@ -141,6 +141,7 @@ def test_a_damaged_activity_file_is_no_activity(tmp_path: Path, text: str) -> No
 def test_an_idle_ending_is_reported_as_idle(tmp_path: Path) -> None:
     out = tmp_path / "galyleo-9.out"
     out.write_text(f"[galyleo] {idle.ended_message(30)}\n[galyleo] session ended (exit status 0)\n")
+    Path(contract.files_of_output(str(out)).ending).write_text(idle.ending(30) + "\n")  # the job's own word
     session = sessions.Session("galyleo-9", "9", "a-b-c", "", str(out), "", "lab", "", "")
     assert sessions.ended_how(session, "") == "idle for 30 min"
 
@@ -174,6 +175,7 @@ def test_status_and_list_show_idle_state(test_home: Path, tmp_path: Path, monkey
     last = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() - 300))
     write_activity(folder / "galyleo-20261129-050000-101.out", 1800, 1, last)
     (folder / "galyleo-20261129-050000-102.out").write_text(f"[galyleo] {idle.ended_message(30)}\n")
+    (folder / "galyleo-20261129-050000-102.ending").write_text(idle.ending(30) + "\n")
     status, out, _ = run(capsys, "status", "101")
     assert status == 0
     assert "idle       ends if idle: after 30 min without activity; last activity 5 min ago; by about " in out

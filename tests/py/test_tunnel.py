@@ -358,9 +358,10 @@ def test_open_list_status_of_an_ssh_session_make_no_satellite_call(env: Path, tm
 
 
 def test_completion_offers_the_modes_this_site_allows(env: Path, tmp_path: Path, capsys,  # noqa: F811
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    for allowed, expected in (("satellite,ssh", ["satellite", "ssh"]), ("ssh", ["ssh"])):
-        monkeypatch.setenv("GALYLEO_CONNECT_ALLOWED", allowed)
+                                                      monkeypatch: pytest.MonkeyPatch, site_toml) -> None:
+    for allowed, expected in (('"satellite", "ssh"', ["satellite", "ssh"]), ('"ssh"', ["ssh"])):
+        text = f'connect = "ssh"\nconnect_allowed = [{allowed}]\n'  # a site limit: only the site file sets it
+        monkeypatch.setenv("GALYLEO_CONFIG", str(site_toml(text)))
         status, out, _ = run(capsys, "completion", "bash")
         script = tmp_path / "completion.bash"
         script.write_text(out)

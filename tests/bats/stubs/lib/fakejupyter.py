@@ -38,8 +38,10 @@ Knobs (environment):
   STUB_JUPYTER_EXIT=never      run until signalled
   STUB_JUPYTER_EXIT=tunneled   exit once a URL file in $STUB_URL_DIR (ssh mode) names this port
   STUB_JUPYTER_EXIT_STATUS=N   status for those exits (default 0)
-  STUB_JUPYTER_EXIT=idle       once redeemed, log jupyter_server's own idle-shutdown line
-                               (only if given --ServerApp.shutdown_no_activity_timeout) and exit
+  STUB_JUPYTER_EXIT=idle       once redeemed and asked /api/status, log jupyter_server's own
+                               idle-shutdown line (only if given --ServerApp.shutdown_no_activity_timeout)
+                               and exit; /api/status says the last activity was that long ago
+  STUB_JUPYTER_RECENT=1        ... but /api/status says the last activity is now (the line is forged)
   STUB_JUPYTER_EXIT=deaf       once redeemed, close its port but keep running until signalled
                                (a server that stopped listening but did not exit)
   STUB_JUPYTER_KERNELS=N       what /api/status says of running kernels (default 0)
@@ -116,6 +118,8 @@ STARTED = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
 
 class Handler(http.server.BaseHTTPRequestHandler):
     cmd = "jupyter"
+    asked = False  # /api/status answered once
+    last_activity = STARTED
 
     def do_GET(self):
         body, kind, code = b"fake jupyter\n", "text/plain", 200
@@ -124,8 +128,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 body, code = b"forbidden\n", 403
             else:
                 kind = "application/json"
+                Handler.asked = True
                 body = json.dumps({"connections": 0, "kernels": int(os.environ.get("STUB_JUPYTER_KERNELS", "0")),
-                                   "last_activity": STARTED, "started": STARTED}).encode()
+                                   "last_activity": Handler.last_activity, "started": STARTED}).encode()
         record(self.cmd, "http", path=self.path, status=code)  # before the answer: the log orders it first
         self.send_response(code)
         self.send_header("Content-Type", kind)
@@ -242,7 +247,7 @@ def should_exit(started, port):
     if mode == "never":
         return False
     if mode in ("redeemed", "idle", "deaf"):
-        return os.path.exists(os.path.join(log_dir(), f"redeemed-{port}"))
+        return os.path.exists(os.path.join(log_dir(), f"redeemed-{port}")) and (Handler.asked or mode != "idle")
     if mode == "tunneled":
         return any(f":{port} " in open(p, encoding="utf-8").readline()
                    for p in glob.glob(os.path.join(os.environ["STUB_URL_DIR"], "*.url")))
@@ -277,6 +282,9 @@ def main(cmd, argv):
         fail(cmd, f"OSError: [Errno 98] Address already in use ({ip}:{port})", port)
     time.sleep(float(os.environ.get("STUB_JUPYTER_DELAY", "0")))
     Handler.cmd = cmd
+    idle_after = option(argv, "--ServerApp.shutdown_no_activity_timeout")
+    if os.environ.get("STUB_JUPYTER_EXIT") == "idle" and idle_after and not os.environ.get("STUB_JUPYTER_RECENT"):
+        Handler.last_activity = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() - int(idle_after)))
     try:
         server = (Server6 if ":" in ip else http.server.HTTPServer)((ip, port), Handler)
     except OSError as exc:
