@@ -31,8 +31,21 @@ class Parser(argparse.ArgumentParser):
         fail(message.replace("\n", " "))
 
 
+# Set by main when the command line holds --json: a failure is then also one JSON object on stdout.
+ERRORS_AS_JSON = [False]
+
+
 def fail(message: str, status: int = 2) -> NoReturn:
+    """One line on stderr and exit `status`; with --json also `{"error", "exit"}` on stdout
+    (docs/session.schema.json), so that a portal never parses prose."""
     sys.stderr.write(f"{PROG}: error: {message}\n")
+    if ERRORS_AS_JSON[0]:
+        import json
+
+        try:
+            print(json.dumps({"error": message, "exit": status}), flush=True)
+        except (BrokenPipeError, ValueError):
+            pass
     sys.exit(status)
 
 
@@ -213,6 +226,7 @@ def is_top_level_help(argv: List[str]) -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """`run`, with no traceback ever: what is not galyleo's own error is one line too."""
+    ERRORS_AS_JSON[0] = "--json" in (sys.argv[1:] if argv is None else argv)
     try:
         return run(argv)
     except BrokenPipeError:  # `galyleo generate | head`: the reader has all it wanted
