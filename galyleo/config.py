@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 from galyleo import idle, privatecache
-from galyleo.errors import ConfigError
+from galyleo.errors import ACCEPT, ConfigError
 
 # The profile.d scripts come first: they are what a login shell runs, and only they
 # set the site's MODULEPATH (the bare init files define `module` and nothing else).
@@ -91,6 +91,14 @@ PATTERNS: Dict[str, Tuple[str, str]] = {
     "login_host": (r"([A-Za-z0-9][A-Za-z0-9.-]*)?\Z", "a host name users ssh to (letters, digits, '.', '-')"),
     "conda_installer_url": (r"(https://\S+)?\Z", "an https:// URL of a conda installer (e.g. Miniforge's)"),
 }
+
+# What every item of a list setting must be, wherever the list comes from: (pattern, accepted).
+ITEMS: Dict[str, Tuple[str, str]] = {
+    "connect_allowed": (r"(satellite|ssh)\Z", "a list of satellite and/or ssh, not empty"),
+    "default_modules": (r"[^\s,-][^\s,]*\Z", ACCEPT["module"]),
+    "module_init": (r"/[^\n\0]*\Z", "a list of absolute paths of files that set up `module`"),
+}
+NOT_EMPTY = ("connect_allowed",)
 
 # Every whole-number setting has a range, checked by check_value wherever the value comes
 # from (site file, user file, environment, `config set`). 0 is also allowed for ZERO_OFF:
@@ -212,8 +220,22 @@ def from_text(where: str, text: str, kind: type, key: str = "") -> Any:
             raise ConfigError(f"{where} {text!r}: expected true or false")
         return text.lower() in ("true", "1", "yes")
     if kind is list:
-        return [item for item in text.split(",") if item]
+        return list_from_text(where, text, key)
     return text
+
+
+def list_from_text(where: str, text: str, key: str) -> List[str]:
+    """A TOML array (`["a", "b"]`, as the file would have it) or a comma list (`a,b`)."""
+    if text.lstrip().startswith("["):
+        try:
+            value = toml_loads(f"value = {text}")["value"]
+        except ValueError:
+            raise ConfigError(f"{where}: {key} = {brief(text)}: expected a TOML list of strings") from None
+        return check_value(where, key, value, list)
+    items = [item.strip() for item in text.split(",")] if text.strip() else []
+    if "" in items:
+        raise ConfigError(f"{where}: {key} = {brief(text)}: expected {ITEMS.get(key, ('', ACCEPT['list']))[1]}")
+    return items
 
 
 def read_file(path: str) -> Dict[str, Any]:
@@ -265,6 +287,8 @@ def check_value(where: str, key: str, value: Any, kind: type) -> Any:
         raise ConfigError(f"{where}: {key} = {value!r}: expected {TYPE_NAMES[kind]}")
     if kind is str and ("\n" in value or "\0" in value):
         raise ConfigError(f"{where}: {key}: expected a single line of text")
+    if key in ITEMS and (any(not re.match(ITEMS[key][0], v) for v in value) or (key in NOT_EMPTY and not value)):
+        raise ConfigError(f"{where}: {key} = {value!r}: expected {ITEMS[key][1]}")
     if key in PATTERNS and not re.match(PATTERNS[key][0], value):
         raise ConfigError(f"{where}: {key} = {value!r}: expected {PATTERNS[key][1]}")
     if key in CHOICES and value not in CHOICES[key]:

@@ -47,14 +47,17 @@ def config_set(key: str, value: str, current: Optional[site.Config] = None) -> i
     if key not in kinds:
         raise site.ConfigError(f"config set {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
     where = f"config set {key}"
-    if key in spec.RULES:
+    if key in spec.RULES and kinds[key] is not list:
         typed = spec.setting_value(key, where, value)
-    else:
-        typed = site.from_text("config set", value, kinds[key], key)
-    typed = site.check_value("config set", key, typed, kinds[key])
+    else:  # lists as the site file has them: a TOML array, or a comma list
+        typed = site.from_text(where, value, kinds[key], key)
+    typed = site.check_value(where, key, typed, kinds[key])
+    settings = replace(current or site.Config(), **{key: typed})
     if key in ("time_limit", "partition"):
-        settings = replace(current or site.Config(), **{key: typed})
         within_partition(f"{where} {typed!r}", settings.time_limit, settings.partition)
+    if key in ("connect", "connect_allowed") and settings.connect not in settings.connect_allowed:
+        raise UsageError(f"{where}: connect {settings.connect!r} would not be in connect_allowed "
+                         f"{settings.connect_allowed!r} (every launch would be refused)")
     path = site.user_path(dict(os.environ))
     line = f"{key} = {json.dumps(typed)}"
     with user_file_lock(path):
