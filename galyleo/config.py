@@ -65,6 +65,7 @@ class Config:
     signal_lead: int = 300
     idle_timeout: int = 0
     idle_timeout_max: int = 0
+    time_limit_max: str = ""
     proxy_address: str = ""
     shiv_keep: int = 2
     connect: str = "satellite"
