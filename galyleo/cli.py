@@ -149,6 +149,8 @@ def add_config(parser: argparse.ArgumentParser, config: Any) -> None:
                                 description=f"Set KEY to VALUE in your user config file. KEY is one of: {keys}.")
     setter.add_argument("key", help="the setting (see above; `galyleo config show` shows them all)")
     setter.add_argument("value")
+    checker = actions.add_parser("check", help="check a config file: one line per problem, exit 0 or 2")
+    checker.add_argument("file", nargs="?", help="the file (default: this site's galyleo.toml)")
 
 
 def add_cache(parser: argparse.ArgumentParser, config: Any) -> None:
@@ -261,6 +263,13 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     from galyleo import config as site
 
+    if args_list[:2] == ["config", "check"] and len(args_list) <= 3 and not any(a.startswith("-") for a in args_list):
+        from galyleo import config_commands  # before loading: a broken site file is what it reports
+
+        try:
+            return config_commands.config_check(args_list[2] if args_list[2:] else None)
+        except UsageError as exc:
+            fail(str(exc))
     try:
         loaded = site.load()
     except UsageError as exc:

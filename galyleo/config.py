@@ -256,6 +256,26 @@ def read_file(path: str) -> Dict[str, Any]:
     return data
 
 
+def problems(path: str) -> List[str]:
+    """Every problem of one config file, one message each (loading stops at the first)."""
+    try:
+        data = read_file(path)
+    except ConfigError as exc:
+        return [str(exc)]
+    found = []
+    for key, value in data.items():
+        try:
+            from_mapping({key: value}, f"config {path}")
+        except ConfigError as exc:
+            found.append(str(exc))
+    if not found:
+        try:
+            check_ports(from_mapping(data, f"config {path}"), {key: f"config {path}" for key in data})
+        except ConfigError as exc:
+            found.append(str(exc))
+    return found
+
+
 def parse_file(path: str) -> Config:
     """Read one TOML file into a Config, rejecting unknown keys and wrong types."""
     return from_mapping(read_file(path), f"config {path}")

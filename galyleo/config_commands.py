@@ -10,12 +10,13 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, replace
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from galyleo import config as site
-from galyleo import reasons, records, slurm, spec
+from galyleo import reasons, records, slurm, spec, tunnel
 from galyleo.errors import UsageError
 
 
@@ -68,6 +69,41 @@ def config_set(key: str, value: str, current: Optional[site.Config] = None) -> i
         replace_private(path, text)
     print(f"{path}: {line}")
     return 0
+
+
+def config_check(path: Optional[str]) -> int:
+    """`config check [FILE]` (default: the site file): one line per problem and exit 2, or exit 0.
+    Beyond what loading refuses, the values a launch would refuse (spec.RULES, connect)."""
+    if path is None:
+        paths = site.candidate_paths(dict(os.environ), sys.argv[0])
+        path = next((p for p in paths if os.path.exists(p)), None)
+        if path is None:
+            raise site.ConfigError(f"config check: no site config found (looked for {', '.join(paths)})")
+    found = site.problems(path)
+    try:
+        data = site.read_file(path)
+    except site.ConfigError:
+        data = {}  # unreadable or not TOML: already the one problem found
+    for key, value in data.items():
+        if key in spec.RULES and not any(f": {key} " in p for p in found) and not isinstance(value, list):
+            found += launch_refusal("", spec.setting_value, key, f"config {path}: {key}", str(value))
+    if not found:
+        found += launch_refusal(f"config {path}: ", tunnel.mode, None, site.parse_file(path))
+    for problem in found:
+        sys.stderr.write(f"galyleo: error: {problem}\n")
+    if found:
+        return 2
+    print(f"{path}: ok")
+    return 0
+
+
+def launch_refusal(where: str, check: Any, *args: Any) -> List[str]:
+    """The message of the UsageError CHECK(*ARGS) raises (after WHERE), as a list of zero or one."""
+    try:
+        check(*args)
+    except UsageError as exc:
+        return [where + str(exc)]
+    return []
 
 
 def within_partition(where: str, time_limit: str, partition: str) -> None:
