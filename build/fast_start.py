@@ -61,9 +61,14 @@ def shiv_root():
     return os.path.abspath(root)
 
 
+def shiv_settings():
+    """Whether a SHIV_* setting asks for shiv's own bootstrap (WARM_SAFE ones do not)."""
+    return any(key.startswith("SHIV_") and key not in WARM_SAFE for key in os.environ)
+
+
 def unpacked_site_packages():
     """shiv's bootstrap.cache_path() / "site-packages", if it is there and may be used."""
-    if any(key.startswith("SHIV_") and key not in WARM_SAFE for key in os.environ):
+    if shiv_settings():
         return None
     name = os.path.basename(os.path.realpath(sys.argv[0]))
     build = os.path.join(shiv_root(), "%s_%s" % (name, BUILD_ID))
@@ -86,8 +91,8 @@ def refuse_unsafe(*paths):
             error("%s: writable by others or not yours (mode %04o); not running code from it: remove it, "
                   "or chmod go-w it" % (path, info.st_mode & 0o7777), 1)
         if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):
-            error("%s: not readable by you (mode %04o): its owner must run chmod -R a+rX on it, or unset "
-                  "SHIV_ROOT to use your own copy" % (path, info.st_mode & 0o7777), 1)
+            error("%s: not readable by you (mode %04o): its owner must run chmod -R a+rX on it (a shared copy), "
+                  "or set SHIV_ROOT=~/.shiv to unpack your own" % (path, info.st_mode & 0o7777), 1)
 
 
 def run_warm(site_packages):
@@ -146,6 +151,11 @@ def run_cold():
     """shiv's bootstrap, reading everything (its own code, the build id, the files it
     unpacks) from one open file."""
     import contextlib
+
+    root = shiv_root()
+    if os.path.isdir(root) and not os.access(root, os.W_OK) and not shiv_settings():
+        error("%s: this build is not unpacked there and you cannot write there: the site must unpack it "
+              "first (README, Installing for a site), or set SHIV_ROOT=~/.shiv to unpack your own" % root, 1)
 
     archive = open_archive()
     sys.meta_path.insert(0, ArchiveFinder(archive))

@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.pyz
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "build_pyz.py"
+NOBODY = 65534
 VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 GENERATE = ["generate", "-A", "abc123", "-p", "debug", "-c", "2", "-m", "4", "-t", "00:30:00",
             "-e", "cpu/0.17.3b,gcc/10.2.0,py-jupyterlab/3.2.1"]
@@ -479,3 +481,43 @@ def test_upgrade_under_load_runs_one_build_or_the_other(install, pyz: Path, othe
     versions = {r.stdout for r in results if r.args[1:] == ["--version"]}
     assert versions == {version_line(build_id(pyz)), version_line(build_id(other_pyz))}
     assert all(r.stdout.startswith("#!/bin/bash\n") for r in results if r.args[1:] != ["--version"])
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not os.access("/usr/bin/python3", os.X_OK),
+                    reason="needs root (to run as another user) and /usr/bin/python3")
+def test_shared_pre_unpacked_copy(pyz: Path, other_pyz: Path) -> None:
+    """A site's shared root: unpacked by the site (private, as shiv makes it), another user gets
+    one line naming the fix; after `chmod -R a+rX` it runs; a build not unpacked there yet is
+    one line too, never a PermissionError traceback."""
+    base = Path(tempfile.mkdtemp(prefix="galyleo-shared-"))
+    try:
+        base.chmod(0o755)
+        apps, shared, home = base / "apps", base / "unpacked", base / "home"
+        apps.mkdir()
+        home.mkdir()
+        home.chmod(0o777)
+        for source, name in ((pyz, "galyleo"), (other_pyz, "next")):
+            shutil.copyfile(source, apps / name)
+            (apps / name).chmod(0o755)
+        (apps / "galyleo.toml").write_text("")
+        site_env = clean_env(Path("/root"), shared)
+        assert run(["/usr/bin/python3", str(apps / "galyleo"), "--version"], site_env).returncode == 0
+        user_env = clean_env(home, shared)
+
+        def as_nobody(name: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["/usr/bin/python3", str(apps / name), "--version"], capture_output=True, text=True,
+                                  env=user_env, timeout=120, user=NOBODY, group=NOBODY)
+
+        private = as_nobody("galyleo")
+        assert (private.returncode, private.stdout) == (1, "")
+        assert private.stderr == (f"galyleo: error: {shared}: not readable by you (mode 0700): its owner must run "
+                                  "chmod -R a+rX on it (a shared copy), or set SHIV_ROOT=~/.shiv to unpack your own\n")
+        subprocess.run(["chmod", "-R", "a+rX", str(shared)], check=True)
+        shared_run = as_nobody("galyleo")
+        assert (shared_run.returncode, shared_run.stdout, shared_run.stderr) == (0, version_line(build_id(pyz)), "")
+        missing = as_nobody("next")
+        assert (missing.returncode, missing.stdout) == (1, "")
+        assert missing.stderr.startswith(f"galyleo: error: {shared}: this build is not unpacked there") and \
+            missing.stderr.count("\n") == 1, missing.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)
