@@ -116,8 +116,8 @@ def within_partition(where: str, time_limit: str, partition: str) -> None:
 
 
 def user_file_lock(path: str) -> Any:
-    """The user config's folder (made 0700 if new) and an exclusive lock beside the file:
-    concurrent `config set`s each read the others' keys."""
+    """The user config's folder (made 0700 if new) and an exclusive lock on that folder:
+    concurrent `config set`s each read the others' keys, and no lock file is left behind."""
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         made = folder
@@ -125,7 +125,7 @@ def user_file_lock(path: str) -> Any:
             made = os.path.dirname(made)
         os.makedirs(folder, mode=0o700, exist_ok=True)
         os.chmod(made, 0o700)  # makedirs gives the intermediate folders the umask's mode
-    fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
     @contextlib.contextmanager
     def held() -> Any:

@@ -309,6 +309,8 @@ def test_first_start_removes_stale_builds_only(pyz: Path, tmp_path: Path) -> Non
         fcntl.flock(held, fcntl.LOCK_SH)  # as a running galyleo of that build does
         assert run([python, str(pyz), "--version"], env).returncode == 0
     assert [p.exists() for p in old] == [False, False, True, True]  # keeps the newest shiv_keep=2
+    assert [(root / f".{p.name}_lock").exists() for p in old] == [False, False, True, True], "locks go too"
+    assert (root / f".{in_use.name}_lock").exists()
     assert in_use.exists() and foreign.exists()
     current = [p for p in root.iterdir() if p.is_dir() and p not in [*old, in_use, foreign]]
     assert len(current) == 1 and (current[0] / "site-packages" / "galyleo" / "cli.py").is_file()
