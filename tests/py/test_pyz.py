@@ -190,6 +190,10 @@ def test_main_is_the_fast_start_of_this_build(pyz: Path) -> None:
     assert f"BUILD_ID = {environment['build_id']!r}" in main
     assert "ENTRY = 'galyleo.__main__:zipapp_main'" in main and "ROOT = None" in main
     assert "_bootstrap/__init__.py" in names, "shiv's bootstrap must stay for the first start"
+    with zipfile.ZipFile(pyz) as archive:  # the layout the upgrade race relies on (build/README.md)
+        first = archive.infolist()[0]
+    assert (first.filename, first.compress_type, first.file_size) == ("__main__.py", zipfile.ZIP_STORED, 12288)
+    assert first.header_offset == 256 and pyz.read_bytes()[256:260] == b"PK\x03\x04"
 
 
 # Every galyleo module and what the launch path does with requests, in one interpreter.
