@@ -5,7 +5,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 HARNESS_ROOT ?= /srv/galyleo-test
 
-.PHONY: all venv lint pyz harness harness-down test test-fast test-py test-bats demo demo-shell bench clean
+.PHONY: all venv lint lint-scripts pyz harness harness-down test test-fast test-py test-bats demo demo-shell bench clean
 
 all: pyz
 
@@ -19,6 +19,11 @@ venv: $(VENV)/.done
 lint: venv
 	$(VENV)/bin/ruff check galyleo tests/py
 	$(VENV)/bin/mypy
+
+# Render representative job scripts with `generate` and shellcheck them (also for a site's CI:
+# GALYLEO=... names a built pyz, GALYLEO_CONFIG the site file).
+lint-scripts: venv
+	$(VPY) build/lint_scripts.py --shellcheck $(VENV)/bin/shellcheck $(if $(GALYLEO),--galyleo '$(GALYLEO)')
 
 pyz: venv
 	$(VPY) build/build_pyz.py --out dist/galyleo.pyz

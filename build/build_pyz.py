@@ -28,6 +28,9 @@ REPO = HERE.parent
 REQUIREMENTS = HERE / "requirements.txt"
 ENTRY_POINT = "galyleo.__main__:zipapp_main"
 FAST_START = HERE / "fast_start.py"
+# Fixed sizes of the shebang block and of __main__.py, the same in every build (add_fast_start).
+PREFIX_SIZE = 256
+MAIN_SIZE = 12288
 # galyleo's own build backend, pinned (not the venv's) so its metadata files are stable.
 BACKEND = "setuptools==80.9.0"
 BACKEND_CACHE = HERE / "work" / BACKEND.replace("==", "-")
@@ -172,20 +175,35 @@ def fast_start_source(environment: Dict[str, object]) -> str:
     return text
 
 
+def padded(text: str, size: int, what: str) -> bytes:
+    """`text` grown to exactly `size` bytes by one trailing comment (or refused if larger)."""
+    data = text.encode("ascii")
+    room = size - len(data) - 2
+    if room < 0:
+        sys.exit(f"build_pyz: {what} is {len(data)} bytes, over the fixed {size}: raise the limit in build_pyz.py")
+    return data + b"#" + b" " * room + b"\n"
+
+
 def add_fast_start(pyz: Path) -> None:
     """Replace shiv's __main__.py with build/fast_start.py, keeping every other entry
-    (and each entry's date, mode and compression) as shiv wrote it: still reproducible."""
+    (and each entry's date, mode and compression) as shiv wrote it: still reproducible.
+    The shebang is padded to PREFIX_SIZE and __main__.py, stored first and uncompressed, to
+    MAIN_SIZE: every build has its __main__.py at the same offset and length, so a Python that
+    read one build's file list and then opens the path again (zipimport does) reads one whole
+    __main__.py, the old or the new, however the pyz is swapped under it."""
     data = pyz.read_bytes()
-    shebang = data[: data.index(b"\n") + 1]
+    shebang = data[: data.index(b"\n")]
     with zipfile.ZipFile(pyz) as archive:
         environment = json.loads(archive.read("environment.json"))
-        entries = [(info, archive.read(info)) for info in archive.infolist()]
-    main = fast_start_source(environment).encode()
+        entries = [(info, archive.read(info)) for info in archive.infolist() if info.filename != "__main__.py"]
+        main_info = archive.getinfo("__main__.py")
+    main_info.compress_type = zipfile.ZIP_STORED
+    main = padded(fast_start_source(environment), MAIN_SIZE, "__main__.py")
     with open(pyz, "wb") as handle:
-        handle.write(shebang)
+        handle.write(shebang + b"\n" + padded("", PREFIX_SIZE - len(shebang) - 1, "the shebang line"))
         with zipfile.ZipFile(handle, "w") as archive:
-            for info, payload in entries:
-                archive.writestr(info, main if info.filename == "__main__.py" else payload)
+            for info, payload in [(main_info, main), *entries]:
+                archive.writestr(info, payload)
 
 
 def build(out: Path, python: str, root: Optional[str]) -> str:

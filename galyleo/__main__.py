@@ -3,13 +3,20 @@
 import sys
 
 
+def version_line() -> str:
+    """`galyleo 0.9.0`, and in a pyz the build it runs (shiv's build id: a hash of the bundled
+    files), so that a site and its users can tell two builds of one version apart."""
+    from galyleo import __version__, shivcache
+
+    build = shivcache.current_build(__file__)
+    return f"galyleo {__version__}" + (f" (build {build.dirname[-12:]})" if build else "")
+
+
 def main() -> int:
     """`--version` answers before the command line module (argparse, re) is even imported."""
     if sys.argv[1:] == ["--version"]:
-        from galyleo import __version__
-
         try:
-            print(f"galyleo {__version__}", flush=True)
+            print(version_line(), flush=True)
         except BrokenPipeError:  # `galyleo --version | true`: quiet, like every other command
             import os
 

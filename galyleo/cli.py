@@ -31,8 +31,21 @@ class Parser(argparse.ArgumentParser):
         fail(message.replace("\n", " "))
 
 
+# Set by main when the command line holds --json: a failure is then also one JSON object on stdout.
+ERRORS_AS_JSON = [False]
+
+
 def fail(message: str, status: int = 2) -> NoReturn:
+    """One line on stderr and exit `status`; with --json also `{"error", "exit"}` on stdout
+    (docs/session.schema.json), so that a portal never parses prose."""
     sys.stderr.write(f"{PROG}: error: {message}\n")
+    if ERRORS_AS_JSON[0]:
+        import json
+
+        try:
+            print(json.dumps({"error": message, "exit": status}), flush=True)
+        except (BrokenPipeError, ValueError):
+            pass
     sys.exit(status)
 
 
@@ -136,6 +149,8 @@ def add_config(parser: argparse.ArgumentParser, config: Any) -> None:
                                 description=f"Set KEY to VALUE in your user config file. KEY is one of: {keys}.")
     setter.add_argument("key", help="the setting (see above; `galyleo config show` shows them all)")
     setter.add_argument("value")
+    checker = actions.add_parser("check", help="check a config file: one line per problem, exit 0 or 2")
+    checker.add_argument("file", nargs="?", help="the file (default: this site's galyleo.toml)")
 
 
 def add_cache(parser: argparse.ArgumentParser, config: Any) -> None:
@@ -213,6 +228,7 @@ def is_top_level_help(argv: List[str]) -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """`run`, with no traceback ever: what is not galyleo's own error is one line too."""
+    ERRORS_AS_JSON[0] = "--json" in (sys.argv[1:] if argv is None else argv)
     try:
         return run(argv)
     except BrokenPipeError:  # `galyleo generate | head`: the reader has all it wanted
@@ -247,6 +263,13 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     from galyleo import config as site
 
+    if args_list[:2] == ["config", "check"] and len(args_list) <= 3 and not any(a.startswith("-") for a in args_list):
+        from galyleo import config_commands  # before loading: a broken site file is what it reports
+
+        try:
+            return config_commands.config_check(args_list[2] if args_list[2:] else None)
+        except UsageError as exc:
+            fail(str(exc))
     try:
         loaded = site.load()
     except UsageError as exc:

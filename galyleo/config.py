@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Tuple
 
 from galyleo import contract, idle, privatecache
-from galyleo.errors import ConfigError
+from galyleo.errors import ACCEPT, ConfigError
 
 # The profile.d scripts come first: they are what a login shell runs, and only they
 # set the site's MODULEPATH (the bare init files define `module` and nothing else).
@@ -65,6 +65,7 @@ class Config:
     signal_lead: int = 300
     idle_timeout: int = 0
     idle_timeout_max: int = 0
+    time_limit_max: str = ""
     proxy_address: str = ""
     shiv_keep: int = 2
     connect: str = "satellite"
@@ -93,6 +94,14 @@ PATTERNS: Dict[str, Tuple[str, str]] = {
     "conda_installer_url": (r"(https://\S+)?\Z", "an https:// URL of a conda installer (e.g. Miniforge's)"),
 }
 
+# What every item of a list setting must be, wherever the list comes from: (pattern, accepted).
+ITEMS: Dict[str, Tuple[str, str]] = {
+    "connect_allowed": (r"(satellite|ssh)\Z", "a list of satellite and/or ssh, not empty"),
+    "default_modules": (r"[^\s,-][^\s,]*\Z", ACCEPT["module"]),
+    "module_init": (r"/[^\n\0]*\Z", "a list of absolute paths of files that set up `module`"),
+}
+NOT_EMPTY = ("connect_allowed",)
+
 # Every whole-number setting has a range, checked by check_value wherever the value comes
 # from (site file, user file, environment, `config set`). 0 is also allowed for ZERO_OFF:
 # there it means "not set" (Slurm's default, the automatic port range, no warning).
@@ -113,8 +122,8 @@ RANGES: Dict[str, Tuple[int, int]] = {
 }
 # The site's limits on its users: only the site file may set them. A user file, the
 # environment or `config set` that names one is refused (even to tighten it: a user who
-# wants less asks for it with --idle-timeout or --connect, within the limit).
-SITE_ONLY = ("idle_timeout_max", "connect_allowed")
+# wants less asks for it with --idle-timeout, --time-limit or --connect, within the limit).
+SITE_ONLY = ("idle_timeout_max", "time_limit_max", "connect_allowed")
 ZERO_OFF = ("memory", "gpus", "port_min", "port_max", "signal_lead")
 MAX_DIGITS = 12  # longer digit strings are refused before int() (which stops at 4300 digits)
 
@@ -231,8 +240,22 @@ def from_text(where: str, text: str, kind: type, key: str = "") -> Any:
             raise ConfigError(f"{where} {text!r}: expected true or false")
         return text.lower() in ("true", "1", "yes")
     if kind is list:
-        return [item for item in text.split(",") if item]
+        return list_from_text(where, text, key)
     return text
+
+
+def list_from_text(where: str, text: str, key: str) -> List[str]:
+    """A TOML array (`["a", "b"]`, as the file would have it) or a comma list (`a,b`)."""
+    if text.lstrip().startswith("["):
+        try:
+            value = toml_loads(f"value = {text}")["value"]
+        except ValueError:
+            raise ConfigError(f"{where}: {key} = {brief(text)}: expected a TOML list of strings") from None
+        return check_value(where, key, value, list)
+    items = [item.strip() for item in text.split(",")] if text.strip() else []
+    if "" in items:
+        raise ConfigError(f"{where}: {key} = {brief(text)}: expected {ITEMS.get(key, ('', ACCEPT['list']))[1]}")
+    return items
 
 
 def read_file(path: str) -> Dict[str, Any]:
@@ -250,6 +273,26 @@ def read_file(path: str) -> Dict[str, Any]:
                               "in the setting's range") from None
         raise ConfigError(f"config {path}: {exc}") from None
     return data
+
+
+def problems(path: str) -> List[str]:
+    """Every problem of one config file, one message each (loading stops at the first)."""
+    try:
+        data = read_file(path)
+    except ConfigError as exc:
+        return [str(exc)]
+    found = []
+    for key, value in data.items():
+        try:
+            from_mapping({key: value}, f"config {path}")
+        except ConfigError as exc:
+            found.append(str(exc))
+    if not found:
+        try:
+            check_ports(from_mapping(data, f"config {path}"), {key: f"config {path}" for key in data})
+        except ConfigError as exc:
+            found.append(str(exc))
+    return found
 
 
 def parse_file(path: str) -> Config:
@@ -285,6 +328,8 @@ def check_value(where: str, key: str, value: Any, kind: type) -> Any:
     texts = value if kind is list else [value] if kind is str else []
     if any("\n" in text or "\0" in text for text in texts):
         raise ConfigError(f"{where}: {key}: expected a single line of text")
+    if key in ITEMS and (any(not re.match(ITEMS[key][0], v) for v in value) or (key in NOT_EMPTY and not value)):
+        raise ConfigError(f"{where}: {key} = {value!r}: expected {ITEMS[key][1]}")
     if key in PATTERNS and not re.match(PATTERNS[key][0], value):
         raise ConfigError(f"{where}: {key} = {value!r}: expected {PATTERNS[key][1]}")
     if key in CHOICES and any(text not in CHOICES[key] for text in texts):

@@ -10,12 +10,13 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, replace
 from typing import Any, List, Optional
 
 from galyleo import config as site
-from galyleo import reasons, records, slurm, spec
+from galyleo import reasons, records, slurm, spec, tunnel
 from galyleo.errors import UsageError
 
 
@@ -49,14 +50,17 @@ def config_set(key: str, value: str, current: Optional[site.Config] = None) -> i
     if key in site.SITE_ONLY:
         raise site.ConfigError(site.limit_words("config set", key))
     where = f"config set {key}"
-    if key in spec.RULES:
+    if key in spec.RULES and kinds[key] is not list:
         typed = spec.setting_value(key, where, value)
-    else:
-        typed = site.from_text("config set", value, kinds[key], key)
-    typed = site.check_value("config set", key, typed, kinds[key])
+    else:  # lists as the site file has them: a TOML array, or a comma list
+        typed = site.from_text(where, value, kinds[key], key)
+    typed = site.check_value(where, key, typed, kinds[key])
+    settings = replace(current or site.Config(), **{key: typed})
     if key in ("time_limit", "partition"):
-        settings = replace(current or site.Config(), **{key: typed})
         within_partition(f"{where} {typed!r}", settings.time_limit, settings.partition)
+    if key in ("connect", "connect_allowed") and settings.connect not in settings.connect_allowed:
+        raise UsageError(f"{where}: connect {settings.connect!r} would not be in connect_allowed "
+                         f"{settings.connect_allowed!r} (every launch would be refused)")
     path = site.user_path(dict(os.environ))
     line = f"{key} = {json.dumps(typed)}"
     with user_file_lock(path):
@@ -98,6 +102,41 @@ def without(lines: List[str], key: str) -> List[str]:
     return kept
 
 
+def config_check(path: Optional[str]) -> int:
+    """`config check [FILE]` (default: the site file): one line per problem and exit 2, or exit 0.
+    Beyond what loading refuses, the values a launch would refuse (spec.RULES, connect)."""
+    if path is None:
+        paths = site.candidate_paths(dict(os.environ), sys.argv[0])
+        path = next((p for p in paths if os.path.exists(p)), None)
+        if path is None:
+            raise site.ConfigError(f"config check: no site config found (looked for {', '.join(paths)})")
+    found = site.problems(path)
+    try:
+        data = site.read_file(path)
+    except site.ConfigError:
+        data = {}  # unreadable or not TOML: already the one problem found
+    for key, value in data.items():
+        if key in spec.RULES and not any(f": {key} " in p for p in found) and not isinstance(value, list):
+            found += launch_refusal("", spec.setting_value, key, f"config {path}: {key}", str(value))
+    if not found:
+        found += launch_refusal(f"config {path}: ", tunnel.mode, None, site.parse_file(path))
+    for problem in found:
+        sys.stderr.write(f"galyleo: error: {problem}\n")
+    if found:
+        return 2
+    print(f"{path}: ok")
+    return 0
+
+
+def launch_refusal(where: str, check: Any, *args: Any) -> List[str]:
+    """The message of the UsageError CHECK(*ARGS) raises (after WHERE), as a list of zero or one."""
+    try:
+        check(*args)
+    except UsageError as exc:
+        return [where + str(exc)]
+    return []
+
+
 def within_partition(where: str, time_limit: str, partition: str) -> None:
     """UsageError if TIME_LIMIT is above PARTITION's MaxTime (sinfo's; no answer, no check)."""
     found = slurm.partition(partition)
@@ -108,8 +147,8 @@ def within_partition(where: str, time_limit: str, partition: str) -> None:
 
 
 def user_file_lock(path: str) -> Any:
-    """The user config's folder (made 0700 if new) and an exclusive lock beside the file:
-    concurrent `config set`s each read the others' keys."""
+    """The user config's folder (made 0700 if new) and an exclusive lock on that folder:
+    concurrent `config set`s each read the others' keys, and no lock file is left behind."""
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         made = folder
@@ -117,7 +156,7 @@ def user_file_lock(path: str) -> Any:
             made = os.path.dirname(made)
         os.makedirs(folder, mode=0o700, exist_ok=True)
         os.chmod(made, 0o700)  # makedirs gives the intermediate folders the umask's mode
-    fd = os.open(path + ".lock", os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
 
     @contextlib.contextmanager
     def held() -> Any:

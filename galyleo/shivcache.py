@@ -193,10 +193,9 @@ def remove_stale(build: Build, keep: int) -> List[str]:
 
 
 def remove_build(root: str, dirname: str) -> bool:
-    """Delete one build under shiv's exclusive lock; skip it if anyone holds the lock.
-
-    The lock file stays: unlinking it could let two shivs lock two different files.
-    """
+    """Delete one build, and then its lock file, under shiv's exclusive lock; skip it if anyone
+    holds the lock. Unlinked while still locked: shiv polls by opening the path afresh, so a
+    shiv unpacking that build again waits for us, then locks the new file it creates."""
     import shutil
 
     try:
@@ -211,7 +210,13 @@ def remove_build(root: str, dirname: str) -> bool:
     try:
         for path in (os.path.join(root, dirname), os.path.join(root, dirname + ".tmp")):
             shutil.rmtree(path, ignore_errors=True)
-        return not os.path.exists(os.path.join(root, dirname))
+        if os.path.exists(os.path.join(root, dirname)):
+            return False
+        try:
+            os.unlink(lock_path(root, dirname))
+        except OSError:
+            pass  # gone already, or not ours to remove: an empty file either way
+        return True
     finally:
         os.close(fd)
 

@@ -90,7 +90,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         memory_gb=option_or_setting("memory", args, config),
         gpus=0 if args.gres or not gpus[1] else RULES["gpus"](*gpus),
         gres=_name("--gres", args.gres or "", ACCEPT["gres"], GRES),
-        time_limit=option_or_setting("time_limit", args, config),
+        time_limit=capped_time(option_or_setting("time_limit", args, config), args.time_limit, config),
         reservation=option_or_setting("reservation", args, config),
         qos=option_or_setting("qos", args, config),
         constraint=option_or_setting("constraint", args, config),
@@ -210,6 +210,16 @@ def time_limit(option: str, value: str) -> str:
     if not total or total > MAX_TIME_DAYS * 86400:
         raise bad(option, value, ACCEPT["time"])
     return canonical_time(total)
+
+
+def capped_time(value: str, given: Optional[str], config: Config) -> str:
+    """VALUE, refused above the site's time_limit_max (a guard rail for honest users: Slurm's
+    partition and QOS limits are what binds a job submitted by hand)."""
+    cap = RULES["time_limit_max"]("setting time_limit_max", config.time_limit_max)
+    if cap and (seconds(value) or 0) > (seconds(cap) or 0):
+        where = "--time-limit" if given is not None else "setting time_limit"
+        raise UsageError(f"{where} {value!r}: above this site's maximum (time_limit_max {cap})")
+    return value
 
 
 def seconds(value: str) -> Optional[int]:
@@ -360,6 +370,7 @@ RULES: Dict[str, Callable[[str, str], Any]] = {
     "gpus": _count,
     "memory": memory,
     "time_limit": time_limit,
+    "time_limit_max": lambda where, text: time_limit(where, text) if text else "",
     "default_modules": default_modules,
     "output_dir": plain_output_dir,
 }

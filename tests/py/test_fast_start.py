@@ -116,3 +116,16 @@ def test_same_sys_path_order_and_entry_point(path: List[str], pyz: Path, tmp_pat
         fast.run_warm(fast.unpacked_site_packages())
     assert exited.value.code == 7
     assert sys.modules["probe_entry"].CALLS == [expected]
+
+
+@pytest.mark.parametrize("content", [b"", b"#!/usr/bin/env python3\nPK\x03\x04 half a copy"], ids=["empty", "half"])
+def test_a_half_copied_pyz_is_one_line_on_a_first_start(content: bytes, pyz: Path, capsys) -> None:
+    """A first start reads the pyz through one open file; one that is no zip (a `cp` over it
+    caught mid-copy) is one line and exit 1, not a BadZipFile traceback."""
+    pyz.write_bytes(content)
+    fast = load_fast_start(None)
+    with pytest.raises(SystemExit) as stopped:
+        fast.main()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1 and err.count("\n") == 1
+    assert err.startswith(f"galyleo: error: {sys.argv[0]}: cannot read this program (")

@@ -137,7 +137,7 @@ def test_sixteen_parallel_config_sets_all_land(tmp_path: Path) -> None:
     folder = tmp_path / "home" / ".config" / "galyleo"
     stored = site.toml_loads((folder / "config.toml").read_text())
     assert set(stored) == set(keys)
-    assert sorted(os.listdir(folder)) == ["config.toml", "config.toml.lock"]  # no temporary file left
+    assert sorted(os.listdir(folder)) == ["config.toml"]  # no temporary file, no lock file left
 
 
 def test_output_dir_others_can_write_in_is_refused_with_one_line_before_any_call(

@@ -16,6 +16,8 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,7 @@ pytestmark = pytest.mark.pyz
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build" / "build_pyz.py"
+NOBODY = 65534
 VERSIONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 GENERATE = ["generate", "-A", "abc123", "-p", "debug", "-c", "2", "-m", "4", "-t", "00:30:00",
             "-e", "cpu/0.17.3b,gcc/10.2.0,py-jupyterlab/3.2.1"]
@@ -71,6 +74,16 @@ def build(script: Path, out: Path, *extra: str) -> Path:
                           capture_output=True, text=True, cwd=script.parent.parent, env=env)
     assert proc.returncode == 0, f"build failed:\n{proc.stdout}\n{proc.stderr}"
     return out
+
+
+def build_id(pyz: Path) -> str:
+    with zipfile.ZipFile(pyz) as archive:
+        return str(json.loads(archive.read("environment.json"))["build_id"])
+
+
+def version_line(build: str) -> str:
+    """What `--version` prints in a pyz: the version and the build (shiv's content hash)."""
+    return f"galyleo {__version__} (build {build[-12:]})\n"
 
 
 def sha256(path: Path) -> str:
@@ -177,6 +190,10 @@ def test_main_is_the_fast_start_of_this_build(pyz: Path) -> None:
     assert f"BUILD_ID = {environment['build_id']!r}" in main
     assert "ENTRY = 'galyleo.__main__:zipapp_main'" in main and "ROOT = None" in main
     assert "_bootstrap/__init__.py" in names, "shiv's bootstrap must stay for the first start"
+    with zipfile.ZipFile(pyz) as archive:  # the layout the upgrade race relies on (build/README.md)
+        first = archive.infolist()[0]
+    assert (first.filename, first.compress_type, first.file_size) == ("__main__.py", zipfile.ZIP_STORED, 12288)
+    assert first.header_offset == 256 and pyz.read_bytes()[256:260] == b"PK\x03\x04"
 
 
 # Every galyleo module and what the launch path does with requests, in one interpreter.
@@ -208,12 +225,12 @@ def test_files_left_uncompiled_are_imported_by_nothing(pyz: Path, tmp_path: Path
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_runs_on(version: str, runs: Dict[str, Dict[str, object]]) -> None:
+def test_runs_on(version: str, runs: Dict[str, Dict[str, object]], pyz: Path) -> None:
     needs(version)
     result = runs[version]
     cold = result["version"]
     assert isinstance(cold, subprocess.CompletedProcess)
-    assert (cold.returncode, cold.stdout) == (0, f"galyleo {__version__}\n"), cold.stderr
+    assert cold.returncode == 0 and cold.stdout == version_line(build_id(pyz)), cold.stderr
     gen = result["generate"]
     assert isinstance(gen, subprocess.CompletedProcess)
     assert gen.returncode == 0, gen.stderr
@@ -270,7 +287,7 @@ def test_importing_satellite_leaves_the_shiv_cache_alone(pyz: Path, tmp_path: Pa
     assert plain.returncode == 0, plain.stderr
     assert not sessions_pyc.exists() and not network_marker.exists()
     entry = run([python, str(pyz), "-c", ENTRY_THEN_SATELLITE], {**env, "SHIV_INTERPRETER": "1"})
-    assert (entry.returncode, entry.stdout) == (0, f"galyleo {__version__}\n"), entry.stderr
+    assert (entry.returncode, entry.stdout) == (0, version_line(build_id(pyz))), entry.stderr
     assert sessions_pyc.is_file() and network_marker.is_file()
 
 
@@ -296,6 +313,8 @@ def test_first_start_removes_stale_builds_only(pyz: Path, tmp_path: Path) -> Non
         fcntl.flock(held, fcntl.LOCK_SH)  # as a running galyleo of that build does
         assert run([python, str(pyz), "--version"], env).returncode == 0
     assert [p.exists() for p in old] == [False, False, True, True]  # keeps the newest shiv_keep=2
+    assert [(root / f".{p.name}_lock").exists() for p in old] == [False, False, True, True], "locks go too"
+    assert (root / f".{in_use.name}_lock").exists()
     assert in_use.exists() and foreign.exists()
     current = [p for p in root.iterdir() if p.is_dir() and p not in [*old, in_use, foreign]]
     assert len(current) == 1 and (current[0] / "site-packages" / "galyleo" / "cli.py").is_file()
@@ -313,7 +332,7 @@ def test_custom_shebang_and_root(builder: Path, tmp_path: Path) -> None:
     home = fresh_home(tmp_path, "h")
     for _ in ("first start (shiv)", "warm start (galyleo's fast start)"):
         proc = run([str(out), "--version"], clean_env(home, None))
-        assert (proc.returncode, proc.stdout) == (0, f"galyleo {__version__}\n"), proc.stderr
+        assert (proc.returncode, proc.stdout) == (0, version_line(build_id(out))), proc.stderr
         assert build_dir(home / ".cache" / "galyleo").is_dir()
         assert not (home / ".shiv").exists()
 
@@ -383,3 +402,128 @@ def test_unpacked_build_is_private_and_never_run_when_others_can_write(pyz: Path
         os.chown(folder, os.getuid(), os.getgid())
     (build / "site-packages" / "evil.pth").unlink()
     assert run([sys.executable, str(pyz), "--version"], env).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def other_pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another build of the same version: one comment more in galyleo, so another content hash."""
+    script = snapshot(tmp_path_factory.mktemp("src-other"))
+    init = script.parent.parent / "galyleo" / "__init__.py"
+    init.write_text(init.read_text() + "# another build\n")
+    return build(script, tmp_path_factory.mktemp("other") / "galyleo.pyz")
+
+
+def test_version_names_the_build(pyz: Path, other_pyz: Path, tmp_path: Path) -> None:
+    env = clean_env(fresh_home(tmp_path, "h"), tmp_path / "shiv")
+    lines = [run([sys.executable, str(p), "--version"], env).stdout for p in (pyz, other_pyz)]
+    assert lines == [version_line(build_id(pyz)), version_line(build_id(other_pyz))]
+    assert lines[0] != lines[1]
+
+
+@pytest.mark.parametrize("version", ["2.7", "3.6", "3.7"])
+def test_old_python_gets_one_line(version: str, pyz: Path, tmp_path: Path) -> None:
+    python = interpreter(version)
+    if not python:
+        pytest.skip(f"CPython {version} is not installed under /root/.pyenv/versions")
+    proc = run([python, str(pyz), "list"], clean_env(fresh_home(tmp_path, "h"), tmp_path / "shiv"))
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr
+    assert proc.stderr.startswith("galyleo: error: needs Python 3.8 or later") and proc.stderr.count("\n") == 1
+    assert f"is Python {version}:" in proc.stderr
+    assert not (tmp_path / "shiv").exists(), "nothing unpacked"
+
+
+def install_renamed(source: Path, target: Path) -> None:
+    """The documented upgrade: a full copy under a temporary name, then one rename."""
+    temporary = target.with_name(f".{target.name}.new")
+    shutil.copyfile(source, temporary)
+    temporary.chmod(0o755)
+    os.replace(temporary, target)
+
+
+def install_symlinked(source: Path, target: Path) -> None:
+    """The other documented upgrade: versioned files, one symlink switched by a rename."""
+    temporary = target.with_name(f".{target.name}.new")
+    temporary.symlink_to(source.name)
+    os.replace(temporary, target)
+
+
+@pytest.mark.parametrize("install", [install_renamed, install_symlinked], ids=["rename", "symlink"])
+def test_upgrade_under_load_runs_one_build_or_the_other(install, pyz: Path, other_pyz: Path, tmp_path: Path) -> None:
+    """Four loops run the installed pyz (first starts and warm ones) while the two builds are
+    swapped under them, back and forth, until 200 runs are done: every run must be one build."""
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    (apps / "galyleo.toml").write_text("")
+    builds = [apps / "galyleo-a.pyz", apps / "galyleo-b.pyz"]
+    for source, copy in zip((pyz, other_pyz), builds):
+        shutil.copyfile(source, copy)
+        copy.chmod(0o755)
+    target = apps / "galyleo.pyz"
+    install(builds[0], target)
+    env = clean_env(fresh_home(tmp_path, "h"), tmp_path / "shiv")
+    commands = [["--version"], [*GENERATE, "-d", str(tmp_path)]]
+    results: List[subprocess.CompletedProcess] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        turn = 0
+        while not done.is_set():
+            results.append(run([str(target), *commands[turn % 2]], env))
+            turn += 1
+
+    runners = [threading.Thread(target=loop) for _ in range(4)]
+    for runner in runners:
+        runner.start()
+    swaps = 0
+    while len(results) < 200:
+        swaps += 1
+        install(builds[swaps % 2], target)
+        time.sleep(0.01)
+    done.set()
+    for runner in runners:
+        runner.join()
+    failed = [(r.returncode, r.stderr) for r in results if r.returncode != 0 or r.stderr]
+    assert failed == []
+    versions = {r.stdout for r in results if r.args[1:] == ["--version"]}
+    assert versions == {version_line(build_id(pyz)), version_line(build_id(other_pyz))}
+    assert all(r.stdout.startswith("#!/bin/bash\n") for r in results if r.args[1:] != ["--version"])
+
+
+@pytest.mark.skipif(os.getuid() != 0 or not os.access("/usr/bin/python3", os.X_OK),
+                    reason="needs root (to run as another user) and /usr/bin/python3")
+def test_shared_pre_unpacked_copy(pyz: Path, other_pyz: Path) -> None:
+    """A site's shared root: unpacked by the site (private, as shiv makes it), another user gets
+    one line naming the fix; after `chmod -R a+rX` it runs; a build not unpacked there yet is
+    one line too, never a PermissionError traceback."""
+    base = Path(tempfile.mkdtemp(prefix="galyleo-shared-"))
+    try:
+        base.chmod(0o755)
+        apps, shared, home = base / "apps", base / "unpacked", base / "home"
+        apps.mkdir()
+        home.mkdir()
+        home.chmod(0o777)
+        for source, name in ((pyz, "galyleo"), (other_pyz, "next")):
+            shutil.copyfile(source, apps / name)
+            (apps / name).chmod(0o755)
+        (apps / "galyleo.toml").write_text("")
+        site_env = clean_env(Path("/root"), shared)
+        assert run(["/usr/bin/python3", str(apps / "galyleo"), "--version"], site_env).returncode == 0
+        user_env = clean_env(home, shared)
+
+        def as_nobody(name: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["/usr/bin/python3", str(apps / name), "--version"], capture_output=True, text=True,
+                                  env=user_env, timeout=120, user=NOBODY, group=NOBODY)
+
+        private = as_nobody("galyleo")
+        assert (private.returncode, private.stdout) == (1, "")
+        assert private.stderr == (f"galyleo: error: {shared}: not readable by you (mode 0700): its owner must run "
+                                  "chmod -R a+rX on it (a shared copy), or set SHIV_ROOT=~/.shiv to unpack your own\n")
+        subprocess.run(["chmod", "-R", "a+rX", str(shared)], check=True)
+        shared_run = as_nobody("galyleo")
+        assert (shared_run.returncode, shared_run.stdout, shared_run.stderr) == (0, version_line(build_id(pyz)), "")
+        missing = as_nobody("next")
+        assert (missing.returncode, missing.stdout) == (1, "")
+        assert missing.stderr.startswith(f"galyleo: error: {shared}: this build is not unpacked there") and \
+            missing.stderr.count("\n") == 1, missing.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)

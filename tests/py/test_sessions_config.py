@@ -80,6 +80,12 @@ GOOD = [
     ("default_modules", "cpu/0.17,gcc/10", '["cpu/0.17", "gcc/10"]'),
     ("default_modules", "", "[]"),
     ("output_dir", "~/sessions", '"~/sessions"'),
+    # lists as the site file has them: a TOML array, or a comma list
+    ("connect_allowed", '["satellite","ssh"]', '["satellite", "ssh"]'),
+    ("connect_allowed", "satellite, ssh", '["satellite", "ssh"]'),
+    ("default_modules", '["cpu/0.17", "gcc/10"]', '["cpu/0.17", "gcc/10"]'),
+    ("module_init", "/etc/profile.d/lmod.sh", '["/etc/profile.d/lmod.sh"]'),
+    ("module_init", "[]", "[]"),
 ]
 
 
@@ -122,3 +128,35 @@ def test_waiting_reasons_are_not_never(env: Path, tmp_path: Path, capsys) -> Non
     found = {s["job_id"]: s for s in json.loads(out)["sessions"]}
     assert found["101"]["never_starts"] and "lower --memory" in found["101"]["advice"]
     assert not found["102"]["never_starts"] and found["102"]["advice"] is None
+
+
+LISTS_BAD = [  # what the site file refuses, given as `config set` text (a TOML array or a comma list)
+    ("connect_allowed", "foo", "satellite and/or ssh"),
+    ("connect_allowed", '["satellite", "foo"]', "satellite and/or ssh"),
+    ("connect_allowed", "[]", "satellite and/or ssh"),
+    ("connect_allowed", '["satellite",', "a TOML list of strings"),
+    ("connect_allowed", "[1, 2]", "a list of strings"),
+    ("default_modules", '["cpu/1", "-x"]', "module"),
+    ("default_modules", '["a b"]', "module"),
+    ("module_init", "etc/lmod.sh", "absolute paths"),
+    ("module_init", '["/etc/lmod.sh", ""]', "absolute paths"),
+    ("connect", "ssh", "would not be in connect_allowed"),
+]
+
+
+@pytest.mark.parametrize("key, value, accepted", LISTS_BAD)
+def test_config_set_checks_lists_as_the_site_file_does(user_file: Path, tmp_path: Path, capsys, key, value,
+                                                      accepted, monkeypatch: pytest.MonkeyPatch) -> None:
+    user_file.write_text('connect_allowed = ["satellite"]\n')
+    before = user_file.read_bytes()
+    status, out, err = run(capsys, "config", "set", key, value)
+    assert (status, out) == (2, "") and len(err.splitlines()) == 1, err
+    assert err.startswith(f"galyleo: error: config set {key}") and ACCEPT.get(accepted, accepted) in err
+    assert user_file.read_bytes() == before
+    if key != "connect":  # the same value in a site file is refused too
+        site = tmp_path / "galyleo.toml"
+        site.write_text(f"{key} = {value if value.startswith('[') else json.dumps(value.split(','))}\n")
+        monkeypatch.setenv("GALYLEO_CONFIG", str(site))
+        status, _, err = run(capsys, "config", "show")
+        assert status == 2 and err.startswith(f"galyleo: error: config {site}"), err
+        assert ACCEPT.get(accepted, accepted) in err or accepted == "a TOML list of strings", err

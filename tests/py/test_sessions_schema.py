@@ -43,3 +43,25 @@ def test_the_schema_file_itself_can_refuse(env: Path, tmp_path: Path, capsys, sa
     del document["state"]
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate(document)
+
+
+@pytest.mark.parametrize("argv, status", [
+    (["list", "--json", "--bogus"], 2),
+    (["status", "999", "--json"], 2),
+    (["launch", "--json", "-A", "abc", "-c", "0"], 2),
+    (["config", "show", "--json", "extra"], 2),
+], ids=["usage", "no such session", "bad value", "config show"])
+def test_failures_under_json_are_one_json_object(env: Path, tmp_path: Path, capsys, satellite,  # noqa: F811
+                                                 argv: list, status: int) -> None:
+    """A portal reads stdout only: a failure is `{"error", "exit"}` there, the line on stderr too."""
+    fake_slurm(tmp_path / "bin", "")
+    code, out, err = run(capsys, *argv)
+    document = json.loads(out)
+    VALIDATOR.validate(document)
+    assert code == status and document == {"error": err.strip().split("error: ", 1)[1], "exit": status}
+    assert err.count("\n") == 1 and err.startswith("galyleo: error: ")
+
+
+def test_failures_without_json_print_nothing_on_stdout(env: Path, capsys) -> None:  # noqa: F811
+    code, out, err = run(capsys, "list", "--bogus")
+    assert (code, out) == (2, "") and err.startswith("galyleo: error: ")

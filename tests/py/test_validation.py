@@ -275,3 +275,23 @@ def test_good_command_line_passes_the_same_checks(world: Dict[str, str], monkeyp
     monkeypatch.setenv("GALYLEO_CONFIG", str(DATA / "site.toml"))
     result = cli(["generate", "-c", "4", "--conda-yml", world["file"], "-s", "docker://jupyter/base", "--nv"])
     assert result.status == 0 and result.err == "" and result.out.startswith("#!/bin/bash\n")
+
+
+@pytest.mark.parametrize("command", ["generate", "launch"])
+@pytest.mark.parametrize("extra, named", [(["-t", "2:00:01"], "--time-limit '02:00:01'"),
+                                          ([], "setting time_limit '03:00:00'")])
+def test_time_limit_max_is_refused_like_the_partition_maximum(
+        command: str, extra: List[str], named: str, world: Dict[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, cli, traps: Traps) -> None:
+    """The site's time_limit_max, whether the user typed the time or the default is above it:
+    one line naming which, exit 2, nothing written, nothing submitted."""
+    config = tmp_path / "site" / "galyleo.toml"
+    config.parent.mkdir()
+    config.write_text('time_limit = "03:00:00"\ntime_limit_max = "2:00:00"\n')
+    monkeypatch.setenv("GALYLEO_CONFIG", str(config))
+    before = snapshot(tmp_path)
+    result = cli([command, "-A", "abc", *extra])
+    assert (result.status, result.out) == (2, ""), result.err
+    assert result.err == f"galyleo: error: {named}: above this site's maximum (time_limit_max 02:00:00)\n"
+    assert snapshot(tmp_path) == before and traps.untouched()
+    assert cli(["generate", "-A", "abc", "-t", "2:00:00"]).status == 0
