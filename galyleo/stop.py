@@ -117,7 +117,8 @@ def files_of(session: Session) -> List[str]:
     """The session's files, only those inside its own galyleo directory (a record names them)."""
     folder = os.path.dirname(session.record)
     named = contract.files_of_record(session.record)
-    paths = [session.record, session.output, session.script, named.url, named.token, named.script, named.routed, named.ending]
+    paths = [session.record, session.output, session.script,
+             named.url, named.token, named.script, named.routed, named.ending]
     return [p for p in dict.fromkeys(paths) if p and os.path.dirname(os.path.abspath(p)) == folder]
 
 
