@@ -81,8 +81,7 @@ GOOD = [
     ("default_modules", "", "[]"),
     ("output_dir", "~/sessions", '"~/sessions"'),
     # lists as the site file has them: a TOML array, or a comma list
-    ("connect_allowed", '["satellite","ssh"]', '["satellite", "ssh"]'),
-    ("connect_allowed", "satellite, ssh", '["satellite", "ssh"]'),
+    ("default_modules", "cpu/0.17, gcc/10", '["cpu/0.17", "gcc/10"]'),
     ("default_modules", '["cpu/0.17", "gcc/10"]', '["cpu/0.17", "gcc/10"]'),
     ("module_init", "/etc/profile.d/lmod.sh", '["/etc/profile.d/lmod.sh"]'),
     ("module_init", "[]", "[]"),
@@ -131,32 +130,48 @@ def test_waiting_reasons_are_not_never(env: Path, tmp_path: Path, capsys) -> Non
 
 
 LISTS_BAD = [  # what the site file refuses, given as `config set` text (a TOML array or a comma list)
+    ("default_modules", '["cpu/1", "-x"]', "module"),
+    ("default_modules", '["a b"]', "module"),
+    ("default_modules", '["cpu/1",', "a TOML list of strings"),
+    ("module_init", "etc/lmod.sh", "absolute paths"),
+    ("module_init", '["/etc/lmod.sh", ""]', "absolute paths"),
+    ("module_init", "[1, 2]", "a list of strings"),
+    ("connect", "ssh", "would not be in connect_allowed"),
+]
+SITE_LISTS_BAD = [  # connect_allowed is a site limit (config set refuses it whatever its value): the site file's checks
     ("connect_allowed", "foo", "satellite and/or ssh"),
     ("connect_allowed", '["satellite", "foo"]', "satellite and/or ssh"),
     ("connect_allowed", "[]", "satellite and/or ssh"),
-    ("connect_allowed", '["satellite",', "a TOML list of strings"),
     ("connect_allowed", "[1, 2]", "a list of strings"),
-    ("default_modules", '["cpu/1", "-x"]', "module"),
-    ("default_modules", '["a b"]', "module"),
-    ("module_init", "etc/lmod.sh", "absolute paths"),
-    ("module_init", '["/etc/lmod.sh", ""]', "absolute paths"),
-    ("connect", "ssh", "would not be in connect_allowed"),
 ]
+
+
+def site_refuses(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, key: str, value: str, accepted: str) -> None:
+    """The same value in a site file is refused by loading it, with the same words."""
+    site = tmp_path / "galyleo.toml"
+    site.write_text(f"{key} = {value if value.startswith('[') else json.dumps(value.split(','))}\n")
+    monkeypatch.setenv("GALYLEO_CONFIG", str(site))
+    status, _, err = run(capsys, "config", "show")
+    assert status == 2 and err.startswith(f"galyleo: error: config {site}"), err
+    assert ACCEPT.get(accepted, accepted) in err or accepted == "a TOML list of strings", err
 
 
 @pytest.mark.parametrize("key, value, accepted", LISTS_BAD)
 def test_config_set_checks_lists_as_the_site_file_does(user_file: Path, tmp_path: Path, capsys, key, value,
                                                       accepted, monkeypatch: pytest.MonkeyPatch) -> None:
-    user_file.write_text('connect_allowed = ["satellite"]\n')
+    limits = tmp_path / "limits.toml"
+    limits.write_text('connect_allowed = ["satellite"]\n')
+    monkeypatch.setenv("GALYLEO_CONFIG", str(limits))
     before = user_file.read_bytes()
     status, out, err = run(capsys, "config", "set", key, value)
     assert (status, out) == (2, "") and len(err.splitlines()) == 1, err
     assert err.startswith(f"galyleo: error: config set {key}") and ACCEPT.get(accepted, accepted) in err
     assert user_file.read_bytes() == before
-    if key != "connect":  # the same value in a site file is refused too
-        site = tmp_path / "galyleo.toml"
-        site.write_text(f"{key} = {value if value.startswith('[') else json.dumps(value.split(','))}\n")
-        monkeypatch.setenv("GALYLEO_CONFIG", str(site))
-        status, _, err = run(capsys, "config", "show")
-        assert status == 2 and err.startswith(f"galyleo: error: config {site}"), err
-        assert ACCEPT.get(accepted, accepted) in err or accepted == "a TOML list of strings", err
+    if key != "connect":
+        site_refuses(tmp_path, capsys, monkeypatch, key, value, accepted)
+
+
+@pytest.mark.parametrize("key, value, accepted", SITE_LISTS_BAD)
+def test_site_file_checks_connect_allowed_items(tmp_path: Path, capsys, key, value, accepted,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    site_refuses(tmp_path, capsys, monkeypatch, key, value, accepted)
