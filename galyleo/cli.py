@@ -48,7 +48,8 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
                        help=f"partition (default: {default_text(config.partition, 'Slurm default')})")
     sched.add_argument("-c", "--cpus", help=f"CPUs for the job (default: {config.cpus})")
     sched.add_argument("-m", "--memory",
-                       help=f"memory in GB: 4, 4G or 4GB (default: {default_text(config.memory, 'Slurm default')})")
+                       help="memory: GB (4, 4G, 4g) or Slurm's units (4096M, 1T)"
+                            f" (default: {default_text(config.memory, 'Slurm default')})")
     sched.add_argument("-g", "--gpus", help=f"number of GPUs (default: {default_text(config.gpus)})")
     sched.add_argument("--gres", help="generic resources, e.g. gpu:a100:1 (instead of --gpus)")
     sched.add_argument("-t", "--time-limit",

@@ -122,13 +122,20 @@ def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int 
         ("cpus-per-task", str(spec.cpus)),
         ("gpus", str(spec.gpus) if spec.gpus else ""),
         ("gres", spec.gres),
-        ("mem", f"{spec.memory_gb}G" if spec.memory_gb else ""),
+        ("mem", mem(spec.memory_mb)),
         ("time", spec.time_limit),
         ("constraint", spec.constraint),
         ("signal", f"B:USR1@{signal_lead}" if signal_lead else ""),
         ("output", output),
     ]
     return [(key, value) for key, value in pairs if value]
+
+
+def mem(megabytes: int) -> str:
+    """`--mem` as Slurm writes it: whole GB as `4G`, anything else in MB; "" for Slurm's default."""
+    if not megabytes:
+        return ""
+    return f"{megabytes // 1024}G" if megabytes % 1024 == 0 else f"{megabytes}M"
 
 
 def signal_lead(spec: LaunchSpec, config: Config) -> int:

@@ -21,7 +21,8 @@ NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
 CONSTRAINT = re.compile(r"[A-Za-z0-9_.\-&|,*\[\]()!:]+\Z")
 GRES = re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*\Z")
-MEMORY = re.compile(r"([0-9]{1,9})(G|GB)?\Z")
+MEMORY = re.compile(r"([0-9]{1,10})([MGT]B?)?\Z", re.IGNORECASE)  # as sbatch --mem takes it
+MEMORY_UNITS_MB = {"M": 1, "G": 1024, "T": 1024 * 1024}  # no unit: GB
 MAX_MEMORY_GB = 1048576  # 1 PiB: far above any node, far below what overflows Slurm's MB count
 TIME_FORMS = (  # at most 9 digits per field: int() of a 5000-digit string would raise
     re.compile(r"(?P<m>[0-9]{1,9})\Z"),
@@ -44,7 +45,7 @@ class LaunchSpec:
     account: str
     partition: str
     cpus: int
-    memory_gb: int
+    memory_mb: int  # 0: Slurm's default
     gpus: int
     gres: str
     time_limit: str
@@ -87,7 +88,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         account=account,
         partition=option_or_setting("partition", args, config),
         cpus=option_or_setting("cpus", args, config),
-        memory_gb=option_or_setting("memory", args, config),
+        memory_mb=option_or_setting("memory", args, config),
         gpus=0 if args.gres or not gpus[1] else RULES["gpus"](*gpus),
         gres=_name("--gres", args.gres or "", ACCEPT["gres"], GRES),
         time_limit=option_or_setting("time_limit", args, config),
@@ -195,13 +196,24 @@ def _count(option: str, value: str) -> int:
 
 
 def memory(option: str, value: str) -> int:
-    """GB as a whole number; 0 means "not given": Slurm's per-CPU default applies."""
+    """MB, from GB as a whole number (`4`, `4G`) or Slurm's units (`4096M`, `4g`, `1T`);
+    0 means "not given": Slurm's per-CPU default applies."""
     if value == "":
         return 0
     match = MEMORY.match(value)
-    if not match or not 1 <= int(match.group(1)) <= MAX_MEMORY_GB:
+    unit = (match.group(2) or "G")[0].upper() if match else "G"
+    total = int(match.group(1)) * MEMORY_UNITS_MB[unit] if match else 0
+    if not 1 <= total <= MAX_MEMORY_GB * 1024:
         raise bad(option, value, ACCEPT["memory"])
-    return int(match.group(1))
+    return total
+
+
+def memory_gb(where: str, text: str) -> int:
+    """The `memory` setting is whole GB: TEXT in any form --memory takes, if it is whole GB."""
+    total = memory(where, text)
+    if total % 1024:
+        raise bad(where, text, ACCEPT["memory"] + " (as a setting: whole GB)")
+    return total // 1024
 
 
 def time_limit(option: str, value: str) -> str:
@@ -369,4 +381,6 @@ UNSET_BY_ZERO = tuple(key for key in RULES if key in ZERO_OFF)
 
 def setting_value(key: str, where: str, text: str) -> Any:
     """What `config set KEY TEXT` stores: TEXT through KEY's rule, with 0 where it means "not asked for"."""
-    return 0 if key in UNSET_BY_ZERO and text == "0" else RULES[key](where, text)
+    if key in UNSET_BY_ZERO and text == "0":
+        return 0
+    return memory_gb(where, text) if key == "memory" else RULES[key](where, text)

@@ -36,3 +36,35 @@ def test_launch_within_the_partition_maximum_is_not_refused_for_it(env: Path, tm
     (tmp_path / "bin" / "sinfo.out").write_text("site-part|2:00:00|4|8000\n")
     _, _, err = run(capsys, "launch", "-t", "1:00:00", "--dry-run")
     assert "at most" not in err
+
+
+# --- memory as Slurm writes it ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given, line", [("4G", "4G"), ("4g", "4G"), ("4096M", "4G"), ("4096m", "4G"),
+                                         ("1500M", "1500M"), ("1T", "1024G"), ("1t", "1024G"), ("4", "4G"),
+                                         ("4GB", "4G"), ("2tb", "2048G")])
+def test_memory_as_slurm_writes_it(given: str, line: str) -> None:
+    from test_render import sbatch_lines, script
+
+    assert sbatch_lines(script(["-m", given]), "mem") == [f"#SBATCH --mem={line}"]
+
+
+@pytest.mark.parametrize("given", ["4K", "4X", "0M", "1025T", "4 G", "4\nG", "G", "-4G", "4GiB"])
+def test_memory_forms_slurm_would_not_take_are_refused(given: str) -> None:
+    from galyleo import spec
+    from galyleo.errors import UsageError
+
+    with pytest.raises(UsageError, match="--memory"):
+        spec.RULES["memory"]("--memory", given)
+
+
+@pytest.mark.parametrize("given, stored", [("4g", "4"), ("4096M", "4"), ("1T", "1024")])
+def test_config_set_memory_takes_slurm_units_as_whole_gb(env: Path, capsys, given: str, stored: str) -> None:
+    status, out, _ = run(capsys, "config", "set", "memory", given)
+    assert status == 0 and out.rstrip().endswith(f"memory = {stored}")
+
+
+def test_config_set_memory_refuses_a_part_of_a_gb(env: Path, capsys) -> None:
+    status, out, err = run(capsys, "config", "set", "memory", "1500M")
+    assert (status, out) == (2, "") and "whole GB" in err and err.count("\n") == 1
