@@ -57,6 +57,11 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     sched.add_argument("-R", "--reservation", help=f"reservation (default: {default_text(config.reservation)})")
     sched.add_argument("-q", "--qos", help=f"quality of service (default: {default_text(config.qos)})")
     sched.add_argument("-C", "--constraint", help=f"node features (default: {default_text(config.constraint)})")
+    sched.add_argument("-w", "--nodelist", help="run on these nodes, e.g. node[01-04] (sbatch --nodelist)")
+    sched.add_argument("-x", "--exclude", help="never run on these nodes (sbatch --exclude)")
+    sched.add_argument("--exclusive", action="store_true", help="no other job on the node (sbatch --exclusive)")
+    sched.add_argument("--sbatch", action="append", metavar="OPTION",
+                       help="any other sbatch option, as one word: --sbatch=--mail-type=END (repeatable)")
     jup = parser.add_argument_group("Jupyter options")
     jup.add_argument("-i", "--interface", help=f"lab, notebook or voila (default: {config.interface})")
     jup.add_argument("-d", "--notebook-dir", help="directory the session starts in (default: $HOME)")

@@ -64,5 +64,7 @@ ACCEPT = {
     "module": "module names separated by commas (none empty, none starting with '-', none holding a space)",
     "bind": "comma-separated bind specs src[:dest[:opts]], none empty",
     "nonempty": "a non-empty value",
+    "hostlist": "node names or ranges such as node[01-04],gpu7 (letters, digits, _ . - [ ] ,)",
+    "sbatch": "one long sbatch option, --name or --name=value (value of letters, digits and _ . , : @ % + = / - [ ])",
     "line": "a non-empty value on one line (no control characters)",
 }

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from galyleo import idle, tunnel
 from galyleo.config import ZERO_OFF, Config
-from galyleo.errors import ACCEPT, UsageError, bad
+from galyleo.errors import ACCEPT, UsageError, bad, show
 
 NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
@@ -35,6 +35,19 @@ SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
 # The command each interface runs: pre-flight looks for it on the login node, the job before starting it.
 INTERFACE_COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
 MAX_COUNT = 100000
+HOSTLIST = re.compile(r"[A-Za-z0-9_.\-\[\],]+\Z")  # node names and ranges: node[01-04],gpu7 (no file paths)
+SBATCH_OPTION = re.compile(r"--(?P<name>[a-z][a-z0-9-]*)(=(?P<value>[A-Za-z0-9_.,:@%+=/\-\[\]]+))?\Z")
+# sbatch options galyleo sets itself or that would break the session (where it writes, how it is
+# named, signalled, run, which environment it gets): refused in --sbatch, with the option to use if
+# there is one. getopt takes unique prefixes (`--out=` is --output), so a prefix of one is refused too.
+SBATCH_OWNED = {
+    "output": "", "error": "", "input": "", "open-mode": "", "job-name": "", "signal": "", "parsable": "",
+    "wrap": "", "chdir": "", "export": "", "export-file": "", "get-user-env": "", "array": "", "wait": "",
+    "test-only": "", "nodes": "", "ntasks": "", "uid": "", "gid": "", "help": "", "usage": "", "version": "",
+    "no-requeue": "", "requeue": "", "account": "-A", "partition": "-p", "cpus-per-task": "-c", "mem": "-m",
+    "gpus": "-g", "gres": "--gres", "time": "-t", "reservation": "-R", "qos": "-q", "constraint": "-C",
+    "nodelist": "-w", "exclude": "-x", "exclusive": "--exclusive",
+}
 DIGITS = re.compile(r"[0-9]{1,9}\Z")
 
 
@@ -69,6 +82,10 @@ class LaunchSpec:
     job_name: str
     idle_timeout: int = 0  # minutes without a running kernel or a request that end the session
     connect: str = "satellite"  # how the browser reaches Jupyter: the Satellite proxy, or an ssh tunnel (tunnel.py)
+    nodelist: str = ""  # hostlists, as sbatch --nodelist / --exclude take them
+    exclude: str = ""
+    exclusive: bool = False
+    sbatch: Tuple[str, ...] = ()  # other sbatch options, each `--name[=value]` (sbatch_option)
 
 
 def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
@@ -112,6 +129,10 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         job_name=RULES["job_name"]("setting job_name", config.job_name),
         idle_timeout=idle_timeout(args.idle_timeout, config, chosen_interface),
         connect=tunnel.mode(getattr(args, "connect", None), config),
+        nodelist=_name("--nodelist", getattr(args, "nodelist", None) or "", ACCEPT["hostlist"], HOSTLIST),
+        exclude=_name("--exclude", getattr(args, "exclude", None) or "", ACCEPT["hostlist"], HOSTLIST),
+        exclusive=bool(getattr(args, "exclusive", False)),
+        sbatch=tuple(sbatch_option(text) for text in (getattr(args, "sbatch", None) or [])),
     )
 
 
@@ -147,6 +168,20 @@ def check_conflicts(args: Any) -> None:
     for flag, value in (("--bind", args.bind), ("--nv", args.nv), ("--rocm", args.rocm)):
         if value and args.sif is None:
             raise UsageError(f"{flag}: only with --sif (it configures the container)")
+
+
+def sbatch_option(text: str) -> str:
+    """One `--sbatch` value: a long sbatch option, `--name` or `--name=value`, that galyleo does not own."""
+    match = SBATCH_OPTION.match(text)
+    if not match:
+        raise bad("--sbatch", text, ACCEPT["sbatch"])
+    name = match.group("name")
+    owned = next((key for key in SBATCH_OWNED if key.startswith(name)), None)
+    if owned is not None:
+        use = SBATCH_OWNED[owned]
+        instead = f"use galyleo's {use}" if use else "galyleo sets it itself"
+        raise UsageError(f"--sbatch {show(text)}: --{owned} is not for --sbatch ({instead})")
+    return text
 
 
 def _pick(given: Optional[str], default: str) -> str:

@@ -68,3 +68,44 @@ def test_config_set_memory_takes_slurm_units_as_whole_gb(env: Path, capsys, give
 def test_config_set_memory_refuses_a_part_of_a_gb(env: Path, capsys) -> None:
     status, out, err = run(capsys, "config", "set", "memory", "1500M")
     assert (status, out) == (2, "") and "whole GB" in err and err.count("\n") == 1
+
+
+# --- node choice and other sbatch options -------------------------------------------------------
+
+
+def header(argv: list) -> list:
+    from test_render import script
+
+    return [line for line in script(argv).splitlines() if line.startswith("#SBATCH")]
+
+
+def test_node_choice_becomes_sbatch_lines() -> None:
+    lines = header(["-w", "node[01-04],gpu7", "-x", "node9", "--exclusive"])
+    assert {"#SBATCH --nodelist=node[01-04],gpu7", "#SBATCH --exclude=node9", "#SBATCH --exclusive"} <= set(lines)
+    assert not [line for line in header([]) if "nodelist" in line or "exclu" in line]
+
+
+def test_sbatch_options_are_rendered_one_line_each_in_order() -> None:
+    lines = header(["--sbatch=--mail-type=END,FAIL", "--sbatch=--mail-user=me@example.org", "--sbatch=--hold"])
+    assert lines[-4:-1] == ["#SBATCH --mail-type=END,FAIL", "#SBATCH --mail-user=me@example.org", "#SBATCH --hold"]
+
+
+@pytest.mark.parametrize("given, said", [
+    ("--output=/tmp/x", "--output is not for --sbatch"), ("--out=/tmp/x", "--output is not for --sbatch"),
+    ("--job-name=x", "--job-name"), ("--signal=B:USR1@5", "--signal"), ("--parsable", "--parsable"),
+    ("--wrap=id", "--wrap"), ("--chdir=/", "--chdir"), ("--export=ALL", "--export"), ("--error=e", "--error"),
+    ("--time=10", "use galyleo's -t"), ("--nodelist=n1", "use galyleo's -w"),
+    ("--mail-type=END\n#SBATCH --output=/tmp/x", "expected one long sbatch option"),
+    ("--mail-user=a b", "expected one long sbatch option"), ("-N2", "expected one long sbatch option"),
+    ("--mail-user=$(id)", "expected one long sbatch option"), ("mail-type=END", "expected one long sbatch option"),
+])
+def test_sbatch_options_galyleo_owns_or_unsafe_are_refused(env: Path, capsys, given: str, said: str) -> None:
+    status, out, err = run(capsys, "generate", f"--sbatch={given}")
+    assert (status, out) == (2, "") and err.count("\n") == 1 and said in err
+
+
+@pytest.mark.parametrize("option", ["-w", "-x"])
+@pytest.mark.parametrize("given", ["node1\n#SBATCH --output=/tmp/x", "/etc/hosts", "node 1", "n;id"])
+def test_node_lists_are_checked(env: Path, capsys, option: str, given: str) -> None:
+    status, out, err = run(capsys, "generate", option, given)
+    assert (status, out) == (2, "") and err.count("\n") == 1 and "node names or ranges" in err
