@@ -128,6 +128,8 @@ def add_stop(parser: argparse.ArgumentParser, config: Any) -> None:
 
 
 def add_clean(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("ids", nargs="*", metavar="id", help="only these ended sessions (job ids, aliases or names)")
+    parser.add_argument("--older-than", metavar="DAYS", help="only ended sessions created more than DAYS days ago")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
 
@@ -142,6 +144,8 @@ def add_config(parser: argparse.ArgumentParser, config: Any) -> None:
                                 description=f"Set KEY to VALUE in your user config file. KEY is one of: {keys}.")
     setter.add_argument("key", help="the setting (see above; `galyleo config show` shows them all)")
     setter.add_argument("value")
+    unsetter = actions.add_parser("unset", help="remove KEY from your user config file (back to the site's value)")
+    unsetter.add_argument("key", help="the setting (`galyleo config show` shows them all)")
 
 
 def add_cache(parser: argparse.ArgumentParser, config: Any) -> None:
@@ -301,7 +305,7 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
         from galyleo import stop
 
         if args.command == "clean":
-            return stop.clean(config, args.yes)
+            return stop.clean(config, args.yes, args.ids, days(args.older_than, args.ids))
         if args.all and args.ids:
             raise UsageError("stop: give session ids or --all, not both")
         return stop.stop(config, args.ids, args.all, args.yes)
@@ -316,9 +320,22 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
 
         if args.config_command == "set":
             return config_commands.config_set(args.key, args.value, config)
+        if args.config_command == "unset":
+            return config_commands.config_unset(args.key)
         return config_commands.config_show(loaded, getattr(args, "json", False))
     sys.stdout.write(completion_script(make_parser(config), args.shell, config))
     return 0
+
+
+def days(text: Optional[str], ids: List[str]) -> Optional[int]:
+    """`clean --older-than DAYS`: whole days, 0 to 36500; not with session ids."""
+    if text is None:
+        return None
+    if ids:
+        raise UsageError("clean: give session ids or --older-than, not both")
+    if not text.isascii() or not text.isdigit() or len(text) > 5 or int(text) > 36500:
+        raise UsageError(f"--older-than {text!r}: expected whole days from 0 to 36500")
+    return int(text)
 
 
 def build_and_run(args: argparse.Namespace, config: Any) -> int:
@@ -409,8 +426,8 @@ _galyleo() {{
   case ${{COMP_WORDS[1]}} in
     launch|generate) ;;
     stop|status|open|logs) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
-    config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set'
-      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == set ]] && words={keys!r} ;;
+    config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set unset'
+      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == *set ]] && words={keys!r} ;;
     cache) files=''; [[ $COMP_CWORD -eq 2 ]] && words='list rm' ;;
     completion) files=''; words='bash zsh' ;;
     help) files=''; words={names!r} ;;

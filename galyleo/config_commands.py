@@ -67,6 +67,24 @@ def config_set(key: str, value: str, current: Optional[site.Config] = None) -> i
     return 0
 
 
+def config_unset(key: str) -> int:
+    """Remove KEY's line from the user file: the site's value (or the built-in one) applies again."""
+    kinds = site.Config.__annotations__
+    if key not in kinds:
+        raise site.ConfigError(f"config unset {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
+    path = site.user_path(dict(os.environ))
+    if not os.path.exists(path):
+        print(f"{path}: no {key} set")
+        return 0
+    with user_file_lock(path):
+        lines = open(path, encoding="utf-8").read().splitlines()
+        kept = [entry for entry in lines if entry.split("=", 1)[0].strip() != key]
+        if len(kept) != len(lines):
+            replace_private(path, "\n".join(kept) + "\n" if kept else "")
+    print(f"{path}: " + (f"{key} removed" if len(kept) != len(lines) else f"no {key} set"))
+    return 0
+
+
 def within_partition(where: str, time_limit: str, partition: str) -> None:
     """UsageError if TIME_LIMIT is above PARTITION's MaxTime (sinfo's; no answer, no check)."""
     found = slurm.partition(partition)

@@ -109,3 +109,55 @@ def test_sbatch_options_galyleo_owns_or_unsafe_are_refused(env: Path, capsys, gi
 def test_node_lists_are_checked(env: Path, capsys, option: str, given: str) -> None:
     status, out, err = run(capsys, "generate", option, given)
     assert (status, out) == (2, "") and err.count("\n") == 1 and "node names or ranges" in err
+
+
+# --- config unset; clean by id or by age --------------------------------------------------------
+
+
+def test_config_unset_removes_only_that_key(env: Path, capsys) -> None:
+    path = env / ".config" / "galyleo" / "config.toml"
+    assert run(capsys, "config", "set", "interface", "notebook")[0] == 0
+    assert run(capsys, "config", "set", "cpus", "3")[0] == 0
+    status, out, _ = run(capsys, "config", "unset", "interface")
+    assert status == 0 and out.rstrip().endswith("interface removed")
+    assert path.read_text() == "cpus = 3\n"
+    shown = next(line for line in run(capsys, "config", "show")[1].splitlines() if line.startswith("interface"))
+    assert "user file" not in shown and '"notebook"' in shown  # the site file's value again
+    status, out, _ = run(capsys, "config", "unset", "interface")
+    assert status == 0 and out.rstrip().endswith("no interface set")
+
+
+def test_config_unset_of_an_unknown_key_is_refused(env: Path, capsys) -> None:
+    status, out, err = run(capsys, "config", "unset", "colour")
+    assert (status, out) == (2, "") and "unknown key" in err and err.count("\n") == 1
+
+
+def test_clean_by_id_removes_only_that_ended_session_without_asking(env: Path, tmp_path: Path, capsys,
+                                                                    satellite) -> None:
+    from test_sessions import record
+
+    fake_slurm(tmp_path / "bin", "101|RUNNING|None|n|1:00|x|debug\n")
+    live = record(env / ".galyleo", "101", "aa-bb-cc")
+    one = record(env / ".galyleo", "102", "dd-ee-ff")
+    other = record(env / ".galyleo", "103", "gg-hh-ii")
+    status, out, _ = run(capsys, "clean", "102")  # no --yes, no terminal: no question for named sessions
+    assert status == 0 and not one.exists() and other.exists() and live.exists()
+    status, _, err = run(capsys, "clean", "101")
+    assert status == 1 and "not ended" in err and live.exists()
+
+
+def test_clean_older_than_keeps_newer_ended_sessions(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    import time
+
+    from test_sessions import record
+
+    from galyleo import contract
+
+    fake_slurm(tmp_path / "bin", "")
+    recent = time.strftime(contract.TIME_FORMAT, time.gmtime(time.time() - 86400))
+    old = record(env / ".galyleo", "102", "dd-ee-ff", created="2020-01-01T00:00:00Z")
+    new = record(env / ".galyleo", "103", "gg-hh-ii", created=recent)
+    status, out, _ = run(capsys, "clean", "--older-than", "7", "--yes")
+    assert status == 0 and not old.exists() and new.exists()
+    assert run(capsys, "clean", "--older-than", "x")[0] == 2
+    assert run(capsys, "clean", "--older-than", "7", "103")[0] == 2
