@@ -28,7 +28,20 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        fail(message.replace("\n", " "))
+        fail(message.replace("\n", " ") + self.suggestion(message))
+
+    def suggestion(self, message: str) -> str:
+        """` (did you mean --time-limit?)` for a mistyped long option, from this command's own."""
+        if not message.startswith("unrecognized arguments: "):
+            return ""
+        import difflib
+
+        known = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+        for word in (w for w in message.split(": ", 1)[1].split() if w.startswith("--")):
+            close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.8)
+            if close:
+                return f" (did you mean {close[0]}?)"
+        return ""
 
 
 def fail(message: str, status: int = 2) -> NoReturn:

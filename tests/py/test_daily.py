@@ -161,3 +161,70 @@ def test_clean_older_than_keeps_newer_ended_sessions(env: Path, tmp_path: Path, 
     assert status == 0 and not old.exists() and new.exists()
     assert run(capsys, "clean", "--older-than", "x")[0] == 2
     assert run(capsys, "clean", "--older-than", "7", "103")[0] == 2
+
+
+# --- what a session says about itself; --json --wait; did you mean ----------------------------
+
+
+def test_a_mistyped_option_gets_a_suggestion(env: Path, capsys) -> None:
+    status, out, err = run(capsys, "launch", "--time-limt", "10")
+    assert (status, out) == (2, "") and err.count("\n") == 1
+    assert err.rstrip().endswith("(did you mean --time-limit?)")
+
+
+def test_open_of_an_ended_session_says_it_ended(env: Path, tmp_path: Path, capsys) -> None:
+    from test_sessions import record
+
+    fake_slurm(tmp_path / "bin", "")  # Slurm has forgotten the job
+    record(env / ".galyleo", "102", "dd-ee-ff")
+    status, out, err = run(capsys, "open", "102")
+    assert (status, out) == (1, "") and "job 102 has ended" in err and "https://" not in err
+
+
+def test_past_its_time_limit_a_session_is_ending_not_invalid(env: Path, tmp_path: Path, capsys) -> None:
+    from test_sessions import record
+
+    fake_slurm(tmp_path / "bin", "101|RUNNING|None|n7|INVALID|x|debug\n")
+    record(env / ".galyleo", "101", "aa-bb-cc")
+    for command in ("list", "status"):
+        status, out, _ = run(capsys, command)
+        assert status == 0 and "ENDING (time limit)" in out and "INVALID" not in out
+
+
+@pytest.mark.parametrize("left, said", [("4:00", "RUNNING (ends in 4 min)"), ("0:30", "RUNNING (ends in 1 min)"),
+                                        ("1:00:00", "RUNNING (1:00:00 left)")])
+def test_status_and_list_say_when_a_session_ends_soon(env: Path, tmp_path: Path, capsys, left: str,
+                                                      said: str) -> None:
+    from test_sessions import record
+
+    fake_slurm(tmp_path / "bin", f"101|RUNNING|None|n7|{left}|x|debug\n")
+    record(env / ".galyleo", "101", "aa-bb-cc")
+    assert said in run(capsys, "list")[1] and said in run(capsys, "status")[1]
+
+
+def test_launch_json_wait_reports_the_state_it_waited_for(env: Path, capsys, monkeypatch) -> None:
+    import json
+
+    from galyleo import slurm, watch
+    from galyleo import satellite as real
+
+    class Client:
+        def __init__(self, config: object) -> None:
+            pass
+
+        def getlink(self) -> str:
+            return "aa-bb-cc"
+
+        def linktoken(self, alias: str, job_id: str) -> None:
+            pass
+
+    monkeypatch.setattr(real, "Client", Client)
+    monkeypatch.setattr(slurm, "available", lambda: True)
+    monkeypatch.setattr(slurm, "submit", lambda script: ("4242", ""))
+    monkeypatch.setattr(watch, "follow", lambda *args, **kw: 0)
+    status, out, _ = run(capsys, "launch", "--no-preflight", "--json", "--wait")
+    assert status == 0 and json.loads(out)["state"] == "RUNNING"  # one document, after the wait
+    monkeypatch.setattr(watch, "follow", lambda *args, **kw: 1)
+    monkeypatch.setattr(slurm, "job", lambda *args, **kw: slurm.JobInfo("ENDED"))
+    status, out, _ = run(capsys, "launch", "--no-preflight", "--json", "--wait")
+    assert status == 1 and json.loads(out)["state"] == "ENDED"
