@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 PROG = "galyleo"
+PRESETS: Dict[str, Dict[str, Any]] = {}  # the loaded `[presets.NAME]` tables, for help and completion (run sets it)
 
 
 class Parser(argparse.ArgumentParser):
@@ -87,6 +88,10 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
                      help=f"how your browser reaches the session: satellite (HTTPS proxy) or ssh (a tunnel you open"
                           f" from your laptop; launch waits and prints the ssh command) (default: {config.connect};"
                           f" this site allows: {', '.join(config.connect_allowed)})")
+    names = ", ".join(sorted(PRESETS)) or "none defined"
+    sched.add_argument("--preset", metavar="NAME",
+                       help=f"start from a named set of options ([presets.NAME] in the site or your config file;"
+                            f" options given override it) (here: {names})")
     env = parser.add_argument_group("software environment options")
     env.add_argument("--conda-env", help="name or path of a conda environment to activate")
     env.add_argument("--conda-yml", help="environment.yml to build the session's conda environment from")
@@ -274,6 +279,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         loaded = site.load()
     except UsageError as exc:
         fail(str(exc))
+    PRESETS.clear()
+    PRESETS.update(loaded.presets)
     args = parse(args_list, loaded.config)
     if loaded.warning and args.command not in ("completion",):
         sys.stderr.write(f"{PROG}: warning: {loaded.warning}\n")
@@ -303,7 +310,7 @@ def show_help(config: Any, topic: Optional[str]) -> int:
 def run_command(args: argparse.Namespace, loaded: Any) -> int:
     config = loaded.config
     if args.command in ("generate", "launch"):
-        return build_and_run(args, config)
+        return build_and_run(preset(args, config), config)
     if args.command in ("list", "status", "open", "logs"):
         from galyleo import session_commands
 
@@ -338,6 +345,39 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
         return config_commands.config_show(loaded, getattr(args, "json", False))
     sys.stdout.write(completion_script(make_parser(config), args.shell, config))
     return 0
+
+
+def preset(args: argparse.Namespace, config: Any) -> argparse.Namespace:
+    """ARGS with the options of --preset NAME filled in where the command line gave none."""
+    name = getattr(args, "preset", None)
+    if name is None:
+        return args
+    if name not in PRESETS:
+        raise UsageError(f"--preset {name!r}: no such preset (known: {', '.join(sorted(PRESETS)) or 'none'})")
+    actions = {a.dest: a for a in command_parser("generate", config)._actions if a.option_strings}
+    for key, value in PRESETS[name].items():
+        dest = str(key).replace("-", "_")
+        action = actions.get(dest)
+        if action is None or dest in ("help", "preset"):
+            raise UsageError(f"preset {name}: {key!r} is not a launch option")
+        if getattr(args, dest) not in (None, False, []):
+            continue  # given on the command line: it wins
+        setattr(args, dest, preset_value(name, key, value, action))
+    return args
+
+
+def preset_value(name: str, key: str, value: Any, action: argparse.Action) -> Any:
+    """A preset's VALUE as argparse would have stored the option (flag, repeatable, or text)."""
+    if isinstance(action, argparse._StoreTrueAction):
+        if not isinstance(value, bool):
+            raise UsageError(f"preset {name}: {key} = {value!r}: expected true or false")
+        return value
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in items):
+        raise UsageError(f"preset {name}: {key} = {value!r}: expected text, a number, or a list of them")
+    if isinstance(action, argparse._AppendAction):
+        return [str(v) for v in items]
+    return ",".join(str(v) for v in items)
 
 
 def days(text: Optional[str], ids: List[str]) -> Optional[int]:
@@ -398,6 +438,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     keys = " ".join(f.name for f in fields(config))
     interfaces = " ".join(INTERFACE_COMMANDS)
     connects = " ".join(config.connect_allowed)
+    presets = " ".join(sorted(PRESETS))  # names are plain (config.preset_tables)
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
 # _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {config.job_name}.
 _galyleo_sessions() {{
@@ -425,6 +466,7 @@ _galyleo() {{
   case $prev in
     -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
     --connect) COMPREPLY=($(compgen -W {connects!r} -- "$cur")); return ;;
+    --preset) COMPREPLY=($(compgen -W {presets!r} -- "$cur")); return ;;
     -p|--partition) COMPREPLY=($(compgen -W "$({slurm.SHELL_PARTITIONS} 2>/dev/null)" -- "$cur")); return ;;
     -e|--env-modules)
       local head=''

@@ -33,6 +33,8 @@ def config_show(loaded: Any, as_doc: bool) -> int:
     width = max(len(k) for k in values)
     for key, value in values.items():
         print(f"{key:<{width}}  {json.dumps(value):<40}  {origins.get(key, 'built-in')}")
+    for name, options in sorted(getattr(loaded, "presets", {}).items()):
+        print(f"preset {name}: " + " ".join(f"{k}={json.dumps(v)}" for k, v in options.items()))
     return 0
 
 

@@ -228,3 +228,54 @@ def test_launch_json_wait_reports_the_state_it_waited_for(env: Path, capsys, mon
     monkeypatch.setattr(slurm, "job", lambda *args, **kw: slurm.JobInfo("ENDED"))
     status, out, _ = run(capsys, "launch", "--no-preflight", "--json", "--wait")
     assert status == 1 and json.loads(out)["state"] == "ENDED"
+
+
+# --- presets ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def presets(env: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A site file with a workshop preset and a `short` one; the user's file overrides `short`."""
+    from conftest import DATA
+
+    site = tmp_path / "site.toml"
+    site.write_text((DATA / "site.toml").read_text() + '\n[presets.workshop]\npartition = "debug"\n'
+                    'reservation = "ws1"\ntime_limit = "01:00:00"\nexclusive = true\nenv_modules = ["a/1", "b/2"]\n'
+                    '\n[presets.short]\ntime_limit = "10"\n')
+    monkeypatch.setenv("GALYLEO_CONFIG", str(site))
+    user = env / ".config" / "galyleo" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[presets.short]\ntime_limit = "20"\n')
+    return site
+
+
+def test_a_preset_fills_in_what_the_command_line_does_not_give(presets: Path, capsys) -> None:
+    status, out, err = run(capsys, "generate", "--preset", "workshop", "-t", "30")
+    assert status == 0, err
+    for line in ("#SBATCH --partition=debug", "#SBATCH --reservation=ws1", "#SBATCH --exclusive",
+                 "#SBATCH --time=00:30:00"):  # the command line's -t wins
+        assert line in out.splitlines()
+    assert "a/1" in out and "b/2" in out
+
+
+def test_the_users_preset_overrides_the_sites(presets: Path, capsys) -> None:
+    status, out, _ = run(capsys, "generate", "--preset", "short")
+    assert status == 0 and "#SBATCH --time=00:20:00" in out.splitlines()
+
+
+def test_presets_are_listed_by_config_show_help_and_completion(presets: Path, capsys) -> None:
+    shown = run(capsys, "config", "show")[1]
+    assert 'preset workshop: partition="debug"' in shown and 'preset short: time_limit="20"' in shown
+    assert "short, workshop" in " ".join(run(capsys, "help", "launch")[1].split())
+    assert "--preset) COMPREPLY=($(compgen -W 'short workshop'" in run(capsys, "completion", "bash")[1]
+
+
+@pytest.mark.parametrize("table, said", [('[presets.short]\noutput = "x"\n', "not a launch option"),
+                                         ('[presets.short]\ncpus = [true]\n', "expected text"),
+                                         ('[presets.short]\nexclusive = "yes"\n', "true or false")])
+def test_a_bad_preset_is_one_line(presets: Path, env: Path, capsys, table: str, said: str) -> None:
+    (env / ".config" / "galyleo" / "config.toml").write_text(table)
+    status, out, err = run(capsys, "generate", "--preset", "short")
+    assert (status, out) == (2, "") and said in err and err.count("\n") == 1
+    status, _, err = run(capsys, "generate", "--preset", "nosuch")
+    assert status == 2 and "no such preset" in err
