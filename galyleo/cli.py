@@ -120,6 +120,11 @@ def add_launch(parser: argparse.ArgumentParser, config: Any) -> None:
                      help="skip the login-node checks (conda env, yml, modules, Jupyter's command)")
 
 
+def add_relaunch(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("id", nargs="?", help="job id, alias or name of the earlier session (default: the newest)")
+    add_launch(parser, config)
+
+
 def add_session_id(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
 
@@ -188,6 +193,9 @@ COMMANDS: Dict[str, Tuple[str, str, Callable[[argparse.ArgumentParser, Any], Non
                "Submit a Jupyter session and print its HTTPS URL (last line of stdout).", add_launch),
     "generate": ("print the job script (for a manual sbatch)",
                  "Print a self-contained job script; `sbatch` it to get a session.", add_launch_options),
+    "relaunch": ("a new session with an earlier one's options (options given override them)",
+                 "Launch a new session with the options of an earlier one (ended, running or a plain sbatch); "
+                 "any option given overrides the recorded one. --dry-run shows the result.", add_relaunch),
     "list": ("your sessions, one line each", "", add_list),
     "status": ("everything known about one session", "", add_status),
     "open": ("print a session's URL again", "", lambda parser, config: add_session_id(parser)),
@@ -311,6 +319,10 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
     config = loaded.config
     if args.command in ("generate", "launch"):
         return build_and_run(preset(args, config), config)
+    if args.command == "relaunch":
+        from galyleo import relaunch
+
+        return build_and_run(relaunch.fill(preset(args, config), config, command_parser("launch", config)), config)
     if args.command in ("list", "status", "open", "logs"):
         from galyleo import session_commands
 
@@ -411,6 +423,11 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
         preflight.check(launch_spec, config)
         if warm:
             warm.join()
+    from dataclasses import replace
+
+    from galyleo.relaunch import words
+
+    launch_spec = replace(launch_spec, asked=tuple(words(args, command_parser("launch", config))))
     options = launch.Options(quiet=args.quiet, json=args.json, wait=args.wait, dry_run=args.dry_run)
     return launch.run(launch_spec, config, options)
 
@@ -480,7 +497,7 @@ _galyleo() {{
   esac
   case ${{COMP_WORDS[1]}} in
     launch|generate) ;;
-    stop|status|open|logs) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
+    stop|status|open|logs|relaunch) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
     config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set unset'
       [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == *set ]] && words={keys!r} ;;
     cache) files=''; [[ $COMP_CWORD -eq 2 ]] && words='list rm' ;;

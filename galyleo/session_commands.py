@@ -182,7 +182,7 @@ def open_url(config: Config, ident: Optional[str]) -> int:
                            "it gets one when it starts")
     if info.state == "ENDED":
         raise GalyleoError(f"job {session.job_id} has ended ({info.how}{last_output(session.output)}): "
-                           f"its URL no longer works; `galyleo launch` starts a new one")
+                           f"its URL no longer works; `galyleo relaunch {session.job_id}` starts a new one")
     print(session.url)
     return 0
 

@@ -86,6 +86,7 @@ class LaunchSpec:
     exclude: str = ""
     exclusive: bool = False
     sbatch: Tuple[str, ...] = ()  # other sbatch options, each `--name[=value]` (sbatch_option)
+    asked: Tuple[str, ...] = ()  # the launch options as the user gave them (relaunch reads them from the record)
 
 
 def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:

@@ -163,6 +163,28 @@ def test_clean_older_than_keeps_newer_ended_sessions(env: Path, tmp_path: Path, 
     assert run(capsys, "clean", "--older-than", "7", "103")[0] == 2
 
 
+class Client:
+    """A Satellite that always gives alias aa-bb-cc and takes every linktoken."""
+
+    def __init__(self, config: object) -> None:
+        pass
+
+    def getlink(self) -> str:
+        return "aa-bb-cc"
+
+    def linktoken(self, alias: str, job_id: str) -> None:
+        pass
+
+
+def fake_submit(monkeypatch) -> None:
+    """launch against Client and an sbatch that answers job 4242."""
+    from galyleo import satellite, slurm
+
+    monkeypatch.setattr(satellite, "Client", Client)
+    monkeypatch.setattr(slurm, "available", lambda: True)
+    monkeypatch.setattr(slurm, "submit", lambda script: ("4242", ""))
+
+
 # --- what a session says about itself; --json --wait; did you mean ----------------------------
 
 
@@ -206,21 +228,8 @@ def test_launch_json_wait_reports_the_state_it_waited_for(env: Path, capsys, mon
     import json
 
     from galyleo import slurm, watch
-    from galyleo import satellite as real
 
-    class Client:
-        def __init__(self, config: object) -> None:
-            pass
-
-        def getlink(self) -> str:
-            return "aa-bb-cc"
-
-        def linktoken(self, alias: str, job_id: str) -> None:
-            pass
-
-    monkeypatch.setattr(real, "Client", Client)
-    monkeypatch.setattr(slurm, "available", lambda: True)
-    monkeypatch.setattr(slurm, "submit", lambda script: ("4242", ""))
+    fake_submit(monkeypatch)
     monkeypatch.setattr(watch, "follow", lambda *args, **kw: 0)
     status, out, _ = run(capsys, "launch", "--no-preflight", "--json", "--wait")
     assert status == 0 and json.loads(out)["state"] == "RUNNING"  # one document, after the wait
@@ -279,3 +288,51 @@ def test_a_bad_preset_is_one_line(presets: Path, env: Path, capsys, table: str, 
     assert (status, out) == (2, "") and said in err and err.count("\n") == 1
     status, _, err = run(capsys, "generate", "--preset", "nosuch")
     assert status == 2 and "no such preset" in err
+
+
+# --- relaunch -------------------------------------------------------------------------------------
+
+
+def launched(env: Path, capsys, monkeypatch, *argv: str) -> dict:
+    """`launch ARGV` against a fake Satellite and sbatch; the record it wrote."""
+    import json
+
+    fake_submit(monkeypatch)
+    status, out, err = run(capsys, "launch", "--no-preflight", *argv)
+    assert status == 0, err
+    found = [json.loads(p.read_text()) for p in (env / ".galyleo").glob("*.json")]
+    return next(r for r in found if r.get("job_id") == "4242")
+
+
+def test_the_record_keeps_what_the_user_asked_for(env: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    fake_slurm(tmp_path / "bin", "")
+    kept = launched(env, capsys, monkeypatch, "-t", "45", "-w", "n1", "--exclusive", "--sbatch=--hold", "-Q")
+    assert sorted(kept["options"]["asked"]) == ["--exclusive", "--nodelist=n1", "--sbatch=--hold", "--time-limit=45"]
+
+
+def test_relaunch_takes_the_earlier_options_and_those_given_override(env: Path, tmp_path: Path, capsys,
+                                                                     monkeypatch) -> None:
+    fake_slurm(tmp_path / "bin", "")  # the earlier job has ended (Slurm forgot it)
+    launched(env, capsys, monkeypatch, "-t", "45", "-w", "n1", "--exclusive", "-c", "2")
+    status, out, err = run(capsys, "relaunch", "4242", "-c", "3", "--dry-run", "--no-preflight")
+    assert status == 0, err
+    lines = out.splitlines()
+    for line in ("#SBATCH --time=00:45:00", "#SBATCH --nodelist=n1", "#SBATCH --exclusive",
+                 "#SBATCH --cpus-per-task=3"):
+        assert line in lines
+    assert "relaunching job 4242" in err
+
+
+def test_relaunch_of_a_record_without_asked_uses_its_options(env: Path, tmp_path: Path, capsys) -> None:
+    import json
+
+    from test_sessions import record
+
+    fake_slurm(tmp_path / "bin", "")
+    path = record(env / ".galyleo", "102", "dd-ee-ff")
+    data = json.loads(path.read_text())
+    data["options"] = {"time_limit": "01:15:00", "memory_gb": 6, "partition": "debug", "modules": []}
+    path.write_text(json.dumps(data))
+    status, out, err = run(capsys, "relaunch", "--dry-run", "--no-preflight")  # the newest session
+    assert status == 0, err
+    assert {"#SBATCH --time=01:15:00", "#SBATCH --mem=6G", "#SBATCH --partition=debug"} <= set(out.splitlines())
