@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
-from galyleo import contract, records, render, slurm
+from galyleo import contract, endings, records, render, slurm
 from galyleo.cancel import withdraw
 from galyleo.config import Config
 from galyleo.contract import Record, SessionFiles
@@ -117,6 +117,7 @@ def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> 
     def give_up() -> None:  # a job cancelled before it ran never read its token: remove it too
         withdraw(client, alias, job_id, cluster)
         records.remove(paths.token)
+        endings.remember(paths.record, endings.CANCELLED_PENDING)
 
     status = watch.follow(job_id, url, config, give_up, cluster=cluster)
     if options.json:  # the state it waited for: RUNNING and ready, else what Slurm says now

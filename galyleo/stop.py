@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from galyleo import cancel, contract, records, sessions
+from galyleo import cancel, contract, endings, records, sessions
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.interrupts import Held
@@ -72,6 +72,7 @@ def stop_one(client: Any, session: Session, info: JobInfo) -> int:
         sys.stderr.write(f"galyleo: error: job {session.job_id}: {exc}; {kept}\n")
         return 1
     records.remove(contract.files_of_record(session.record).token)  # a job that never started never read it
+    endings.remember(session.record, endings.CANCELLED_PENDING if info.state == "PENDING" else endings.STOPPED)
     print(f"stopped job {session.job_id}" + (f" ({session.alias})" if session.alias else ""))
     return 0 if handled else 1
 
@@ -146,7 +147,8 @@ def files_of(session: Session) -> List[str]:
     """The session's files, only those inside its own galyleo directory (a record names them)."""
     folder = os.path.dirname(session.record)
     named = contract.files_of_record(session.record)
-    paths = [session.record, session.output, session.script, named.url, named.token, named.script]
+    paths = [session.record, session.output, session.script, named.url, named.token, named.script,
+             endings.path_of(session.record)]
     return [p for p in dict.fromkeys(paths) if p and os.path.dirname(os.path.abspath(p)) == folder]
 
 

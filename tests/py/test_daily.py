@@ -336,3 +336,50 @@ def test_relaunch_of_a_record_without_asked_uses_its_options(env: Path, tmp_path
     status, out, err = run(capsys, "relaunch", "--dry-run", "--no-preflight")  # the newest session
     assert status == 0, err
     assert {"#SBATCH --time=01:15:00", "#SBATCH --mem=6G", "#SBATCH --partition=debug"} <= set(out.splitlines())
+
+
+# --- endings that stay true -----------------------------------------------------------------------
+
+
+def ended_as(capsys, job_id: str) -> str:
+    import json
+
+    found = json.loads(run(capsys, "list", "--all", "--json")[1])["sessions"]
+    return next(s["ended"] for s in found if s["job_id"] == job_id)
+
+
+@pytest.mark.parametrize("state, said", [("RUNNING", "stopped by the user"), ("PENDING", "cancelled while pending")])
+def test_a_stopped_session_says_so_after_slurm_forgets_it(env: Path, tmp_path: Path, capsys, satellite,
+                                                          state: str, said: str) -> None:
+    from test_sessions import record
+
+    squeue_out = tmp_path / "bin" / "squeue.out"
+    fake_slurm(tmp_path / "bin", f"101|{state}|None|n7|9:00|x|debug\n",
+               scancel_then=f'echo "101|CANCELLED|None|n7|0:00|x|debug" > "{squeue_out}"')
+    record(env / ".galyleo", "101", "aa-bb-cc")
+    assert run(capsys, "stop", "101")[0] == 0
+    assert ended_as(capsys, "101") == said  # while Slurm remembers: CANCELLED, but we know better
+    squeue_out.write_text("")  # Slurm has forgotten the job
+    assert ended_as(capsys, "101") == said
+
+
+def test_slurms_final_state_is_kept_once_it_forgets_the_job(env: Path, tmp_path: Path, capsys) -> None:
+    from test_sessions import record
+
+    squeue_out = tmp_path / "bin" / "squeue.out"
+    fake_slurm(tmp_path / "bin", "101|NODE_FAIL|None|n7|0:00|x|debug\n")
+    record(env / ".galyleo", "101", "aa-bb-cc")
+    assert ended_as(capsys, "101") == "node failure"
+    squeue_out.write_text("")
+    assert ended_as(capsys, "101") == "node failure"
+    assert (env / ".galyleo" / "galyleo-20261129-050000-101.ended").stat().st_mode & 0o077 == 0
+
+
+def test_slurms_time_limit_line_in_the_output_is_a_time_limit(env: Path, tmp_path: Path, capsys) -> None:
+    from test_sessions import record
+
+    fake_slurm(tmp_path / "bin", "")
+    path = record(env / ".galyleo", "101", "aa-bb-cc")
+    (path.parent / f"{path.stem}.out").write_text(
+        "slurmstepd: error: *** JOB 101 ON n7 CANCELLED AT 2026-12-07T20:00:00 DUE TO TIME LIMIT ***\n")
+    assert ended_as(capsys, "101") == "time limit reached"
