@@ -465,6 +465,10 @@ _galyleo_sessions() {{
     {slurm.shell_job_ids(config.job_name)} 2>/dev/null
   }} | sort -u
 }}
+# _galyleo_live: those of them Slurm still lists (stop and open make sense only for them).
+_galyleo_live() {{
+  comm -12 <(_galyleo_sessions) <({slurm.shell_my_job_ids()} 2>/dev/null | sort -u)
+}}
 # _galyleo_modules: module names, from Lmod or Environment Modules if either answers within 2 s.
 _galyleo_modules() {{
   local tool=${{LMOD_CMD:-${{MODULES_CMD:-}}}}
@@ -484,6 +488,8 @@ _galyleo() {{
     -i|--interface) COMPREPLY=($(compgen -W {interfaces!r} -- "$cur")); return ;;
     --connect) COMPREPLY=($(compgen -W {connects!r} -- "$cur")); return ;;
     --preset) COMPREPLY=($(compgen -W {presets!r} -- "$cur")); return ;;
+    -c|--cpus|-m|--memory|-g|--gpus|-t|--time-limit|--idle-timeout|--older-than|-A|--account|-R|--reservation|\
+    -q|--qos|-C|--constraint|--gres|-w|--nodelist|-x|--exclude|--sbatch) COMPREPLY=(); return ;;  # no file names
     -p|--partition) COMPREPLY=($(compgen -W "$({slurm.SHELL_PARTITIONS} 2>/dev/null)" -- "$cur")); return ;;
     -e|--env-modules)
       local head=''
@@ -497,7 +503,8 @@ _galyleo() {{
   esac
   case ${{COMP_WORDS[1]}} in
     launch|generate) ;;
-    stop|status|open|logs|relaunch) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
+    stop|open) files=''; [[ $cur == -* ]] || words=$(_galyleo_live) ;;
+    status|logs|relaunch|clean) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
     config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set unset'
       [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == *set ]] && words={keys!r} ;;
     cache) files=''; [[ $COMP_CWORD -eq 2 ]] && words='list rm' ;;

@@ -383,3 +383,27 @@ def test_slurms_time_limit_line_in_the_output_is_a_time_limit(env: Path, tmp_pat
     (path.parent / f"{path.stem}.out").write_text(
         "slurmstepd: error: *** JOB 101 ON n7 CANCELLED AT 2026-12-07T20:00:00 DUE TO TIME LIMIT ***\n")
     assert ended_as(capsys, "101") == "time limit reached"
+
+
+# --- completion -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("words, expected", [
+    (["galyleo", "stop", ""], ["205"]), (["galyleo", "open", ""], ["205"]),  # 101 has ended
+    (["galyleo", "status", ""], ["101", "205"]), (["galyleo", "relaunch", ""], ["101", "205"]),
+    (["galyleo", "launch", "--idle-timeout", ""], []), (["galyleo", "launch", "-c", ""], []),
+    (["galyleo", "clean", "--older-than", ""], []), (["galyleo", "launch", "-t", ""], []),
+])
+def test_completion_offers_live_sessions_only_where_they_make_sense(env: Path, tmp_path: Path, capsys,
+                                                                    words: list, expected: list) -> None:
+    import shutil
+
+    from test_sessions import completions, record
+
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not installed")
+    fake_slurm(tmp_path / "bin", "205\n")  # every squeue answers job 205 (live, no record yet)
+    record(env / ".galyleo", "101", "aa-bb-cc")
+    script = tmp_path / "completion.bash"
+    script.write_text(run(capsys, "completion", "bash")[1])
+    assert completions("bash", script, words) == expected
