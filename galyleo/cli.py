@@ -202,7 +202,7 @@ COMMANDS: Dict[str, Tuple[str, str, Callable[[argparse.ArgumentParser, Any], Non
     "logs": ("print a session's job output", "", add_logs),
     "stop": ("end sessions (scancel; the alias is destroyed once)", "", add_stop),
     "clean": ("remove files of ended sessions (never a live one)", "", add_clean),
-    "config": ("show or set your defaults", "", add_config),
+    "config": ("show, set or unset your defaults", "", add_config),
     "cache": ("list or remove cached --conda-yml environments (conda-pack)", "", add_cache),
     "completion": ("print a shell completion script", "", add_completion),
     "help": ("show help for a command", "", add_help),
