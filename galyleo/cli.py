@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 PROG = "galyleo"
+PRESETS: Dict[str, Dict[str, Any]] = {}  # the loaded `[presets.NAME]` tables, for help and completion (run sets it)
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,7 +29,20 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        fail(message.replace("\n", " "))
+        fail(message.replace("\n", " ") + self.suggestion(message))
+
+    def suggestion(self, message: str) -> str:
+        """` (did you mean --time-limit?)` for a mistyped long option, from this command's own."""
+        if not message.startswith("unrecognized arguments: "):
+            return ""
+        import difflib
+
+        known = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+        for word in (w for w in message.split(": ", 1)[1].split() if w.startswith("--")):
+            close = difflib.get_close_matches(word.split("=", 1)[0], known, n=1, cutoff=0.8)
+            if close:
+                return f" (did you mean {close[0]}?)"
+        return ""
 
 
 # Set by main when the command line holds --json: a failure is then also one JSON object on stdout.
@@ -61,7 +75,8 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
                        help=f"partition (default: {default_text(config.partition, 'Slurm default')})")
     sched.add_argument("-c", "--cpus", help=f"CPUs for the job (default: {config.cpus})")
     sched.add_argument("-m", "--memory",
-                       help=f"memory in GB: 4, 4G or 4GB (default: {default_text(config.memory, 'Slurm default')})")
+                       help="memory: GB (4, 4G, 4g) or Slurm's units (4096M, 1T)"
+                            f" (default: {default_text(config.memory, 'Slurm default')})")
     sched.add_argument("-g", "--gpus", help=f"number of GPUs (default: {default_text(config.gpus)})")
     sched.add_argument("--gres", help="generic resources, e.g. gpu:a100:1 (instead of --gpus)")
     sched.add_argument("-t", "--time-limit",
@@ -69,6 +84,11 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     sched.add_argument("-R", "--reservation", help=f"reservation (default: {default_text(config.reservation)})")
     sched.add_argument("-q", "--qos", help=f"quality of service (default: {default_text(config.qos)})")
     sched.add_argument("-C", "--constraint", help=f"node features (default: {default_text(config.constraint)})")
+    sched.add_argument("-w", "--nodelist", help="run on these nodes, e.g. node[01-04] (sbatch --nodelist)")
+    sched.add_argument("-x", "--exclude", help="never run on these nodes (sbatch --exclude)")
+    sched.add_argument("--exclusive", action="store_true", help="no other job on the node (sbatch --exclusive)")
+    sched.add_argument("--sbatch", action="append", metavar="OPTION",
+                       help="any other sbatch option, as one word: --sbatch=--mail-type=END (repeatable)")
     jup = parser.add_argument_group("Jupyter options")
     jup.add_argument("-i", "--interface", help=f"lab, notebook or voila (default: {config.interface})")
     jup.add_argument("-d", "--notebook-dir", help="directory the session starts in (default: $HOME)")
@@ -81,6 +101,10 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
                      help=f"how your browser reaches the session: satellite (HTTPS proxy) or ssh (a tunnel you open"
                           f" from your laptop; launch waits and prints the ssh command) (default: {config.connect};"
                           f" this site allows: {', '.join(config.connect_allowed)})")
+    names = ", ".join(sorted(PRESETS)) or "none defined"
+    sched.add_argument("--preset", metavar="NAME",
+                       help=f"start from a named set of options ([presets.NAME] in the site or your config file;"
+                            f" options given override it) (here: {names})")
     env = parser.add_argument_group("software environment options")
     env.add_argument("--conda-env", help="name or path of a conda environment to activate")
     env.add_argument("--conda-yml", help="environment.yml to build the session's conda environment from")
@@ -109,6 +133,11 @@ def add_launch(parser: argparse.ArgumentParser, config: Any) -> None:
                      help="skip the login-node checks (conda env, yml, modules, Jupyter's command)")
 
 
+def add_relaunch(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("id", nargs="?", help="job id, alias or name of the earlier session (default: the newest)")
+    add_launch(parser, config)
+
+
 def add_session_id(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("id", nargs="?", help="job id, alias or name (default: the only live session)")
 
@@ -135,6 +164,8 @@ def add_stop(parser: argparse.ArgumentParser, config: Any) -> None:
 
 
 def add_clean(parser: argparse.ArgumentParser, config: Any) -> None:
+    parser.add_argument("ids", nargs="*", metavar="id", help="only these ended sessions (job ids, aliases or names)")
+    parser.add_argument("--older-than", metavar="DAYS", help="only ended sessions created more than DAYS days ago")
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask")
 
 
@@ -151,6 +182,8 @@ def add_config(parser: argparse.ArgumentParser, config: Any) -> None:
     setter.add_argument("value")
     checker = actions.add_parser("check", help="check a config file: one line per problem, exit 0 or 2")
     checker.add_argument("file", nargs="?", help="the file (default: this site's galyleo.toml)")
+    unsetter = actions.add_parser("unset", help="remove KEY from your user config file (back to the site's value)")
+    unsetter.add_argument("key", help="the setting (`galyleo config show` shows them all)")
 
 
 def add_cache(parser: argparse.ArgumentParser, config: Any) -> None:
@@ -175,13 +208,16 @@ COMMANDS: Dict[str, Tuple[str, str, Callable[[argparse.ArgumentParser, Any], Non
                "Submit a Jupyter session and print its HTTPS URL (last line of stdout).", add_launch),
     "generate": ("print the job script (for a manual sbatch)",
                  "Print a self-contained job script; `sbatch` it to get a session.", add_launch_options),
+    "relaunch": ("a new session with an earlier one's options (options given override them)",
+                 "Launch a new session with the options of an earlier one (ended, running or a plain sbatch); "
+                 "any option given overrides the recorded one. --dry-run shows the result.", add_relaunch),
     "list": ("your sessions, one line each", "", add_list),
     "status": ("everything known about one session", "", add_status),
     "open": ("print a session's URL again", "", lambda parser, config: add_session_id(parser)),
     "logs": ("print a session's job output", "", add_logs),
     "stop": ("end sessions (scancel; the alias is destroyed once)", "", add_stop),
     "clean": ("remove files of ended sessions (never a live one)", "", add_clean),
-    "config": ("show or set your defaults", "", add_config),
+    "config": ("show, set or unset your defaults", "", add_config),
     "cache": ("list or remove cached --conda-yml environments (conda-pack)", "", add_cache),
     "completion": ("print a shell completion script", "", add_completion),
     "help": ("show help for a command", "", add_help),
@@ -274,6 +310,8 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         loaded = site.load()
     except UsageError as exc:
         fail(str(exc))
+    PRESETS.clear()
+    PRESETS.update(loaded.presets)
     args = parse(args_list, loaded.config)
     if loaded.warning and args.command not in ("completion",):
         sys.stderr.write(f"{PROG}: warning: {loaded.warning}\n")
@@ -303,7 +341,11 @@ def show_help(config: Any, topic: Optional[str]) -> int:
 def run_command(args: argparse.Namespace, loaded: Any) -> int:
     config = loaded.config
     if args.command in ("generate", "launch"):
-        return build_and_run(args, config)
+        return build_and_run(preset(args, config), config)
+    if args.command == "relaunch":
+        from galyleo import relaunch
+
+        return build_and_run(relaunch.fill(preset(args, config), config, command_parser("launch", config)), config)
     if args.command in ("list", "status", "open", "logs"):
         from galyleo import session_commands
 
@@ -318,7 +360,7 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
         from galyleo import stop
 
         if args.command == "clean":
-            return stop.clean(config, args.yes)
+            return stop.clean(config, args.yes, args.ids, days(args.older_than, args.ids))
         if args.all and args.ids:
             raise UsageError("stop: give session ids or --all, not both")
         return stop.stop(config, args.ids, args.all, args.yes)
@@ -333,9 +375,55 @@ def run_command(args: argparse.Namespace, loaded: Any) -> int:
 
         if args.config_command == "set":
             return config_commands.config_set(args.key, args.value, config)
+        if args.config_command == "unset":
+            return config_commands.config_unset(args.key)
         return config_commands.config_show(loaded, getattr(args, "json", False))
     sys.stdout.write(completion_script(make_parser(config), args.shell, config))
     return 0
+
+
+def preset(args: argparse.Namespace, config: Any) -> argparse.Namespace:
+    """ARGS with the options of --preset NAME filled in where the command line gave none."""
+    name = getattr(args, "preset", None)
+    if name is None:
+        return args
+    if name not in PRESETS:
+        raise UsageError(f"--preset {name!r}: no such preset (known: {', '.join(sorted(PRESETS)) or 'none'})")
+    actions = {a.dest: a for a in command_parser("generate", config)._actions if a.option_strings}
+    for key, value in PRESETS[name].items():
+        dest = str(key).replace("-", "_")
+        action = actions.get(dest)
+        if action is None or dest in ("help", "preset"):
+            raise UsageError(f"preset {name}: {key!r} is not a launch option")
+        if getattr(args, dest) not in (None, False, []):
+            continue  # given on the command line: it wins
+        setattr(args, dest, preset_value(name, key, value, action))
+    return args
+
+
+def preset_value(name: str, key: str, value: Any, action: argparse.Action) -> Any:
+    """A preset's VALUE as argparse would have stored the option (flag, repeatable, or text)."""
+    if isinstance(action, argparse._StoreTrueAction):
+        if not isinstance(value, bool):
+            raise UsageError(f"preset {name}: {key} = {value!r}: expected true or false")
+        return value
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in items):
+        raise UsageError(f"preset {name}: {key} = {value!r}: expected text, a number, or a list of them")
+    if isinstance(action, argparse._AppendAction):
+        return [str(v) for v in items]
+    return ",".join(str(v) for v in items)
+
+
+def days(text: Optional[str], ids: List[str]) -> Optional[int]:
+    """`clean --older-than DAYS`: whole days, 0 to 36500; not with session ids."""
+    if text is None:
+        return None
+    if ids:
+        raise UsageError("clean: give session ids or --older-than, not both")
+    if not text.isascii() or not text.isdigit() or len(text) > 5 or int(text) > 36500:
+        raise UsageError(f"--older-than {text!r}: expected whole days from 0 to 36500")
+    return int(text)
 
 
 def build_and_run(args: argparse.Namespace, config: Any) -> int:
@@ -358,6 +446,11 @@ def build_and_run(args: argparse.Namespace, config: Any) -> int:
         preflight.check(launch_spec, config)
         if warm:
             warm.join()
+    from dataclasses import replace
+
+    from galyleo.relaunch import words
+
+    launch_spec = replace(launch_spec, asked=tuple(words(args, command_parser("launch", config))))
     options = launch.Options(quiet=args.quiet, json=args.json, wait=args.wait, dry_run=args.dry_run)
     return launch.run(launch_spec, config, options)
 
@@ -388,6 +481,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     keys = " ".join(f.name for f in fields(config))
     interfaces = " ".join(INTERFACE_COMMANDS)
     connects = " ".join(m for m in config.connect_allowed if m in contract.CONNECT_MODES)  # compgen -W expands it
+    presets = " ".join(sorted(PRESETS))  # names are plain (config.preset_tables)
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
 # _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {sh(config.job_name)}.
 _galyleo_sessions() {{
@@ -396,6 +490,10 @@ _galyleo_sessions() {{
     echo  # a record without a final newline
     {slurm.shell_job_ids(config.job_name)} 2>/dev/null
   }} | sort -u
+}}
+# _galyleo_live: those of them Slurm still lists (stop and open make sense only for them).
+_galyleo_live() {{
+  comm -12 <(_galyleo_sessions) <({slurm.shell_my_job_ids()} 2>/dev/null | sort -u)
 }}
 # _galyleo_modules: module names, from Lmod or Environment Modules if either answers within 2 s.
 _galyleo_modules() {{
@@ -415,6 +513,9 @@ _galyleo() {{
   case $prev in
     -i|--interface) COMPREPLY=($(compgen -W {sh(interfaces)} -- "$cur")); return ;;
     --connect) COMPREPLY=($(compgen -W {sh(connects)} -- "$cur")); return ;;
+    --preset) COMPREPLY=($(compgen -W {sh(presets)} -- "$cur")); return ;;
+    -c|--cpus|-m|--memory|-g|--gpus|-t|--time-limit|--idle-timeout|--older-than|-A|--account|-R|--reservation|\
+    -q|--qos|-C|--constraint|--gres|-w|--nodelist|-x|--exclude|--sbatch) COMPREPLY=(); return ;;  # no file names
     -p|--partition) COMPREPLY=($(compgen -W "$({slurm.SHELL_PARTITIONS} 2>/dev/null)" -- "$cur")); return ;;
     -e|--env-modules)
       local head=''
@@ -428,9 +529,10 @@ _galyleo() {{
   esac
   case ${{COMP_WORDS[1]}} in
     launch|generate) ;;
-    stop|status|open|logs) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
-    config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set'
-      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == set ]] && words={sh(keys)} ;;
+    stop|open) files=''; [[ $cur == -* ]] || words=$(_galyleo_live) ;;
+    status|logs|relaunch|clean) files=''; [[ $cur == -* ]] || words=$(_galyleo_sessions) ;;
+    config) files=''; [[ $COMP_CWORD -eq 2 ]] && words='show set unset check'
+      [[ $COMP_CWORD -eq 3 && ${{COMP_WORDS[2]}} == *set ]] && words={sh(keys)} ;;
     cache) files=''; [[ $COMP_CWORD -eq 2 ]] && words='list rm' ;;
     completion) files=''; words='bash zsh' ;;
     help) files=''; words={sh(names)} ;;

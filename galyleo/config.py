@@ -139,6 +139,7 @@ class LoadedConfig:
     path: Optional[str]
     warning: str = ""
     origins: Dict[str, str] = field(default_factory=dict)
+    presets: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # `[presets.NAME]`: launch options by name
 
 
 # sbatch's own input variables that name a galyleo setting: folded into it (below the
@@ -177,9 +178,11 @@ def load(environ: Optional[Dict[str, str]] = None, argv0: Optional[str] = None) 
     config, origins = Config(), {f.name: "built-in" for f in fields(Config)}
     warning = "" if site else f"no site config found (looked for {', '.join(paths)}); using built-in defaults"
     layers = [(site, "site file"), (user_path(environ), "user file")]
+    presets: Dict[str, Dict[str, Any]] = {}
     for path, kind in layers:
         if path and os.path.exists(path):
-            data = read_file(path)
+            data = dict(read_file(path))
+            presets.update(preset_tables(data.pop("presets", {}), f"config {path}"))  # the user's override the site's
             if path != site:
                 refuse_limits(data, f"config {path}")
             config = from_mapping(data, f"config {path}", config)
@@ -189,7 +192,17 @@ def load(environ: Optional[Dict[str, str]] = None, argv0: Optional[str] = None) 
     config = from_mapping(data, "environment", config, names)
     origins.update({key: f"environment {names[key]}" for key in data})
     check_ports(config, origins)
-    return LoadedConfig(config, site, warning, origins)
+    return LoadedConfig(config, site, warning, origins, presets)
+
+
+def preset_tables(tables: Any, where: str) -> Dict[str, Dict[str, Any]]:
+    """`[presets.NAME]` tables: each a table of launch options (checked when a launch uses it)."""
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise ConfigError(f"{where}: presets: expected tables [presets.NAME] of launch options")
+    for name in tables:
+        if not re.match(r"[A-Za-z0-9_.-]{1,64}\Z", name):
+            raise ConfigError(f"{where}: presets.{brief(name)}: a name of letters, digits, '_', '.' or '-'")
+    return {str(name): dict(table) for name, table in tables.items()}
 
 
 def environment_values(environ: Dict[str, str]) -> Tuple[Dict[str, Any], Dict[str, str]]:

@@ -34,6 +34,8 @@ def config_show(loaded: Any, as_doc: bool) -> int:
     width = max(len(k) for k in values)
     for key, value in values.items():
         print(f"{key:<{width}}  {json.dumps(value):<40}  {origins.get(key, 'built-in')}")
+    for name, options in sorted(getattr(loaded, "presets", {}).items()):
+        print(f"preset {name}: " + " ".join(f"{k}={json.dumps(v)}" for k, v in options.items()))
     return 0
 
 
@@ -135,6 +137,24 @@ def launch_refusal(where: str, check: Any, *args: Any) -> List[str]:
     except UsageError as exc:
         return [where + str(exc)]
     return []
+
+
+def config_unset(key: str) -> int:
+    """Remove KEY's line from the user file: the site's value (or the built-in one) applies again."""
+    kinds = site.Config.__annotations__
+    if key not in kinds:
+        raise site.ConfigError(f"config unset {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
+    path = site.user_path(dict(os.environ))
+    if not os.path.exists(path):
+        print(f"{path}: no {key} set")
+        return 0
+    with user_file_lock(path):
+        lines = open(path, encoding="utf-8").read().splitlines()
+        kept = without(lines, key)
+        if len(kept) != len(lines):
+            replace_private(path, "\n".join(kept) + "\n" if kept else "")
+    print(f"{path}: " + (f"{key} removed" if len(kept) != len(lines) else f"no {key} set"))
+    return 0
 
 
 def within_partition(where: str, time_limit: str, partition: str) -> None:

@@ -53,7 +53,7 @@ ACCEPT = {
     "constraint": "a Slurm feature expression (letters, digits and _ . - & | , * [ ] ( ) ! :)",
     "gres": "a Slurm GRES list such as gpu:2 or gpu:a100:1",
     "count": "a whole number from 1 to 100000",
-    "memory": "a number of GB from 1 to 1048576: 4, 4G or 4GB",
+    "memory": "a number of GB from 1 to 1048576: 4, 4G or 4GB; or in Slurm's units M, G, T: 4096M, 4g, 1T",
     "time": "minutes (30), MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, above zero and at most 365 days",
     "interface": "one of lab, notebook, voila",
     "idle": "whole minutes from 0 (never) to 525600",
@@ -64,5 +64,7 @@ ACCEPT = {
     "module": "module names separated by commas (none empty, none starting with '-', none holding a space)",
     "bind": "comma-separated bind specs src[:dest[:opts]], none empty",
     "nonempty": "a non-empty value",
+    "hostlist": "node names or ranges such as node[01-04],gpu7 (letters, digits, _ . - [ ] ,)",
+    "sbatch": "one long sbatch option, --name or --name=value (value of letters, digits and _ . , : @ % + = / - [ ])",
     "line": "a non-empty value on one line (no control characters)",
 }

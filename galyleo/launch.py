@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
-from galyleo import contract, records, render, slurm
+from galyleo import contract, endings, records, render, slurm
 from galyleo.cancel import NotCancelled, withdraw
 from galyleo.config import Config
 from galyleo.contract import Record, SessionFiles
@@ -94,7 +94,8 @@ def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> 
         session = record(spec, config, paths, alias, job_id, url, cluster)
         records.write_record(session)
         link(client, alias, job_id)
-        report(session, options)  # a closed stdout (BrokenPipeError): nobody learns the URL, so undo
+        if not (options.json and options.wait):  # with both: one document, once the wait is over
+            report(session, options)  # a closed stdout (BrokenPipeError): nobody learns the URL, so undo
     except BaseException as exc:
         if alias is None:  # getlink itself failed: nothing was made
             raise
@@ -119,11 +120,16 @@ def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> 
         except NotCancelled:  # it may be running: its alias, token and record stay
             return
         records.remove(paths.token)
+        endings.remember(paths.record, endings.CANCELLED_PENDING)
 
     def ready() -> bool:  # the job's own word first: a route someone else made may answer too
         return contract.routed(paths.routed) and watch.answers(url, config)
 
-    return watch.follow(job_id, url, config, give_up, cluster=cluster, ready=ready)
+    status = watch.follow(job_id, url, config, give_up, cluster=cluster, ready=ready)
+    if options.json:  # the state it waited for: RUNNING and ready, else what Slurm says now
+        info = slurm.job(job_id, retry=False, cluster=cluster) if status else None
+        report(session, options, "RUNNING" if not status else (info.state if info else "UNKNOWN"))
+    return status
 
 
 def link(client: Any, alias: str, job_id: str) -> None:
@@ -134,10 +140,10 @@ def link(client: Any, alias: str, job_id: str) -> None:
         sys.stderr.write(f"galyleo: warning: {exc} (the session works without it)\n")
 
 
-def report(session: Record, options: Options) -> None:
+def report(session: Record, options: Options, state: str = "SUBMITTED") -> None:
     """URL last on stdout (only line with --quiet); with --json one document, words on stderr."""
     if options.json:
-        json.dump(session_json(session), sys.stdout, indent=2, sort_keys=True)
+        json.dump(session_json(session, state), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
         sys.stdout.flush()
         return
@@ -148,9 +154,9 @@ def report(session: Record, options: Options) -> None:
     print(session.url, flush=True)
 
 
-def session_json(session: Record) -> Dict[str, Any]:
+def session_json(session: Record, state: str = "SUBMITTED") -> Dict[str, Any]:
     keys = ("name", "job_id", "alias", "url", "script", "output", "record", "interface", "created")
-    return dict({k: getattr(session, k) for k in keys}, state="SUBMITTED")
+    return dict({k: getattr(session, k) for k in keys}, state=state)
 
 
 def record(spec: LaunchSpec, config: Config, paths: SessionFiles, alias: str, job_id: str,

@@ -1,6 +1,7 @@
 """Login-node checks before anything happens (`launch`, also `--dry-run`; skip with --no-preflight).
 
-Input: a LaunchSpec and the Config. Checks: the --conda-yml parses and names an
+Input: a LaunchSpec and the Config. Checks: the time limit is within the partition's
+maximum (when sinfo answers; a job above it would pend for ever); the --conda-yml parses and names an
 env; conda can be found the way the job finds it; the --conda-env exists and
 (when nothing else provides Jupyter) has the interface's command; each module
 loads, in order, after the site's reset and the --append-modulepath paths, as
@@ -43,6 +44,9 @@ def check(spec: LaunchSpec, config: Config, environ: Optional[Dict[str, str]] = 
     timeout = config.preflight_timeout or 20
     if shutil.which("sbatch", path=environ.get("PATH", os.defpath)) is None:
         return  # not a login node: `launch` says so itself, before anything else
+    from galyleo.config_commands import within_partition
+
+    within_partition(f"--time-limit {spec.time_limit}", spec.time_limit, spec.partition)  # else pends for ever
     if spec.conda_yml:
         yml_name(spec.conda_yml)
     provided = bool(spec.sif or spec.conda_yml)  # the image, or the env built in the job: checked there

@@ -107,7 +107,8 @@ def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dic
 
 
 def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int = 0) -> List[Tuple[str, str]]:
-    """`#SBATCH` option/value pairs in a fixed order; empty values are left out."""
+    """`#SBATCH` option/value pairs in a fixed order; empty values are left out, except for
+    options that take none (--exclusive, a value-less --sbatch option): their line has no `=`."""
     # sbatch expands %j, %u, ... in --output: a literal % is written %%, in launch's path as in generate's
     if handoff:
         output = handoff.output_file.replace("%", "%%")
@@ -124,13 +125,24 @@ def sbatch_pairs(spec: LaunchSpec, handoff: Optional[Handoff], signal_lead: int 
         ("cpus-per-task", str(spec.cpus)),
         ("gpus", str(spec.gpus) if spec.gpus else ""),
         ("gres", spec.gres),
-        ("mem", f"{spec.memory_gb}G" if spec.memory_gb else ""),
+        ("mem", mem(spec.memory_mb)),
         ("time", spec.time_limit),
         ("constraint", spec.constraint),
         ("signal", f"B:USR1@{signal_lead}" if signal_lead else ""),
         ("output", output),
+        ("nodelist", spec.nodelist),
+        ("exclude", spec.exclude),
     ]
-    return [(key, value) for key, value in pairs if value]
+    flags = [("exclusive", "")] if spec.exclusive else []
+    extra = [tuple(option[2:].partition("=")[::2]) for option in spec.sbatch]  # `--name=value`: (name, value)
+    return [(key, value) for key, value in pairs if value] + flags + [(k, v) for k, v in extra]
+
+
+def mem(megabytes: int) -> str:
+    """`--mem` as Slurm writes it: whole GB as `4G`, anything else in MB; "" for Slurm's default."""
+    if not megabytes:
+        return ""
+    return f"{megabytes // 1024}G" if megabytes % 1024 == 0 else f"{megabytes}M"
 
 
 def signal_lead(spec: LaunchSpec, config: Config) -> int:

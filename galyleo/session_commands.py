@@ -19,16 +19,23 @@ from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.sessions import Session
 from galyleo.slurm import JobInfo
+from galyleo.spec import seconds
 
 FOLLOW_POLL = 0.5  # seconds between reads of a followed job output
 FOLLOW_IDLE = 5.0  # ask Slurm whether the job still runs only after this long without new output
 
 
-def describe(info: JobInfo) -> str:
-    """The state column: PENDING with its reason, RUNNING with time left, ENDED with how."""
+def describe(info: JobInfo, lead: int = 0) -> str:
+    """The state column: PENDING with its reason, RUNNING with time left (within LEAD seconds
+    of the end: "ends in N min"), ENDED with how."""
     if info.state == "PENDING":
         return f"PENDING ({reasons.explain(info.reason).words})"
+    if info.state == "RUNNING" and info.time_left == "INVALID":  # past its time limit; Slurm is ending it
+        return "ENDING (time limit)"
     if info.state == "RUNNING":
+        left = seconds(info.time_left) if lead else None
+        if left is not None and left <= lead:
+            return f"RUNNING (ends in {max(1, -(-left // 60))} min)"
         return f"RUNNING ({info.time_left} left)"
     if info.state == "ENDED":
         return f"ENDED ({info.how})"
@@ -43,7 +50,8 @@ def as_json(session: Session, info: JobInfo) -> Dict[str, Any]:
         "job_id": session.job_id, "name": session.name, "alias": session.alias, "url": session.url,
         "state": info.state, "reason": info.reason if reason else "", "reason_text": reason.words if reason else "",
         "never_starts": bool(reason and reason.never), "advice": reasons.advice(info.reason) if reason else None,
-        "node": info.node, "time_left": info.time_left if info.state == "RUNNING" else "",
+        "node": info.node,
+        "time_left": info.time_left if info.state == "RUNNING" and info.time_left != "INVALID" else "",
         "expected_start": info.start if info.state == "PENDING" and info.start not in ("N/A", "Unknown") else "",
         "ended": info.how if info.state == "ENDED" else "", "interface": session.interface,
         "created": session.created, "age": sessions.age(session.created),
@@ -100,7 +108,7 @@ def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
     for s in shown:
         info = infos[s.job_id]
         kind = (s.interface or "-") + (" (ssh)" if s.connect == "ssh" else "")
-        rows.append((s.job_id, describe(info), kind, info.node or "-", sessions.age(s.created),
+        rows.append((s.job_id, describe(info, config.signal_lead), kind, info.node or "-", sessions.age(s.created),
                      s.url if info.state == "RUNNING" else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
@@ -118,7 +126,7 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
         emit(doc)
         return 0
     print(f"session    {session.name} (job {session.job_id}, {session.interface or 'jupyter'})")
-    print(f"state      {describe(info)}")
+    print(f"state      {describe(info, config.signal_lead)}")
     if doc["advice"]:
         hit = reasons.limit(info.reason, slurm.partition(info.partition))
         print(f"advice     {doc['advice']}" + (f" ({hit})" if hit else ""))
@@ -172,8 +180,20 @@ def open_url(config: Config, ident: Optional[str]) -> int:
     if not session.url:
         raise GalyleoError(f"job {session.job_id} has no URL yet: {describe(info)}; "
                            "it gets one when it starts")
+    if info.state == "ENDED":
+        raise GalyleoError(f"job {session.job_id} has ended ({info.how}{last_output(session.output)}): "
+                           f"its URL no longer works; `galyleo relaunch {session.job_id}` starts a new one")
     print(session.url)
     return 0
+
+
+def last_output(path: str) -> str:
+    """", last output at TIME UTC" from the job output's date (about when it ended); "" without one."""
+    try:
+        when = os.stat(path).st_mtime
+    except OSError:
+        return ""
+    return time.strftime(", last output at %Y-%m-%d %H:%M UTC", time.gmtime(when))
 
 
 def logs(config: Config, ident: Optional[str], follow: bool) -> int:

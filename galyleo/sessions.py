@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from galyleo import contract, slurm
+from galyleo import contract, endings, slurm
 from galyleo.contract import Record as Session
 from galyleo.errors import GalyleoError, UsageError
 from galyleo.slurm import LIVE, JobInfo
@@ -86,7 +86,10 @@ def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) ->
             result[session.job_id] = rows[session.job_id]
         else:
             final = rows[session.job_id].state if session.job_id in rows else ""
-            result[session.job_id] = JobInfo("ENDED", how=ended_how(session, final))
+            how = endings.remembered(session.record) or ended_how(session, final)
+            if final:  # Slurm's own word: sure, so kept for when it has forgotten the job
+                endings.remember(session.record, how)
+            result[session.job_id] = JobInfo("ENDED", how=how)
     return result
 
 
@@ -103,6 +106,8 @@ def ended_how(session: Session, final_state: str) -> str:
     if final_state:
         how = ENDINGS.get(final_state, final_state.lower())
         return f"{how}, exit status {status}" if how == "failed" and status not in ("", "0") else how
+    if any(line.startswith("slurmstepd") and "DUE TO TIME LIMIT" in line for line in text.splitlines()):
+        return ENDINGS["TIMEOUT"]  # slurmstepd's own line (`*** JOB N ... CANCELLED AT ... DUE TO TIME LIMIT ***`)
     if contract.says(text, contract.MARK_TERM):
         return "cancelled or time limit reached"
     if status:

@@ -232,4 +232,9 @@ def shell_job_ids(job_name: str) -> str:
     return shlex.join(["squeue", "--me", "--noheader", "--name", job_name, "--format", "%i"])
 
 
+def shell_my_job_ids() -> str:
+    """The shell command `galyleo completion` runs for this user's jobs Slurm lists (live ones), one a line."""
+    return shlex.join(["squeue", "--me", "--noheader", "--format", "%i"])
+
+
 SHELL_PARTITIONS = "sinfo --noheader --format %R"  # the partition names `galyleo completion` offers

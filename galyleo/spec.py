@@ -15,13 +15,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from galyleo import idle, tunnel
 from galyleo.config import ZERO_OFF, Config
-from galyleo.errors import ACCEPT, UsageError, bad
+from galyleo.errors import ACCEPT, UsageError, bad, show
 
 NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
 CONSTRAINT = re.compile(r"[A-Za-z0-9_.\-&|,*\[\]()!:]+\Z")
 GRES = re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*\Z")
-MEMORY = re.compile(r"([0-9]{1,9})(G|GB)?\Z")
+MEMORY = re.compile(r"([0-9]{1,10})([MGT]B?)?\Z", re.IGNORECASE)  # as sbatch --mem takes it
+MEMORY_UNITS_MB = {"M": 1, "G": 1024, "T": 1024 * 1024}  # no unit: GB
 MAX_MEMORY_GB = 1048576  # 1 PiB: far above any node, far below what overflows Slurm's MB count
 TIME_FORMS = (  # at most 9 digits per field: int() of a 5000-digit string would raise
     re.compile(r"(?P<m>[0-9]{1,9})\Z"),
@@ -34,6 +35,19 @@ SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
 # The command each interface runs: pre-flight looks for it on the login node, the job before starting it.
 INTERFACE_COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
 MAX_COUNT = 100000
+HOSTLIST = re.compile(r"[A-Za-z0-9_.\-\[\],]+\Z")  # node names and ranges: node[01-04],gpu7 (no file paths)
+SBATCH_OPTION = re.compile(r"--(?P<name>[a-z][a-z0-9-]*)(=(?P<value>[A-Za-z0-9_.,:@%+=/\-\[\]]+))?\Z")
+# sbatch options galyleo sets itself or that would break the session (where it writes, how it is
+# named, signalled, run, which environment it gets): refused in --sbatch, with the option to use if
+# there is one. getopt takes unique prefixes (`--out=` is --output), so a prefix of one is refused too.
+SBATCH_OWNED = {
+    "output": "", "error": "", "input": "", "open-mode": "", "job-name": "", "signal": "", "parsable": "",
+    "wrap": "", "chdir": "", "export": "", "export-file": "", "get-user-env": "", "array": "", "wait": "",
+    "test-only": "", "nodes": "", "ntasks": "", "uid": "", "gid": "", "help": "", "usage": "", "version": "",
+    "no-requeue": "", "requeue": "", "account": "-A", "partition": "-p", "cpus-per-task": "-c", "mem": "-m",
+    "gpus": "-g", "gres": "--gres", "time": "-t", "reservation": "-R", "qos": "-q", "constraint": "-C",
+    "nodelist": "-w", "exclude": "-x", "exclusive": "--exclusive",
+}
 DIGITS = re.compile(r"[0-9]{1,9}\Z")
 
 
@@ -44,7 +58,7 @@ class LaunchSpec:
     account: str
     partition: str
     cpus: int
-    memory_gb: int
+    memory_mb: int  # 0: Slurm's default
     gpus: int
     gres: str
     time_limit: str
@@ -68,6 +82,11 @@ class LaunchSpec:
     job_name: str
     idle_timeout: int = 0  # minutes without a running kernel or a request that end the session
     connect: str = "satellite"  # how the browser reaches Jupyter: the Satellite proxy, or an ssh tunnel (tunnel.py)
+    nodelist: str = ""  # hostlists, as sbatch --nodelist / --exclude take them
+    exclude: str = ""
+    exclusive: bool = False
+    sbatch: Tuple[str, ...] = ()  # other sbatch options, each `--name[=value]` (sbatch_option)
+    asked: Tuple[str, ...] = ()  # the launch options as the user gave them (relaunch reads them from the record)
 
 
 def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
@@ -87,7 +106,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         account=account,
         partition=option_or_setting("partition", args, config),
         cpus=option_or_setting("cpus", args, config),
-        memory_gb=option_or_setting("memory", args, config),
+        memory_mb=option_or_setting("memory", args, config),
         gpus=0 if args.gres or not gpus[1] else RULES["gpus"](*gpus),
         gres=_name("--gres", args.gres or "", ACCEPT["gres"], GRES),
         time_limit=capped_time(option_or_setting("time_limit", args, config), args.time_limit, config),
@@ -111,6 +130,10 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         job_name=RULES["job_name"]("setting job_name", config.job_name),
         idle_timeout=idle_timeout(args.idle_timeout, config, chosen_interface),
         connect=tunnel.mode(getattr(args, "connect", None), config),
+        nodelist=_name("--nodelist", getattr(args, "nodelist", None) or "", ACCEPT["hostlist"], HOSTLIST),
+        exclude=_name("--exclude", getattr(args, "exclude", None) or "", ACCEPT["hostlist"], HOSTLIST),
+        exclusive=bool(getattr(args, "exclusive", False)),
+        sbatch=tuple(sbatch_option(text) for text in (getattr(args, "sbatch", None) or [])),
     )
 
 
@@ -146,6 +169,20 @@ def check_conflicts(args: Any) -> None:
     for flag, value in (("--bind", args.bind), ("--nv", args.nv), ("--rocm", args.rocm)):
         if value and args.sif is None:
             raise UsageError(f"{flag}: only with --sif (it configures the container)")
+
+
+def sbatch_option(text: str) -> str:
+    """One `--sbatch` value: a long sbatch option, `--name` or `--name=value`, that galyleo does not own."""
+    match = SBATCH_OPTION.match(text)
+    if not match:
+        raise bad("--sbatch", text, ACCEPT["sbatch"])
+    name = match.group("name")
+    owned = next((key for key in SBATCH_OWNED if key.startswith(name)), None)
+    if owned is not None:
+        use = SBATCH_OWNED[owned]
+        instead = f"use galyleo's {use}" if use else "galyleo sets it itself"
+        raise UsageError(f"--sbatch {show(text)}: --{owned} is not for --sbatch ({instead})")
+    return text
 
 
 def _pick(given: Optional[str], default: str) -> str:
@@ -195,13 +232,24 @@ def _count(option: str, value: str) -> int:
 
 
 def memory(option: str, value: str) -> int:
-    """GB as a whole number; 0 means "not given": Slurm's per-CPU default applies."""
+    """MB, from GB as a whole number (`4`, `4G`) or Slurm's units (`4096M`, `4g`, `1T`);
+    0 means "not given": Slurm's per-CPU default applies."""
     if value == "":
         return 0
     match = MEMORY.match(value)
-    if not match or not 1 <= int(match.group(1)) <= MAX_MEMORY_GB:
+    unit = (match.group(2) or "G")[0].upper() if match else "G"
+    total = int(match.group(1)) * MEMORY_UNITS_MB[unit] if match else 0
+    if not 1 <= total <= MAX_MEMORY_GB * 1024:
         raise bad(option, value, ACCEPT["memory"])
-    return int(match.group(1))
+    return total
+
+
+def memory_gb(where: str, text: str) -> int:
+    """The `memory` setting is whole GB: TEXT in any form --memory takes, if it is whole GB."""
+    total = memory(where, text)
+    if total % 1024:
+        raise bad(where, text, ACCEPT["memory"] + " (as a setting: whole GB)")
+    return total // 1024
 
 
 def time_limit(option: str, value: str) -> str:
@@ -380,4 +428,6 @@ UNSET_BY_ZERO = tuple(key for key in RULES if key in ZERO_OFF)
 
 def setting_value(key: str, where: str, text: str) -> Any:
     """What `config set KEY TEXT` stores: TEXT through KEY's rule, with 0 where it means "not asked for"."""
-    return 0 if key in UNSET_BY_ZERO and text == "0" else RULES[key](where, text)
+    if key in UNSET_BY_ZERO and text == "0":
+        return 0
+    return memory_gb(where, text) if key == "memory" else RULES[key](where, text)

@@ -6,11 +6,13 @@ the files of ended sessions and never touches a live or unknown one.
 
 from __future__ import annotations
 
+import calendar
 import os
 import sys
-from typing import Any, List, Optional, Sequence
+import time
+from typing import Any, Dict, List, Optional, Sequence
 
-from galyleo import cancel, contract, records, sessions
+from galyleo import cancel, contract, endings, records, sessions
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.interrupts import Held
@@ -70,21 +72,29 @@ def stop_one(client: Any, session: Session, info: JobInfo) -> int:
         sys.stderr.write(f"galyleo: error: job {session.job_id}: {exc}; {kept}\n")
         return 1
     records.remove(contract.files_of_record(session.record).token)  # a job that never started never read it
+    endings.remember(session.record, endings.CANCELLED_PENDING if info.state == "PENDING" else endings.STOPPED)
     print(f"stopped job {session.job_id}" + (f" ({session.alias})" if session.alias else ""))
     return 0 if handled else 1
 
 
-def clean(config: Config, assume_yes: bool) -> int:
-    """Remove the records and files of ended sessions; never a live (or unknown) one."""
+def clean(config: Config, assume_yes: bool, idents: Sequence[str] = (), older_than: Optional[int] = None) -> int:
+    """Remove the records and files of ended sessions; never a live (or unknown) one.
+
+    Named sessions (IDS) are removed without a question (one not ended is an error, nothing
+    removed); otherwise every ended one, or those created over OLDER_THAN days ago, after asking."""
     found, infos = gather(config)
     if any(info.state == "UNKNOWN" for info in infos.values()):
         raise GalyleoError("the Slurm controller does not answer: cannot tell which sessions ended; nothing removed")
-    ended = [s for s in found if infos[s.job_id].state == "ENDED"]
-    for session in found:
-        if infos[session.job_id].state != "ENDED" and os.path.exists(session.record):
-            print(f"skipped job {session.job_id}: {describe(infos[session.job_id])}, "
-                  + ("still ending: clean again in a moment" if infos[session.job_id].state == "COMPLETING"
-                     else "not ended"))
+    if idents:
+        ended = [sessions.resolve(found, ident, infos) for ident in idents]
+        live = [s for s in ended if infos[s.job_id].state != "ENDED"]
+        if live:
+            raise GalyleoError(f"job {live[0].job_id}: {describe(infos[live[0].job_id])}, not ended "
+                               "(`galyleo stop` it first); nothing removed")
+        assume_yes = True
+    else:
+        ended = [s for s in found if infos[s.job_id].state == "ENDED" and old_enough(s.created, older_than)]
+        skipped(found, infos)
     if not ended:
         print("nothing to clean")
         return 0
@@ -103,6 +113,26 @@ def clean(config: Config, assume_yes: bool) -> int:
     return 0
 
 
+def skipped(found: Sequence[Session], infos: Dict[str, JobInfo]) -> None:
+    """Say which recorded sessions `clean` leaves because they have not ended."""
+    for session in found:
+        if infos[session.job_id].state != "ENDED" and os.path.exists(session.record):
+            print(f"skipped job {session.job_id}: {describe(infos[session.job_id])}, "
+                  + ("still ending: clean again in a moment" if infos[session.job_id].state == "COMPLETING"
+                     else "not ended"))
+
+
+def old_enough(created: str, days: Optional[int], now: Optional[float] = None) -> bool:
+    """Created more than DAYS days ago (None: any age); an unreadable date counts as old."""
+    if days is None:
+        return True
+    try:
+        then = calendar.timegm(time.strptime(created, contract.TIME_FORMAT))
+    except ValueError:
+        return True
+    return (now if now is not None else time.time()) - then > days * 86400
+
+
 def release_aliases(config: Config, ended: Sequence[Session]) -> None:
     """Aliases of ended sessions the proxy still holds (a pending job cancelled by a plain scancel)."""
     from galyleo.satellite import Client
@@ -117,8 +147,8 @@ def files_of(session: Session) -> List[str]:
     """The session's files, only those inside its own galyleo directory (a record names them)."""
     folder = os.path.dirname(session.record)
     named = contract.files_of_record(session.record)
-    paths = [session.record, session.output, session.script,
-             named.url, named.token, named.script, named.routed, named.ending]
+    paths = [session.record, session.output, session.script, named.url, named.token, named.script,
+             named.routed, named.ending, endings.path_of(session.record)]
     return [p for p in dict.fromkeys(paths) if p and os.path.dirname(os.path.abspath(p)) == folder]
 
 

@@ -102,7 +102,7 @@ def test_linktoken_fault_warns_and_the_session_still_works(cluster: Cluster, hom
     finally:
         cluster.cancel(session["job_id"])
     name = os.path.basename(session["script"])[:-3]
-    assert_clean(home, session["alias"], [name + ".json", name + ".out", name + ".sh"])
+    assert_clean(home, session["alias"], [name + ".ended", name + ".json", name + ".out", name + ".sh"])
 
 
 def test_redeem_refused_the_job_ends_and_destroys_its_alias(cluster: Cluster, home: str) -> None:

@@ -184,7 +184,7 @@ PRECEDENCE = [
     ("--account", "account", "site-acct", "cli-acct", "account", ("", "site-acct", "cli-acct")),
     ("--partition", "partition", "site-part", "cli-part", "partition", ("", "site-part", "cli-part")),
     ("--cpus", "cpus", 3, "7", "cpus", (1, 3, 7)),
-    ("--memory", "memory", 12, "20G", "memory_gb", (0, 12, 20)),
+    ("--memory", "memory", 12, "20G", "memory_mb", (0, 12 * 1024, 20 * 1024)),
     ("--gpus", "gpus", 2, "4", "gpus", (0, 2, 4)),
     ("--time-limit", "time_limit", "02:00:00", "90", "time_limit", ("00:30:00", "02:00:00", "01:30:00")),
     ("--qos", "qos", "site-qos", "cli-qos", "qos", ("", "site-qos", "cli-qos")),

@@ -286,7 +286,7 @@ def test_eof_at_the_clean_prompt_is_one_line(monkeypatch: pytest.MonkeyPatch, cl
 
     monkeypatch.setattr(sys, "stdin", ClosedTerminal())
     monkeypatch.setattr(stop, "clean",
-                        lambda config, yes: bool(stop.confirm("remove them?", "not removing anything")))
+                        lambda config, yes, *which: bool(stop.confirm("remove them?", "not removing anything")))
     result = cli(["clean"])
     assert result.status == 1 and result.err.splitlines()[-1] == "galyleo: error: no answer (end of input)"
 

@@ -173,7 +173,7 @@ def test_time_limit_reaches_header() -> None:
 @pytest.mark.parametrize("given, gb", [("4", 4), ("4G", 4), ("4GB", 4), ("04", 4), ("1024", 1024),
                                        ("1048576G", 1048576)])
 def test_memory_forms(given: str, gb: int) -> None:
-    assert build(["-m", given]).memory_gb == gb
+    assert build(["-m", given]).memory_mb == gb * 1024
     assert sbatch_lines(script(["-m", given]), "mem") == [f"#SBATCH --mem={gb}G"]
 
 

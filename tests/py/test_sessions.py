@@ -274,7 +274,8 @@ def test_completion_completes_values_keys_sessions_partitions_modules(
     script.write_text(out)
     assert completions(shell, script, ["galyleo", "launch", "-i", ""]) == ["lab", "notebook", "voila"]
     assert completions(shell, script, ["galyleo", "config", "set", "time"]) == ["time_limit", "time_limit_max"]
-    assert completions(shell, script, ["galyleo", "stop", ""]) == ["101", "205"]
+    assert completions(shell, script, ["galyleo", "stop", ""]) == ["205"]  # 101 has ended: only live ones
+    assert completions(shell, script, ["galyleo", "status", ""]) == ["101", "205"]
     assert completions(shell, script, ["galyleo", "logs", "1"]) == ["101"]
     assert completions(shell, script, ["galyleo", "launch", "--partition", "d"]) == ["debug"]
     if shell == "bash":  # zsh adds the typed prefix itself

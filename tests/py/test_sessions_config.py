@@ -38,7 +38,7 @@ BAD = [  # key, value, the accepted form the error must name (errors.ACCEPT key,
     ("cpus", "100001", "count"),
     ("gpus", "-1", "count"),
     ("memory", "4X", "memory"),
-    ("memory", "4T", "memory"),
+    ("memory", "1500M", "memory"),  # 4T is Slurm's and taken; a setting is whole GB
     ("partition", "debug,", "partition"),
     ("partition", "a b", "partition"),
     ("account", "abc;rm", "account"),

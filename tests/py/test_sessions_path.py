@@ -196,7 +196,7 @@ def test_wait_that_cancels_a_pending_job_leaves_no_token(launchable: Path, tmp_p
     assert status == (1 if how == "never starts" else 130), err
     assert ("destroy", "aa-bb-cc") in satellite
     assert calls(tmp_path / "bin" / "calls.log", "scancel") == [["--state=PENDING", "101"]]
-    assert sorted(p.suffix for p in launchable.iterdir()) == [".json", ".out", ".sh"]  # the token is gone
+    assert sorted(p.suffix for p in launchable.iterdir()) == [".ended", ".json", ".out", ".sh"]  # no token left
 
 
 # --- 4. --dry-run runs the login-node checks ---------------------------------------------------
