@@ -5,6 +5,7 @@ things a user meets every morning. Scripted Slurm and a fake Satellite; no clust
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,12 @@ def test_launch_refuses_a_time_limit_above_the_partition_maximum(env: Path, tmp_
     log = fake_slurm(tmp_path / "bin", "")
     (tmp_path / "bin" / "sinfo.out").write_text("site-part|2:00:00|4|8000\n")
     status, out, err = run(capsys, "launch", "-t", "3:00:00", *extra)
-    assert (status, out) == (2, "")
+    assert status == 2
     assert err.count("\n") == 1 and "at most 02:00:00" in err and err.startswith("galyleo: error: --time-limit")
+    if "--json" in extra:  # the same error as one JSON object on stdout, for a portal
+        assert json.loads(out) == {"error": err[len("galyleo: error: "):-1], "exit": 2}
+    else:
+        assert out == ""
     assert satellite == [] and calls(log, "sbatch") == []
     assert not list((env / ".galyleo").glob("*")) if (env / ".galyleo").exists() else True
 
