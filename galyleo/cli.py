@@ -251,8 +251,9 @@ def command_parser(name: str, config: Any) -> Parser:
 def parse(argv: List[str], config: Any) -> argparse.Namespace:
     """`galyleo COMMAND ...` through that command's parser; anything else through the tree."""
     for word in argv:  # argparse before 3.13 turns `--opt=--` into an empty list: the value would vanish
-        if word.startswith("--") and word.endswith("=--"):
-            fail(f"{word[:-3]} '--': not a value this option accepts")
+        option, _, value = word.partition("=")
+        if option.startswith("--") and value == "--":
+            fail(f"{option} '--': not a value this option accepts")
     if argv[:1] and argv[0] in COMMANDS:
         return command_parser(argv[0], config).parse_args(argv[1:])
     return make_parser(config).parse_args(argv)

@@ -185,3 +185,12 @@ def test_import_probe_sees_requests_on_the_launch_path(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "GALYLEO_CONFIG": str(site), "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin"}
     result = run_galyleo(["launch", "--no-preflight"], env=env, cwd=str(tmp_path), python_code=PROBE)  # site/base
     assert "requests" in result.err_lines[-1].split(" ", 1)[1].split(","), result.err
+
+
+@pytest.mark.parametrize("value", ["a=--", "$(x)%=--", "--x"])
+def test_a_value_that_only_ends_in_equals_dashes_is_kept_verbatim(value: str) -> None:
+    """Only a value that IS `--` is refused (argparse before 3.13 drops it); `a=--` is a value like any."""
+    from galyleo import cli
+    from galyleo.config import Config
+
+    assert cli.parse(["generate", f"--append-modulepath={value}"], Config()).append_modulepath == [value]

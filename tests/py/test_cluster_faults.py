@@ -144,7 +144,7 @@ def test_any_account_is_accepted_without_accounting(cluster: Cluster, home: str)
     # This Slurm has no accounting database, so sbatch cannot check accounts: an
     # unknown one is accepted (a site with AccountingStorageEnforce refuses it, and
     # that refusal takes the unknown-partition path above).
-    session = launched(launch(cluster, home, "-A", "no-such-account", "-t", "03:00:00"))
+    session = launched(launch(cluster, home, "-A", "no-such-account", "-t", "03:00:00", "--no-preflight"))
     stopped = run(cluster, home, "stop", session["job_id"])
     assert stopped.returncode == 0, stopped.stderr
     wait_no_jobs(home)
@@ -285,7 +285,8 @@ def test_port_taken_between_pick_and_bind(cluster: Cluster, home: str) -> None:
 # --- scancel, time limit --------------------------------------------------------------
 
 def test_plain_scancel_while_pending_then_clean_releases_the_alias(cluster: Cluster, home: str) -> None:
-    session = launched(launch(cluster, home, "-t", "03:00:00"))  # over MaxTime: pends forever
+    # over MaxTime (past the login-node check, which would refuse it): pends forever
+    session = launched(launch(cluster, home, "-t", "03:00:00", "--no-preflight"))
     slurm("scancel", session["job_id"], check=True)
     wait_no_jobs(home)
     assert sat.alias_record(session["alias"]) is not None  # no job ran, so no trap destroyed it
@@ -400,7 +401,8 @@ def test_disk_full(cluster: Cluster, home: str) -> None:
 
 
 def test_two_launches_in_the_same_second(cluster: Cluster, home: str) -> None:
-    procs = [spawn(cluster, home, "launch", "--json", "-e", cluster.module, "-t", "03:00:00") for _ in range(2)]
+    procs = [spawn(cluster, home, "launch", "--json", "-e", cluster.module, "-t", "03:00:00", "--no-preflight")
+             for _ in range(2)]
     results = [p.communicate(timeout=60) for p in procs]
     import json
 

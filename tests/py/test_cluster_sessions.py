@@ -43,7 +43,7 @@ def wait_state(cluster: Cluster, job_id: str, state: str, timeout: float = 60) -
 
 
 def test_pending_forever_then_released_running_open_logs_stop(cluster: Cluster) -> None:
-    launched = json_of(cluster.galyleo("launch", "--json", "-e", cluster.module, "-t", "03:00:00"))
+    launched = json_of(cluster.galyleo("launch", "--json", "-e", cluster.module, "-t", "03:00:00", "--no-preflight"))
     job_id, alias = launched["job_id"], launched["alias"]
     try:
         doc = wait_state(cluster, job_id, "PENDING")
@@ -80,7 +80,7 @@ def test_pending_forever_then_released_running_open_logs_stop(cluster: Cluster) 
 
 
 def test_stop_a_pending_job_destroys_the_alias_once(cluster: Cluster) -> None:
-    launched = json_of(cluster.galyleo("launch", "--json", "-e", cluster.module, "-t", "03:00:00"))
+    launched = json_of(cluster.galyleo("launch", "--json", "-e", cluster.module, "-t", "03:00:00", "--no-preflight"))
     wait_state(cluster, launched["job_id"], "PENDING")
     assert cluster.galyleo("stop", launched["alias"]).returncode == 0
     cluster.wait_job_gone(launched["job_id"])
@@ -107,7 +107,7 @@ def test_wait_exits_zero_when_ready_and_nonzero_when_the_job_dies(cluster: Clust
 
 def test_wait_gives_up_on_a_job_that_can_never_start(cluster: Cluster) -> None:
     """Not run by the issue-16 helper (the cluster harness was being rebuilt): for the lead."""
-    done = cluster.galyleo("launch", "--wait", "-e", cluster.module, "-t", "03:00:00")
+    done = cluster.galyleo("launch", "--wait", "-e", cluster.module, "-t", "03:00:00", "--no-preflight")
     assert done.returncode == 1, done.stderr
     assert ("can never start as submitted: the time limit is above the partition's maximum (the debug partition "
             "allows at most 02:00:00); lower --time-limit; cancelling it and releasing its alias") in done.stderr
