@@ -56,6 +56,28 @@ def manage_call(env: Dict[str, str], endpoint: str, host: str = LOGIN, **params:
     return done.stdout
 
 
+def servers_on(user: str, port: int) -> List[int]:
+    """Pids of USER's Jupyter/Voila processes told PORT. The port is on no command line (a
+    neighbour reads those), so this reads what only the owner and root can: the environment
+    the job hands Jupyter's private config file (GALYLEO_PORT)."""
+    import pwd
+
+    uid, want, found = pwd.getpwnam(user).pw_uid, f"GALYLEO_PORT={port}".encode(), []
+    for entry in os.listdir("/proc"):
+        try:
+            if not entry.isdigit() or os.stat(f"/proc/{entry}").st_uid != uid:
+                continue
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                environ = handle.read().split(b"\0")
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+        except OSError:  # gone meanwhile
+            continue
+        if want in environ and (b"jupyter" in cmdline or b"voila" in cmdline):
+            found.append(int(entry))
+    return found
+
+
 def harness_env() -> Dict[str, str]:
     """The variables tests/harness/up exported; fail (never skip) when it has not run."""
     path = os.path.join(HARNESS_ROOT, "env.sh")

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 import pytest
-from cluster import Browser, Cluster, run_code, sat, wait_for_page
+from cluster import Browser, Cluster, run_code, sat, servers_on, wait_for_page
 
 pytestmark = pytest.mark.cluster
 
@@ -66,16 +66,15 @@ def test_scancel_destroys_the_alias_and_stops_jupyter(cluster: Cluster) -> None:
     launched = cluster.launch()
     wait_for_page(launched.url, "JupyterLab")
     port = alias_entry(launched.alias)["port"]
+    assert servers_on(cluster.user, port), "Jupyter not found before the scancel"
     cluster.cancel(launched.job_id)
     wait_alias_gone(launched.alias)
     cluster.wait_job_gone(launched.job_id)
     assert sat.destroy_count(launched.alias) == 1
     deadline = time.time() + 15
-    while time.time() < deadline and f"--port={port}" in subprocess.run(
-            ["ps", "-u", cluster.user, "-o", "args"], capture_output=True, text=True).stdout:
+    while time.time() < deadline and servers_on(cluster.user, port):
         time.sleep(0.3)
-    assert f"--port={port}" not in subprocess.run(["ps", "-u", cluster.user, "-o", "args"],
-                                                  capture_output=True, text=True).stdout
+    assert not servers_on(cluster.user, port)
     assert "received SIGTERM" in cluster.output(launched)
 
 

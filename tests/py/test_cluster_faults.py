@@ -16,7 +16,7 @@ import time
 from typing import List, Tuple
 
 import pytest
-from cluster import Cluster, harness_env, manage_call, on, sat, slurm
+from cluster import Cluster, harness_env, manage_call, on, sat, servers_on, slurm
 from faultkit import (
     assert_clean,
     fault,
@@ -210,10 +210,9 @@ def test_jupyter_starts_but_never_answers(cluster: Cluster, home: str) -> None:
 
 
 def jupyter_pid(cluster: Cluster, port: int) -> int:
-    out = subprocess.run(["ps", "-ww", "-u", cluster.user, "-o", "pid=,args="], capture_output=True, text=True).stdout
-    pids = [int(line.split()[0]) for line in out.splitlines() if f"--port={port}" in line and "jupyter" in line]
-    assert pids, out
-    return pids[0]
+    pids = servers_on(cluster.user, port)
+    assert pids, f"no Jupyter of {cluster.user} on port {port}"
+    return min(pids)
 
 
 def test_jupyter_exits_mid_session(cluster: Cluster, home: str) -> None:

@@ -260,7 +260,8 @@ def test_another_user_on_the_node_gets_nothing_without_the_token(ssh_cluster) ->
 
     home = cluster.fresh_home()
     job_id, ssh, url = launch_ssh(cluster, home)
-    address, port = shlex.split(ssh)[3].split(":")[2:4]
+    argv = shlex.split(ssh)
+    address, port = argv[argv.index("-L") + 1].split(":")[2:4]
     try:
         node = slurm("squeue", "-h", "-j", job_id, "-o", "%N").stdout.strip()
         assert_refused_to(second_user(), node, f"{address}:{port}", url.split("token=")[1])
