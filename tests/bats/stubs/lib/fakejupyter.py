@@ -38,7 +38,7 @@ Knobs (environment):
   STUB_JUPYTER_EXIT=never      run until signalled
   STUB_JUPYTER_EXIT=tunneled   exit once a URL file in $STUB_URL_DIR (ssh mode) names this port
   STUB_JUPYTER_EXIT_STATUS=N   status for those exits (default 0)
-  STUB_JUPYTER_EXIT=idle       once redeemed and asked /api/status, log jupyter_server's own
+  STUB_JUPYTER_EXIT=idle       once redeemed and then asked /api/status, log jupyter_server's own
                                idle-shutdown line (only if given --ServerApp.shutdown_no_activity_timeout)
                                and exit; /api/status says the last activity was that long ago
   STUB_JUPYTER_RECENT=1        ... but /api/status says the last activity is now (the line is forged)
@@ -118,7 +118,7 @@ STARTED = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
 
 class Handler(http.server.BaseHTTPRequestHandler):
     cmd = "jupyter"
-    asked = False  # /api/status answered once
+    asked = False  # /api/status answered once the route is live (the job's watcher, not its readiness check)
     last_activity = STARTED
 
     def do_GET(self):
@@ -128,7 +128,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 body, code = b"forbidden\n", 403
             else:
                 kind = "application/json"
-                Handler.asked = True
+                routed = os.path.exists(os.path.join(log_dir(), f"redeemed-{self.server.server_address[1]}"))
+                Handler.asked = Handler.asked or routed
                 body = json.dumps({"connections": 0, "kernels": int(os.environ.get("STUB_JUPYTER_KERNELS", "0")),
                                    "last_activity": Handler.last_activity, "started": STARTED}).encode()
         record(self.cmd, "http", path=self.path, status=code)  # before the answer: the log orders it first
