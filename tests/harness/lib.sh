@@ -188,3 +188,20 @@ stop_daemons() {
 
 # stop_pidfile PIDFILE NAME: stop one daemon (kept for the satellite-* scripts).
 stop_pidfile() { stop_daemons "$1" "$2"; }
+
+# served_sum FILE WORD...: one sha256 over FILE's content and the WORDs (a daemon's program
+# and command line): what it serves, whatever the file's date (a new clone's files are new).
+served_sum() {
+    { cat "$1" && shift && printf '%s\n' "$@"; } | sha256sum | cut -d' ' -f1
+}
+
+# serves_other STAMP SUM [SRC PIDFILE]: true when the running daemon, which wrote STAMP
+# (served_sum at its start), serves something else than SUM now. A daemon started before
+# stamps existed is taken as it is (its stamp written) unless SRC is newer than PIDFILE.
+serves_other() {
+    local stamp=$1 sum=$2 src=${3:-} pidfile=${4:-}
+    if [[ ! -e $stamp && -n $src && -e $pidfile && ! $src -nt $pidfile ]]; then
+        printf '%s\n' "$sum" >"$stamp"
+    fi
+    [[ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]]
+}

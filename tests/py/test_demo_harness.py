@@ -41,3 +41,77 @@ def test_make_demo_shell_passes_its_stdin_to_the_shell(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "galyleo list\n"
+
+
+def serves_other(tmp: Path, src: Path, *words: str) -> bool:
+    """lib.sh's restart decision for a stand-in started from src (stamp, pid file in tmp)."""
+    script = ('. "$1/lib.sh"; shift; src=$1; shift; sum=$(served_sum "$src" "$@"); '
+              'serves_other "$ROOT/standin.sum" "$sum" "$src" "$ROOT/standin.pid"')
+    env = dict(os.environ, GALYLEO_HARNESS_ROOT=str(tmp), ROOT=str(tmp))
+    done = subprocess.run(["bash", "-c", script, "x", str(HARNESS), str(src), *words], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode == 0
+
+
+def stamp(tmp: Path, src: Path, *words: str) -> None:
+    """What satellite-up writes when it starts the stand-in."""
+    script = '. "$1/lib.sh"; shift; src=$1; shift; served_sum "$src" "$@" >"$ROOT/standin.sum"'
+    env = dict(os.environ, GALYLEO_HARNESS_ROOT=str(tmp), ROOT=str(tmp))
+    subprocess.run(["bash", "-c", script, "x", str(HARNESS), str(src), *words], env=env, check=True)
+
+
+def test_the_stand_in_restarts_only_when_what_it_serves_changed(tmp_path: Path) -> None:
+    src = tmp_path / "satellite_standin.py"
+    src.write_text("print('stand-in')\n")
+    (tmp_path / "standin.pid").write_text("1\n")
+    stamp(tmp_path, src, "--subnet", "198.18.0.0/24")
+    # A newer clone: the same file, a newer date.
+    os.utime(src, (2e9, 2e9))
+    assert not serves_other(tmp_path, src, "--subnet", "198.18.0.0/24")
+    assert serves_other(tmp_path, src, "--subnet", "10.0.0.0/8")
+    src.write_text("print('stand-in, changed')\n")
+    os.utime(src, (1e9, 1e9))
+    assert serves_other(tmp_path, src, "--subnet", "198.18.0.0/24")
+
+
+def test_a_stand_in_started_before_stamps_is_kept_unless_its_source_is_newer(tmp_path: Path) -> None:
+    src = tmp_path / "satellite_standin.py"
+    src.write_text("print('stand-in')\n")
+    pidfile = tmp_path / "standin.pid"
+    pidfile.write_text("1\n")
+    os.utime(src, (1e9, 1e9))
+    assert not serves_other(tmp_path, src)
+    assert (tmp_path / "standin.sum").exists()
+    (tmp_path / "standin.sum").unlink()
+    os.utime(src, (2e9, 2e9))
+    assert serves_other(tmp_path, src)
+
+
+def standin(root: Path, saved: object = None) -> object:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("satellite_standin", HARNESS / "satellite_standin.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module.Satellite(str(root), "satellite.test", ["alpha", "beta", "gamma"], saved)
+
+
+def test_a_restarted_stand_in_keeps_aliases_and_routes(tmp_path: Path) -> None:
+    import json
+
+    first = standin(tmp_path)
+    reply = first.handle("getlink", "GET", {}, "127.0.0.1")  # type: ignore[attr-defined]
+    alias = reply.split()[-1]
+    first.handle("redeemtoken", "GET", {"token": alias, "port": "8888"}, "127.0.0.5")  # type: ignore[attr-defined]
+    pending = first.handle("getlink", "GET", {}, "127.0.0.1").split()[-1]  # type: ignore[attr-defined]
+    state = tmp_path / "state.json"
+    first.save(str(state))  # type: ignore[attr-defined]
+    assert state.stat().st_mode & 0o077 == 0
+    routes = tmp_path / "routes.txt"
+    routes.unlink()
+    second = standin(tmp_path, json.loads(state.read_text()))
+    assert f"{alias} 127.0.0.5:8888\n" in routes.read_text()
+    assert {r["alias"]: r["state"] for r in second.state()} == {alias: "proxied", pending: "pending"}  # type: ignore[attr-defined]
+    second.handle("destroytoken", "GET", {"token": alias}, "127.0.0.5")  # type: ignore[attr-defined]
+    assert alias not in routes.read_text()
