@@ -115,3 +115,61 @@ def test_a_restarted_stand_in_keeps_aliases_and_routes(tmp_path: Path) -> None:
     assert {r["alias"]: r["state"] for r in second.state()} == {alias: "proxied", pending: "pending"}  # type: ignore[attr-defined]
     second.handle("destroytoken", "GET", {"token": alias}, "127.0.0.5")  # type: ignore[attr-defined]
     assert alias not in routes.read_text()
+
+
+ON_STUB = r'''
+state=$(dirname "$0")/../state
+case " $* " in
+  *" launch "*) echo launch >>"$state/launches"
+    printf '%s\n' "Submitted batch job 42 (session s)" "Job output: /out" \
+      "ssh -N -o ExitOnForwardFailure=yes -L 127.0.0.1:8001:node1:9001 galytest@198.19.0.3" \
+      "http://127.0.0.1:8001/?token=t" ;;
+  *" %i "*) [[ -e $state/running ]] && echo 42 || true ;;
+  *" %N "*) echo node1 ;;
+esac
+'''
+
+
+def fake_demo(tmp: Path) -> Path:
+    """The real demo script over stand-ins for the cluster: `on` answers launch and squeue."""
+    harness = tmp / "harness"
+    harness.mkdir()
+    shutil.copy(HARNESS / "demo", harness / "demo")
+    stub(harness / "install-galyleo", "cat >/dev/null")
+    stub(harness / "on", ON_STUB)
+    (tmp / "state").mkdir()
+    (tmp / "ssh").mkdir()
+    (tmp / "ssh" / "host_ed25519.pub").write_text("ssh-ed25519 AAAAhostkey root@login\n")
+    (tmp / "env.sh").write_text(f"GALYLEO_TEST_USER=../{tmp}\nLOGIN_HOST=login\nJUPYTER_MODULE=jupyter\n"
+                                "LOGIN_PUBLIC_ADDR=198.19.0.3\nLAPTOP_SSH_KEY=/keys/laptop\n")
+    return harness / "demo"
+
+
+def run_demo(tmp: Path, demo: Path) -> str:
+    env = dict(os.environ, GALYLEO_HARNESS_ROOT=str(tmp))
+    done = subprocess.run(["bash", str(demo), "ssh"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_demo_ssh_prints_the_command_to_run_here_and_how_to_stop(tmp_path: Path) -> None:
+    out = run_demo(tmp_path, fake_demo(tmp_path))
+    known = tmp_path / "ssh" / "known_hosts"
+    assert (f"  ssh -i /keys/laptop -o UserKnownHostsFile={known} -N -o ExitOnForwardFailure=yes"
+            " -L 127.0.0.1:8001:node1:9001 galytest@198.19.0.3\n") in out
+    assert known.read_text() == "198.19.0.3 ssh-ed25519 AAAAhostkey\n"
+    assert "  printf 'galyleo stop 42\\n' | make demo-shell\n" in out
+    assert (tmp_path / "demo-ssh.session").stat().st_mode & 0o077 == 0
+
+
+def test_demo_shows_its_running_session_again_instead_of_launching_another(tmp_path: Path) -> None:
+    demo = fake_demo(tmp_path)
+    launches = tmp_path / "state" / "launches"
+    run_demo(tmp_path, demo)
+    (tmp_path / "state" / "running").touch()
+    again = run_demo(tmp_path, demo)
+    assert launches.read_text() == "launch\n"
+    assert "job 42, still runs" in again and "http://127.0.0.1:8001/?token=t" in again
+    (tmp_path / "state" / "running").unlink()
+    run_demo(tmp_path, demo)
+    assert launches.read_text() == "launch\nlaunch\n"
