@@ -195,13 +195,15 @@ served_sum() {
     { cat "$1" && shift && printf '%s\n' "$@"; } | sha256sum | cut -d' ' -f1
 }
 
-# serves_other STAMP SUM [SRC PIDFILE]: true when the running daemon, which wrote STAMP
-# (served_sum at its start), serves something else than SUM now. A daemon started before
-# stamps existed is taken as it is (its stamp written) unless SRC is newer than PIDFILE.
+# serves_other STAMP SUM PIDFILE [SRC]: true when the running daemon of PIDFILE serves
+# something else than SUM now. STAMP holds "PID SUM" as written at its start; a daemon
+# without its stamp (started before stamps, or by a script that writes none) is taken as
+# it is (its stamp written) unless SRC is newer than PIDFILE.
 serves_other() {
-    local stamp=$1 sum=$2 src=${3:-} pidfile=${4:-}
-    if [[ ! -e $stamp && -n $src && -e $pidfile && ! $src -nt $pidfile ]]; then
-        printf '%s\n' "$sum" >"$stamp"
+    local stamp=$1 sum=$2 pidfile=$3 src=${4:-} pid
+    pid=$(cat "$pidfile" 2>/dev/null) || return 0
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "$pid "* && -n $src && ! $src -nt $pidfile ]]; then
+        printf '%s %s\n' "$pid" "$sum" >"$stamp"
     fi
-    [[ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]]
+    [[ "$(cat "$stamp" 2>/dev/null)" != "$pid $sum" ]]
 }

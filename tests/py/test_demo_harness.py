@@ -46,7 +46,7 @@ def test_make_demo_shell_passes_its_stdin_to_the_shell(tmp_path: Path) -> None:
 def serves_other(tmp: Path, src: Path, *words: str) -> bool:
     """lib.sh's restart decision for a stand-in started from src (stamp, pid file in tmp)."""
     script = ('. "$1/lib.sh"; shift; src=$1; shift; sum=$(served_sum "$src" "$@"); '
-              'serves_other "$ROOT/standin.sum" "$sum" "$src" "$ROOT/standin.pid"')
+              'serves_other "$ROOT/standin.sum" "$sum" "$ROOT/standin.pid" "$src"')
     env = dict(os.environ, GALYLEO_HARNESS_ROOT=str(tmp), ROOT=str(tmp))
     done = subprocess.run(["bash", "-c", script, "x", str(HARNESS), str(src), *words], env=env,
                           capture_output=True, text=True, timeout=30)
@@ -56,7 +56,8 @@ def serves_other(tmp: Path, src: Path, *words: str) -> bool:
 
 def stamp(tmp: Path, src: Path, *words: str) -> None:
     """What satellite-up writes when it starts the stand-in."""
-    script = '. "$1/lib.sh"; shift; src=$1; shift; served_sum "$src" "$@" >"$ROOT/standin.sum"'
+    script = ('. "$1/lib.sh"; shift; src=$1; shift; '
+              'echo "$(<"$ROOT/standin.pid") $(served_sum "$src" "$@")" >"$ROOT/standin.sum"')
     env = dict(os.environ, GALYLEO_HARNESS_ROOT=str(tmp), ROOT=str(tmp))
     subprocess.run(["bash", "-c", script, "x", str(HARNESS), str(src), *words], env=env, check=True)
 
@@ -86,6 +87,22 @@ def test_a_stand_in_started_before_stamps_is_kept_unless_its_source_is_newer(tmp
     (tmp_path / "standin.sum").unlink()
     os.utime(src, (2e9, 2e9))
     assert serves_other(tmp_path, src)
+
+
+def test_a_stamp_of_another_process_does_not_vouch_for_the_running_one(tmp_path: Path) -> None:
+    # Started again by a script that writes no stamp (an older clone): the stamp is stale.
+    src = tmp_path / "satellite_standin.py"
+    src.write_text("print('stand-in')\n")
+    pidfile = tmp_path / "standin.pid"
+    pidfile.write_text("1\n")
+    stamp(tmp_path, src)
+    os.utime(src, (1e9, 1e9))
+    pidfile.write_text("2\n")
+    os.utime(src, (2e9, 2e9))
+    assert serves_other(tmp_path, src)
+    os.utime(src, (1e9, 1e9))
+    assert not serves_other(tmp_path, src)
+    assert (tmp_path / "standin.sum").read_text().startswith("2 ")
 
 
 def standin(root: Path, saved: object = None) -> object:
