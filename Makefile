@@ -5,7 +5,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 HARNESS_ROOT ?= /srv/galyleo-test
 
-.PHONY: all venv lint lint-scripts pyz harness harness-down test test-fast test-py test-bats demo demo-shell bench clean
+.PHONY: all venv lint lint-scripts pyz harness harness-down test test-fast test-py test-bats demo demo-ssh demo-shell bench clean
 
 all: pyz
 
@@ -28,8 +28,9 @@ lint-scripts: venv
 pyz: venv
 	$(VPY) build/build_pyz.py --out dist/galyleo.pyz
 
+# stdin stays for the target that asked (demo-shell's commands): the set-up never reads it.
 harness:
-	bash tests/harness/up
+	bash tests/harness/up </dev/null
 
 harness-down:
 	bash tests/harness/down
@@ -52,6 +53,10 @@ test-fast: venv lint
 
 demo: venv pyz harness
 	bash tests/harness/demo
+
+# The same in ssh-tunnel mode (no proxy): prints the ssh command to run here, the laptop's key included.
+demo-ssh: venv pyz harness
+	bash tests/harness/demo ssh
 
 # A login shell on the cluster's login node as the demo user: galyleo on PATH, the site config in effect.
 demo-shell: venv pyz harness

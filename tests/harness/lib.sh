@@ -188,3 +188,22 @@ stop_daemons() {
 
 # stop_pidfile PIDFILE NAME: stop one daemon (kept for the satellite-* scripts).
 stop_pidfile() { stop_daemons "$1" "$2"; }
+
+# served_sum FILE WORD...: one sha256 over FILE's content and the WORDs (a daemon's program
+# and command line): what it serves, whatever the file's date (a new clone's files are new).
+served_sum() {
+    { cat "$1" && shift && printf '%s\n' "$@"; } | sha256sum | cut -d' ' -f1
+}
+
+# serves_other STAMP SUM PIDFILE [SRC]: true when the running daemon of PIDFILE serves
+# something else than SUM now. STAMP holds "PID SUM" as written at its start; a daemon
+# without its stamp (started before stamps, or by a script that writes none) is taken as
+# it is (its stamp written) unless SRC is newer than PIDFILE.
+serves_other() {
+    local stamp=$1 sum=$2 pidfile=$3 src=${4:-} pid
+    pid=$(cat "$pidfile" 2>/dev/null) || return 0
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "$pid "* && -n $src && ! $src -nt $pidfile ]]; then
+        printf '%s %s\n' "$pid" "$sum" >"$stamp"
+    fi
+    [[ "$(cat "$stamp" 2>/dev/null)" != "$pid $sum" ]]
+}

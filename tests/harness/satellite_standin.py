@@ -27,6 +27,7 @@ import json
 import os
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -43,6 +44,9 @@ DEFAULT_CONFIG = {
     "tokenjobstate_staleness": False,  # True: "<secs> <code>" like the deployed CGI
     "faults": {},
 }
+# What a restart keeps (--state): the sessions' aliases and routes and the tests' records
+# of them. The config is not kept: it is per test, and a restart brings a new program.
+SAVED = ("aliases", "removals", "destroys", "calls_log")
 MAX_CALLS = 20000
 SQUEUE_TIMEOUT = 3.0
 SQUEUE_CACHE_SECS = 2.0
@@ -86,7 +90,7 @@ class Oops(Exception):
 class Satellite:
     """All state, behind one lock. Times are epoch seconds."""
 
-    def __init__(self, root, domain, words):
+    def __init__(self, root, domain, words, saved=None):
         self.root = root
         self.domain = domain
         self.words = words
@@ -97,19 +101,32 @@ class Satellite:
         self._squeue_cache = {}
         self._last_routes = None
         self._last_mtime_ns = 0
-        self.reset()
+        self.reset(saved)
 
     # ---- bookkeeping -------------------------------------------------------
-    def reset(self):
+    def reset(self, saved=None):
+        """Forget everything, or start from SAVED (what save() wrote) without a moment of no routes."""
         with self.lock:
             self.config = json.loads(json.dumps(DEFAULT_CONFIG))
             self.aliases = {}  # alias -> record
             self.removals = {}  # alias -> (due time, "ip:port") of destroyed routed aliases
             self.calls_log = []
             self.destroys = {}  # alias -> {"calls": n, "succeeded": m}
+            for key in SAVED:
+                if saved and key in saved:
+                    setattr(self, key, saved[key])
+            self.removals = {a: tuple(v) for a, v in self.removals.items()}
             self._squeue_cache = {}
             self._sync_routes()
             self.wake.notify_all()
+
+    def save(self, path):
+        """Write what a restart keeps to PATH (0600, atomically), for load_saved()."""
+        with self.lock:
+            tmp = path + ".tmp"
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+                json.dump({key: getattr(self, key) for key in SAVED}, fh)
+            os.replace(tmp, path)
 
     def configure(self, new):
         with self.lock:
@@ -501,6 +518,24 @@ def load_words(path):
     return words
 
 
+def load_saved(path):
+    """What the previous run saved at PATH (used once: the file goes), or None."""
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        saved = json.load(fh)
+    os.remove(path)
+    return saved
+
+
+def save_on_term(sat, path):
+    """On SIGTERM (satellite-up's restart), save the state to PATH and leave."""
+    def stop(signum, frame):
+        sat.save(path)
+        os._exit(0)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", required=True, help="state directory (routes.txt lives here)")
@@ -511,10 +546,13 @@ def main():
     ap.add_argument("--control-address", default="127.0.0.1")
     ap.add_argument("--subnet", default=DEFAULT_CONFIG["subnet"],
                     help="the IP gate after start and after every reset")
+    ap.add_argument("--state", help="aliases and routes: saved here on SIGTERM, taken back at start")
     args = ap.parse_args()
     DEFAULT_CONFIG["subnet"] = str(ipaddress.ip_network(args.subnet, strict=False))
 
-    sat = Satellite(args.root, args.domain, load_words(args.words))
+    sat = Satellite(args.root, args.domain, load_words(args.words), load_saved(args.state))
+    if args.state:
+        save_on_term(sat, args.state)
     ManageHandler.sat = ControlHandler.sat = sat
     ThreadingHTTPServer.daemon_threads = True
     manage = ThreadingHTTPServer(("127.0.0.1", args.manage_port), ManageHandler)
