@@ -476,7 +476,9 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
         cases.append(f"    {sh(name)}) opts={sh(words)} ;;")
     names = " ".join(subparsers.choices)
     body = "\n".join(cases)
-    folder = config.output_dir
+    from galyleo.contract import user_folder
+
+    folder = user_folder(config.output_dir)
     home_relative = folder == "~" or folder.startswith("~/")
     folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
     keys = " ".join(f.name for f in fields(config))

@@ -190,6 +190,16 @@ def printf_safe(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "%%")
 
 
+def user_folder(text: str) -> str:
+    """A configured folder with `%u` as the user's login name, so one site line
+    (`/shared/galyleo/%u`) gives each user a folder of their own."""
+    if "%u" not in text:
+        return text
+    import pwd
+
+    return text.replace("%u", pwd.getpwuid(os.getuid()).pw_name)
+
+
 # --- a session's files ----------------------------------------------------------------
 PREFIX = "galyleo-"  # every session file's name starts so (records are found by it)
 SUFFIXES = {"output": ".out", "script": ".sh", "token": ".token", "record": ".json", "url": ".url",

@@ -13,7 +13,7 @@ import stat
 import time
 
 from galyleo import contract
-from galyleo.contract import Record, SessionFiles
+from galyleo.contract import Record, SessionFiles, user_folder
 from galyleo.errors import GalyleoError, UsageError
 
 
@@ -88,5 +88,5 @@ def remove(*paths: str) -> None:
 
 
 def expand(path: str) -> str:
-    """`~` in a configured directory means the user's home."""
-    return os.path.abspath(os.path.expanduser(path))
+    """`~` in a configured directory means the user's home, `%u` the user's name."""
+    return os.path.abspath(os.path.expanduser(user_folder(path)))

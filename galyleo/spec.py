@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from galyleo import idle, tunnel
 from galyleo.config import ZERO_OFF, Config
+from galyleo.contract import user_folder
 from galyleo.errors import ACCEPT, UsageError, bad, show
 
 NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
@@ -380,6 +381,7 @@ def sif(value: Optional[str]) -> str:
 
 def output_dir(value: str, home: str) -> str:
     """Job output goes in `#SBATCH --output`, which sbatch (not bash) parses: keep it plain."""
+    value = user_folder(value)
     if value == "~" or value.startswith("~/"):
         value = home + value[1:]
     path = os.path.abspath(os.path.expanduser(value))

@@ -7,6 +7,7 @@ still CONFIGURING, numbers out of range, and exceptions that are not galyleo's o
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -171,6 +172,23 @@ def test_percent_in_output_dir_is_escaped_for_sbatch_in_launch(tmp_path: Path, f
     (output,) = [line for line in script.read_text().splitlines() if line.startswith("#SBATCH --output=")]
     (real_output,) = folder.glob("*.out")
     assert output == f"#SBATCH --output={str(real_output).replace('%', '%%')}"
+
+
+def test_percent_u_in_output_dir_is_the_users_own_folder_for_launch_and_list(
+        tmp_path: Path, fake_satellite: FakeSatellite, tls_cert) -> None:
+    """A site's `output_dir = "/shared/galyleo/%u"`: each user's sessions in a folder named for them."""
+    import pwd
+
+    slurm(tmp_path)
+    user = pwd.getpwuid(os.getuid()).pw_name
+    env = launch_env(tmp_path, fake_satellite, tls_cert[0], GALYLEO_OUTPUT_DIR=str(tmp_path / "shared" / "%u"))
+    done = finish(start(env, "-Q"))
+    assert done.returncode == 0, done.stderr
+    mine = tmp_path / "shared" / user
+    (script,) = mine.glob("*.sh")
+    assert f"#SBATCH --output={mine}/" in script.read_text() and not (tmp_path / "shared" / "%u").exists()
+    listed = galyleo("list", "--all", "--json", env=env)
+    assert listed.returncode == 0 and json.loads(listed.stdout)["sessions"], listed.stderr
 
 
 # --- Slurm --------------------------------------------------------------------------------
