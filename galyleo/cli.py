@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from galyleo import __version__
+from galyleo import __version__, apps
 from galyleo.errors import GalyleoError, UsageError
 from galyleo.startup import TYPE_CHECKING
 
@@ -90,7 +90,7 @@ def add_launch_options(parser: argparse.ArgumentParser, config: Any) -> None:
     sched.add_argument("--sbatch", action="append", metavar="OPTION",
                        help="any other sbatch option, as one word: --sbatch=--mail-type=END (repeatable)")
     jup = parser.add_argument_group("Jupyter options")
-    jup.add_argument("-i", "--interface", help=f"lab, notebook or voila (default: {config.interface})")
+    jup.add_argument("-i", "--interface", help=f"{apps.choices()} (default: {config.interface})")
     jup.add_argument("-d", "--notebook-dir", help="directory the session starts in (default: $HOME)")
     cap = f", at most {config.idle_timeout_max}" if config.idle_timeout_max else ""
     jup.add_argument("--idle-timeout", metavar="MINUTES",
@@ -464,8 +464,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     import shlex
     from dataclasses import fields
 
-    from galyleo import contract, slurm
-    from galyleo.spec import INTERFACE_COMMANDS
+    from galyleo import apps, connect, contract, slurm
 
     sh = shlex.quote
 
@@ -482,8 +481,8 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
     home_relative = folder == "~" or folder.startswith("~/")
     folder_sh = '"$HOME"' + (shlex.quote(folder[1:]) if folder[1:] else "") if home_relative else shlex.quote(folder)
     keys = " ".join(f.name for f in fields(config))
-    interfaces = " ".join(INTERFACE_COMMANDS)
-    connects = " ".join(m for m in config.connect_allowed if m in contract.CONNECT_MODES)  # compgen -W expands it
+    interfaces = " ".join(apps.NAMES)
+    connects = " ".join(m for m in config.connect_allowed if m in connect.MODES)  # compgen -W expands it
     presets = " ".join(sorted(PRESETS))  # names are plain (config.preset_tables)
     script = f"""# galyleo {shell} completion: eval "$(galyleo completion {shell})"
 # _galyleo_sessions: job ids of recorded sessions, and of this user's jobs named {sh(config.job_name)}.

@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Tuple
 
-from galyleo import contract, idle, privatecache
+from galyleo import apps, idle, privatecache
+from galyleo.connect import MODES as CONNECT_MODES
 from galyleo.errors import ACCEPT, ConfigError
 
 # The profile.d scripts come first: they are what a login shell runs, and only they
@@ -68,8 +69,8 @@ class Config:
     time_limit_max: str = ""
     proxy_address: str = ""
     shiv_keep: int = 2
-    connect: str = "satellite"
-    connect_allowed: List[str] = field(default_factory=lambda: ["satellite", "ssh"])
+    connect: str = CONNECT_MODES[0]
+    connect_allowed: List[str] = field(default_factory=lambda: list(CONNECT_MODES))
     login_host: str = ""
 
     @property
@@ -80,9 +81,9 @@ class Config:
 CHOICES: Dict[str, Tuple[str, ...]] = {
     "module_reset": ("reset", "purge", "none"),
     "container_runtime": ("auto", "apptainer", "singularity"),
-    "interface": ("lab", "notebook", "voila"),
-    "connect": contract.CONNECT_MODES,
-    "connect_allowed": contract.CONNECT_MODES,  # each item of the list
+    "interface": apps.NAMES,
+    "connect": CONNECT_MODES,
+    "connect_allowed": CONNECT_MODES,  # each item of the list
 }
 
 # Values that end up inside URLs, JSON records and the job script unquoted by design.
@@ -96,7 +97,7 @@ PATTERNS: Dict[str, Tuple[str, str]] = {
 
 # What every item of a list setting must be, wherever the list comes from: (pattern, accepted).
 ITEMS: Dict[str, Tuple[str, str]] = {
-    "connect_allowed": (r"(satellite|ssh)\Z", "a list of satellite and/or ssh, not empty"),
+    "connect_allowed": (f"({'|'.join(CONNECT_MODES)})\\Z", f"a list of {' and/or '.join(CONNECT_MODES)}, not empty"),
     "default_modules": (r"[^\s,-][^\s,]*\Z", ACCEPT["module"]),
     "module_init": (r"/[^\n\0]*\Z", "a list of absolute paths of files that set up `module`"),
 }

@@ -16,7 +16,7 @@ from dataclasses import asdict, replace
 from typing import Any, List, Optional
 
 from galyleo import config as site
-from galyleo import reasons, records, slurm, spec, tunnel
+from galyleo import connect, reasons, records, slurm, spec
 from galyleo.errors import UsageError
 
 
@@ -121,7 +121,7 @@ def config_check(path: Optional[str]) -> int:
         if key in spec.RULES and not any(f": {key} " in p for p in found) and not isinstance(value, list):
             found += launch_refusal("", spec.setting_value, key, f"config {path}: {key}", str(value))
     if not found:
-        found += launch_refusal(f"config {path}: ", tunnel.mode, None, site.parse_file(path))
+        found += launch_refusal(f"config {path}: ", connect.choose, None, site.parse_file(path))
     for problem in found:
         sys.stderr.write(f"galyleo: error: {problem}\n")
     if found:

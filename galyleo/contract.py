@@ -14,7 +14,7 @@ or printed. What crosses, in one place:
   and the time format;
 - the log lines the job prints that galyleo reads back (`MARK_*`);
 - where the job looks for conda, and the conda-pack cache key's recipe.
-Contracts of one feature stay with it (idle.py: the activity file; tunnel.py: the
+Contracts of one feature stay with it (idle.py: the activity file; connect/ssh.py: the
 ssh URL file) and follow the same rule.
 """
 
@@ -27,6 +27,8 @@ import re
 import stat
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from galyleo.connect import MODES as CONNECT_MODES  # how a session is reached (config's `connect` choices too)
 
 # --- the session record ---------------------------------------------------------------
 RECORD_VERSION = 1  # a record without "version" is from before it was counted: read the same way
@@ -49,7 +51,7 @@ class Record:
     created: str = ""
     record: str = ""
     cluster: str = ""  # set when sbatch named another cluster than this node's (slurm.on_cluster)
-    connect: str = "satellite"  # or "ssh" (tunnel.py): then there is no alias, and url is the laptop's
+    connect: str = CONNECT_MODES[0]  # the connection mode (galyleo/connect/): ssh has no alias, url is the laptop's
     domain: str = ""
     login_host: str = ""
     ssh_target: str = ""
@@ -78,7 +80,8 @@ class Record:
         def text(key: str) -> str:
             return str(data.get(key) or "")
 
-        version, port, connect = data.get("version") or 0, data.get("local_port") or 0, text("connect") or "satellite"
+        version, port = data.get("version") or 0, data.get("local_port") or 0
+        connect = text("connect") or CONNECT_MODES[0]
         if not (type(version) is int and 0 <= version <= RECORD_VERSION):
             raise BadFile(f"version {str(version)[:20]!r}: this galyleo reads versions up to {RECORD_VERSION}")
         if connect not in CONNECT_MODES:
@@ -118,7 +121,6 @@ class Record:
             return None
 
 
-CONNECT_MODES = ("satellite", "ssh")  # how a session is reached (config's `connect` choices too)
 JOB_ID = re.compile(r"[0-9]{1,20}\Z")
 RECORD_MAX_BYTES = 1 << 20  # a record is about 2 KB: a file this big is not one
 
@@ -166,11 +168,12 @@ def slot(name: str) -> str:
     return SLOT % name
 
 
-def standalone_record(folder: str, interface: str, url: str, connect: str = "satellite", domain: str = "") -> Record:
-    """The record a plain-`sbatch` job writes once it runs, its run-time facts as slots (URL has its own)."""
+def standalone_record(folder: str, interface: str, url: str, connect: str, domain: str = "", alias: str = "") -> Record:
+    """The record a plain-`sbatch` job writes once it runs, its run-time facts as slots (URL and
+    ALIAS, the connection mode's, have theirs)."""
     job_id = slot("job_id")
     paths = files(folder, job_session_name(job_id))
-    return Record(name=paths.name, job_id=job_id, alias=slot("alias") if connect == "satellite" else "", url=url,
+    return Record(name=paths.name, job_id=job_id, alias=alias, url=url,
                   output=paths.output, interface=interface, created=slot("created"), cluster=slot("cluster"),
                   connect=connect, domain=domain, standalone=True)
 

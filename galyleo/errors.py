@@ -6,6 +6,8 @@ the CLI prints them and exits 2. Tests import the texts from here.
 
 from __future__ import annotations
 
+from galyleo import apps
+
 
 class GalyleoError(Exception):
     """Something failed after validation (Slurm, Satellite, files)."""
@@ -55,7 +57,7 @@ ACCEPT = {
     "count": "a whole number from 1 to 100000",
     "memory": "a number of GB from 1 to 1048576: 4, 4G or 4GB; or in Slurm's units M, G, T: 4096M, 4g, 1T",
     "time": "minutes (30), MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS, above zero and at most 365 days",
-    "interface": "one of lab, notebook, voila",
+    "interface": "one of " + ", ".join(apps.NAMES),
     "idle": "whole minutes from 0 (never) to 525600",
     "directory": "an existing directory",
     "file": "an existing readable file",

@@ -1,14 +1,15 @@
-"""`galyleo launch`: alias -> token -> files -> sbatch -> linktoken -> URL (-> --wait).
+"""`galyleo launch`: one pipeline for every connection mode.
 
-Everything is validated before this runs. After the first side effect (getlink)
-any failure, Ctrl-C, SIGTERM, SIGHUP (the SSH connection dropped), SIGQUIT, or a
-closed stdout before the URL is out undoes what was done: the alias is destroyed
-exactly once (by us if the job never started, by the job's own trap if it did),
-a submitted job is cancelled, and the files written are removed. Signals are held
-(not lost) while a call that creates something is in flight (getlink, sbatch;
-each bounded by its total deadline) and while undoing, so galyleo always learns
-the alias or job id it must withdraw. `--dry-run` shows the script and the calls,
-and makes none.
+prepare -> reserve the connection -> write the files -> submit -> record -> after
+submit -> report -> (wait). The connection mode (galyleo/connect/) fills in each
+step; `--dry-run` lists the same steps and makes none. Everything is validated
+before this runs. After the first side effect any failure, Ctrl-C, SIGTERM, SIGHUP
+(the SSH connection dropped), SIGQUIT, or a closed stdout before the URL is out
+undoes what was done: the mode withdraws what it reserved exactly once (an alias:
+by us if the job never started, by the job's own trap if it did), a submitted job
+is cancelled, and the files written are removed. Signals are held (not lost) while
+a call that creates something is in flight (getlink, sbatch; each bounded by its
+total deadline) and while undoing, so galyleo always learns what it must withdraw.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ import secrets
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Dict, Optional
 
-from galyleo import contract, endings, records, render, slurm
-from galyleo.cancel import NotCancelled, withdraw
+from galyleo import connect, contract, endings, records, render, slurm
+from galyleo.cancel import NotCancelled
 from galyleo.config import Config
+from galyleo.connect.base import Connection, Handoff
 from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError, SatelliteError
 from galyleo.interrupts import Held, Terminated, ending_raises
@@ -41,19 +43,16 @@ class Options:
 
 
 def run(spec: LaunchSpec, config: Config, options: Options) -> int:
+    mode = connect.of(spec.connect, config)
     if options.dry_run:
-        return dry_run(spec, config)
+        return dry_run(spec, config, mode)
     if not slurm.available():
         raise GalyleoError("sbatch: command not found (run galyleo on a login node of a Slurm cluster)")
-    client = None
-    if spec.connect != "ssh":  # ssh mode makes no Satellite call at all
-        from galyleo.satellite import Client
-
-        client = Client(config)  # a bad ca_bundle stops here, before anything is made
+    mode.prepare()  # a bad ca_bundle, a host name ssh cannot take: before anything is made
     records.ensure_dir(spec.output_dir)
     try:
         with ending_raises():
-            return _launch(spec, config, options, client)
+            return _launch(spec, config, options, mode)
     except Terminated as exc:
         say(f"galyleo: error: {exc.words}\n")
         return 128 + exc.signum
@@ -68,90 +67,96 @@ def say(text: str) -> None:
         pass
 
 
-def _launch(spec: LaunchSpec, config: Config, options: Options, client: Any) -> int:
-    if spec.connect == "ssh":  # no Satellite call at all: its own flow
-        from galyleo import tunnel_launch
-
-        return tunnel_launch.launch(spec, config, options)
+def _launch(spec: LaunchSpec, config: Config, options: Options, mode: Connection) -> int:
     held = Held()
     paths = records.new_session(spec.output_dir)
-    alias: Optional[str] = None
+    handoff: Optional[Handoff] = None
     job_id: Optional[str] = None
     cluster = ""
-    try:  # from here on, an alias once known is always withdrawn
+    try:  # from here on, whatever was reserved is always withdrawn
         with held:  # an interrupted getlink could make an alias we would never hear of
-            alias = client.getlink()
+            reserved = mode.reserve()
         held.deliver()
+        handoff = replace(reserved, token_file=paths.token, output_file=paths.output)
         token = secrets.token_hex(32)
-        url = contract.proxy_url(alias, config.satellite_domain, token)
-        handoff = render.Handoff(alias, paths.token, paths.output)
         records.write_private(paths.token, token)
-        records.write_private(paths.script, render.render(spec, config, handoff))
+        records.write_private(paths.script, render.render(spec, config, handoff, mode))
         records.write_private(paths.output, "")  # Slurm keeps the mode of a file that exists
         with held:  # likewise a job sbatch submitted but whose id we never read
             job_id, cluster = slurm.submit(paths.script)
         held.deliver()
-        session = record(spec, config, paths, alias, job_id, url, cluster)
+        session = record(spec, config, paths, job_id, cluster, mode.record_fields(handoff, token))
         records.write_record(session)
-        link(client, alias, job_id)
-        if not (options.json and options.wait):  # with both: one document, once the wait is over
-            report(session, options)  # a closed stdout (BrokenPipeError): nobody learns the URL, so undo
+        mode.after_submit(session)
+        if not options.quiet and not options.json:
+            head(session)
+        if not mode.waits and not (options.json and options.wait):  # with both: one document, after the wait
+            report(mode, session, options)  # a closed stdout (BrokenPipeError): nobody learns the URL, so undo
     except BaseException as exc:
-        if alias is None:  # getlink itself failed: nothing was made
+        if handoff is None:  # reserving itself failed: nothing was made
             raise
-        with Held():
-            withdraw(client, alias, job_id, cluster)
-            records.remove(paths.token, paths.script, paths.record, paths.output)
-        undone = f"alias {alias} withdrawn" + (f", job {job_id} cancelled" if job_id else "")
-        if isinstance(exc, GalyleoError) and not isinstance(exc, SatelliteError):
-            raise type(exc)(f"{exc} ({undone})") from None
-        if isinstance(exc, KeyboardInterrupt):
-            say(f"galyleo: launch interrupted: {undone}\n")
-        if isinstance(exc, BrokenPipeError):
-            raise GalyleoError(f"stdout was closed before the URL could be printed ({undone})") from None
-        raise
-    if not options.wait:
+        undo(mode, handoff, job_id, cluster, paths, exc)
+    return wait(mode, session, options, handoff, cluster)
+
+
+def undo(mode: Connection, handoff: Handoff, job_id: Optional[str], cluster: str, paths: SessionFiles,
+         exc: BaseException) -> None:
+    """Withdraw, with every signal held, and say what was undone; then raise EXC's like."""
+    with Held():
+        mode.withdraw(handoff, job_id, cluster)
+        records.remove(paths.token, paths.script, paths.record, paths.output)
+    undone = ", ".join(part for part in (
+        f"alias {handoff.alias} withdrawn" if handoff.alias else "",
+        f"job {job_id} cancelled" if job_id else "") if part) or "nothing was submitted"
+    if isinstance(exc, GalyleoError) and not isinstance(exc, SatelliteError) and (handoff.alias or job_id):
+        raise type(exc)(f"{exc} ({undone})") from None
+    if isinstance(exc, KeyboardInterrupt):
+        say(f"galyleo: launch interrupted: {undone}\n")
+    if isinstance(exc, BrokenPipeError):
+        raise GalyleoError(f"stdout was closed before the URL could be printed ({undone})") from None
+    raise exc
+
+
+def wait(mode: Connection, session: Record, options: Options, handoff: Handoff, cluster: str) -> int:
+    """--wait (always, in a mode that `waits`): follow the job until the mode says it is ready."""
+    if not (options.wait or mode.waits):
         return 0
     from galyleo import watch
 
     def give_up() -> None:  # a job cancelled before it ran never read its token: remove it too
         try:
-            withdraw(client, alias, job_id, cluster, keep_unsure=True)
-        except NotCancelled:  # it may be running: its alias, token and record stay
+            mode.withdraw(handoff, session.job_id, cluster, keep_unsure=True)
+        except NotCancelled:  # it may be running: what it holds, its token and record stay
             return
-        records.remove(paths.token)
-        endings.remember(paths.record, endings.CANCELLED_PENDING)
+        records.remove(contract.files_of_record(session.record).token)
+        endings.remember(session.record, endings.CANCELLED_PENDING)
 
-    def ready() -> bool:  # the job's own word first: a route someone else made may answer too
-        return contract.routed(paths.routed) and watch.answers(url, config)
-
-    status = watch.follow(job_id, url, config, give_up, cluster=cluster, ready=ready)
+    status = watch.follow(session.job_id, mode.ready(session), give_up, cluster=cluster, holds=mode.holds)
+    if mode.waits:
+        if status != 0:
+            return status
+        return report(mode, session, options, "RUNNING")
     if options.json:  # the state it waited for: RUNNING and ready, else what Slurm says now
-        info = slurm.job(job_id, retry=False, cluster=cluster) if status else None
-        report(session, options, "RUNNING" if not status else (info.state if info else "UNKNOWN"))
+        info = slurm.job(session.job_id, retry=False, cluster=cluster) if status else None
+        report(mode, session, options, "RUNNING" if not status else (info.state if info else "UNKNOWN"))
     return status
 
 
-def link(client: Any, alias: str, job_id: str) -> None:
-    """linktoken: lets the proxy show the job's state; the session works without it."""
-    try:
-        client.linktoken(alias, job_id)
-    except SatelliteError as exc:
-        sys.stderr.write(f"galyleo: warning: {exc} (the session works without it)\n")
+def head(session: Record) -> None:
+    print(f"Submitted batch job {session.job_id} (session {session.name})")
+    print(f"Job script: {session.script}")
+    print(f"Job output: {session.output}", flush=True)
 
 
-def report(session: Record, options: Options, state: str = "SUBMITTED") -> None:
+def report(mode: Connection, session: Record, options: Options, state: str = "SUBMITTED") -> int:
     """URL last on stdout (only line with --quiet); with --json one document, words on stderr."""
     if options.json:
-        json.dump(session_json(session, state), sys.stdout, indent=2, sort_keys=True)
+        json.dump(dict(session_json(session, state), **mode.json_fields(session)), sys.stdout, indent=2,
+                  sort_keys=True)
         sys.stdout.write("\n")
         sys.stdout.flush()
-        return
-    if not options.quiet:
-        print(f"Submitted batch job {session.job_id} (session {session.name})")
-        print(f"Job script: {session.script}")
-        print(f"Job output: {session.output}")
-    print(session.url, flush=True)
+        return 0
+    return 0 if mode.report(session, words=not options.quiet) else 1
 
 
 def session_json(session: Record, state: str = "SUBMITTED") -> Dict[str, Any]:
@@ -159,43 +164,30 @@ def session_json(session: Record, state: str = "SUBMITTED") -> Dict[str, Any]:
     return dict({k: getattr(session, k) for k in keys}, state=state)
 
 
-def record(spec: LaunchSpec, config: Config, paths: SessionFiles, alias: str, job_id: str,
-           url: str, cluster: str = "") -> Record:
+def record(spec: LaunchSpec, config: Config, paths: SessionFiles, job_id: str, cluster: str,
+           fields: Dict[str, Any]) -> Record:
     """The session record (0600, holds the URL with its token): what list/status/open/stop need."""
     return Record(
-        name=paths.name, job_id=job_id, alias=alias, url=url, domain=config.satellite_domain,
-        script=paths.script, output=paths.output, record=paths.record, interface=spec.interface,
-        login_host=socket.gethostname(),
+        name=paths.name, job_id=job_id, script=paths.script, output=paths.output, record=paths.record,
+        interface=spec.interface, login_host=socket.gethostname(),
         cluster=cluster or slurm.cluster_name(),  # sbatch's `jobid;cluster` answer names another cluster
-        created=time.strftime(contract.TIME_FORMAT, time.gmtime()), options=asdict(spec),
+        created=time.strftime(contract.TIME_FORMAT, time.gmtime()), options=asdict(spec), **fields,
     )
 
 
-def dry_run(spec: LaunchSpec, config: Config) -> int:
+def dry_run(spec: LaunchSpec, config: Config, mode: Connection) -> int:
     """What launch would do, on stdout; nothing is called or written."""
-    if spec.connect == "ssh":
-        from galyleo import tunnel_launch
-
-        return tunnel_launch.dry_run(spec, config)
     paths = records.new_session(spec.output_dir)
-    handoff = render.Handoff("ALIAS-FROM-GETLINK", paths.token, paths.output)
-    base = config.management_url
-    steps = [
-        f"GET {base}/getlink.cgi  -> a new alias",
+    before, after = mode.plan(paths)
+    steps = before + [
         f"write {paths.token} (0600): a new 256-bit Jupyter token",
         f"write {paths.script} (0600): the script below",
         " ".join(slurm.submit_argv(paths.script)),
         f"write {paths.record} (0600): the session record",
-        f"GET {base}/linktoken.cgi?token=<alias>&jobid=<job id>",
-        f"print {contract.proxy_url('<alias>', config.satellite_domain, '<token>')}",
-    ]
-    return show_plan("", steps, render.render(spec, config, handoff))
-
-
-def show_plan(mode: str, steps: List[str], script: str) -> int:
-    """--dry-run's output: the numbered steps as comments, then the script."""
-    print(f"# galyleo launch --dry-run{mode}: nothing below was called or written")
+    ] + after
+    handoff = replace(mode.placeholder(), token_file=paths.token, output_file=paths.output)
+    print(f"# galyleo launch --dry-run{mode.dry_run_words}: nothing below was called or written")
     for number, step in enumerate(steps, 1):
         print(f"# {number}. {step}")
-    sys.stdout.write(script)
+    sys.stdout.write(render.render(spec, config, handoff, mode))
     return 0

@@ -22,10 +22,10 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from galyleo import contract, render
+from galyleo import apps, contract, render
 from galyleo.config import Config
 from galyleo.errors import UsageError, show
-from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec
+from galyleo.spec import LaunchSpec
 from galyleo.ymlname import YmlError, read_env_name
 
 MESSAGE_LIMIT = 400
@@ -59,7 +59,7 @@ def check(spec: LaunchSpec, config: Config, environ: Optional[Dict[str, str]] = 
                              "give --conda-init PATH/etc/profile.d/conda.sh")
         if conda is not None and spec.conda_env:
             provided = conda_env(spec, conda, timeout)
-    need = "" if provided else INTERFACE_COMMANDS[spec.interface]
+    need = "" if provided else apps.of(spec.interface).command
     if spec.modules or spec.module_paths:
         modules(spec, config, timeout, need)
     elif need and shutil.which(need, path=environ.get("PATH", os.defpath)) is None:
@@ -119,7 +119,7 @@ def conda_env(spec: LaunchSpec, conda: Conda, timeout: int) -> bool:
     prefix = env_path(target) if "/" in target else named_env(target, conda, timeout)
     if prefix is None:
         return True  # conda would not say: not checked (warned)
-    command = INTERFACE_COMMANDS[spec.interface]
+    command = apps.of(spec.interface).command
     if os.access(os.path.join(prefix, "bin", command), os.X_OK):
         return True
     if not spec.modules:

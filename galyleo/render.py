@@ -1,6 +1,7 @@
 """Turn a LaunchSpec (+ site Config, + the launch handoff) into a bash job script.
 
-Pure: no I/O beyond reading the packaged templates. Python decides everything here
+Pure once the connection mode is prepared (ssh mode resolves the login host first):
+no I/O beyond reading the packaged templates. Python decides everything here
 (which sections, which values, which `#SBATCH` pairs); the templates in
 `snippets/` only spell it out, quoting each value where it is used with `sh`.
 """
@@ -9,28 +10,17 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, contract, idle, jobnumbers, privatecache, tunnel
+from galyleo import __version__, apps, connect, contract, idle, jobnumbers, privatecache
 from galyleo.config import Config
-from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
+from galyleo.connect.base import Connection, Handoff
+from galyleo.spec import LaunchSpec, seconds
 
 SBATCH_SAFE = re.compile(r"[^\s\"'\\`$;]+\Z")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 Value = Union[str, int, Sequence[str]]
 MIN_SIGNAL_LEAD = 60  # Slurm may send a --signal up to 60 s early
-
-
-@dataclass(frozen=True)
-class Handoff:
-    """What `galyleo launch` gives its job: the alias it made, where the token waits, and in
-    ssh mode the laptop's port it chose (0: the job draws one)."""
-
-    alias: str
-    token_file: str
-    output_file: str
-    local_port: int = 0
 
 
 def sbatch_value(value: object) -> str:
@@ -85,23 +75,25 @@ def environment() -> Any:
     return _ENV
 
 
-def render(spec: LaunchSpec, config: Config, handoff: Optional[Handoff] = None) -> str:
-    """The complete job script as text."""
-    return str(environment().get_template("job.sh.j2").render(context(spec, config, handoff)))
+def render(spec: LaunchSpec, config: Config, handoff: Optional[Handoff] = None,
+           mode: Optional[Connection] = None) -> str:
+    """The complete job script as text (HANDOFF: launch's; None for a plain sbatch)."""
+    mode = mode or connect.of(spec.connect, config)
+    return str(environment().get_template("job.sh.j2").render(context(spec, config, handoff, mode)))
 
 
-def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> Dict[str, Any]:
+def context(spec: LaunchSpec, config: Config, handoff: Optional[Handoff], mode: Connection) -> Dict[str, Any]:
     return {
         "version": __version__,
         "sbatch": sbatch_pairs(spec, handoff, signal_lead(spec, config)),
-        "values": bound_values(spec, config, handoff),
+        "values": bound_values(spec, config, handoff, mode),
         "sections": sections(spec),
-        "interface": spec.interface,
+        "app": apps.of(spec.interface),
         "conda": "yml" if spec.conda_yml else ("env" if spec.conda_env else ""),
         "container": bool(spec.sif),
         "inside": bool(spec.sif and (spec.conda_env or spec.conda_yml)),  # conda sets the container's hook
         "idle": bool(spec.idle_timeout),
-        "connection": "tunnel.sh.j2" if spec.connect == "ssh" else "satellite.sh.j2",
+        "connection": mode.snippet,
         "module_probe": False,
     }
 
@@ -152,29 +144,25 @@ def signal_lead(spec: LaunchSpec, config: Config) -> int:
     return lead if lead >= MIN_SIGNAL_LEAD else 0
 
 
-def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -> List[Tuple[str, Value]]:
+def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff],
+                 mode: Optional[Connection] = None) -> List[Tuple[str, Value]]:
     """Every value the chosen sections use, bound once at the top as GALYLEO_*."""
+    mode = mode or connect.of(spec.connect, config)
+    app = apps.of(spec.interface)
     values: Dict[str, Value] = {
         "GALYLEO_VERSION": __version__,
         "GALYLEO_INTERFACE": spec.interface,
-        "GALYLEO_JUPYTER_COMMAND": INTERFACE_COMMANDS[spec.interface],
+        "GALYLEO_APP_COMMAND": app.command,
+        "GALYLEO_APP_ARGV": app.argv,
+        "GALYLEO_APP_PROBE_PATH": app.probe_path,
+        "GALYLEO_APP_PROBE_JSON": int(app.probe_json),
+        "GALYLEO_APP_LOOK_PATH": app.look_path,
+        "GALYLEO_APP_PROVIDES": app.provides,
         "GALYLEO_NOTEBOOK_DIR": spec.notebook_dir,
     }
     values.update(contract.job_values(spec.output_dir, handoff.output_file if handoff else "",
-                                      None if handoff else standalone_record(spec, config)))
-    if spec.connect == "ssh":  # no Satellite value at all: nothing in the script could call it
-        values.update(tunnel.job_values(handoff.token_file if handoff else "", config,
-                                        handoff.local_port if handoff else 0))
-    else:
-        values.update({
-            "GALYLEO_DOMAIN": config.satellite_domain,
-            "GALYLEO_SATELLITE_URL": config.management_url,
-            "GALYLEO_CA_BUNDLE": config.ca_bundle,
-            "GALYLEO_HTTP_TIMEOUT": config.http_timeout,
-            "GALYLEO_ALIAS": handoff.alias if handoff else "",
-            "GALYLEO_TOKEN_FILE": handoff.token_file if handoff else "",
-            **contract.proxy_values(),
-        })
+                                      None if handoff else mode.standalone_record(spec.interface, spec.output_dir)))
+    values.update(mode.job_values(handoff))  # no other mode's value: nothing could call it
     values.update({
         "GALYLEO_BIND_ADDRESS": config.bind_address,
         "GALYLEO_NODE_SUFFIX": config.node_domain_suffix,
@@ -223,14 +211,6 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff]) -
             "GALYLEO_BINDS": spec.binds,
         })
     return list(values.items())
-
-
-def standalone_record(spec: LaunchSpec, config: Config) -> contract.Record:
-    """The record a plain-`sbatch` job writes for itself once it runs (launch writes its own)."""
-    if spec.connect == "ssh":
-        return tunnel.record_template(spec.interface, spec.output_dir)
-    url = contract.proxy_url(contract.slot("alias"), config.satellite_domain, contract.slot("token"))
-    return contract.standalone_record(spec.output_dir, spec.interface, url, domain=config.satellite_domain)
 
 
 def module_values(spec: LaunchSpec, config: Config) -> Dict[str, Value]:

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Tuple
 
-from galyleo import idle, reasons, records, sessions, slurm
+from galyleo import connect, idle, reasons, records, sessions, slurm
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.sessions import Session
@@ -44,7 +44,7 @@ def describe(info: JobInfo, lead: int = 0) -> str:
     return info.state
 
 
-def as_json(session: Session, info: JobInfo) -> Dict[str, Any]:
+def as_json(session: Session, info: JobInfo, config: Config) -> Dict[str, Any]:
     reason = reasons.explain(info.reason) if info.state == "PENDING" else None
     return {
         "job_id": session.job_id, "name": session.name, "alias": session.alias, "url": session.url,
@@ -57,18 +57,14 @@ def as_json(session: Session, info: JobInfo) -> Dict[str, Any]:
         "created": session.created, "age": sessions.age(session.created),
         "script": session.script, "output": session.output, "record": session.record,
         "idle_ends": idle_ends(session, info),
-        "connect": session.connect, "ssh_argv": ssh_argv(session, info),
+        "connect": session.connect, "ssh_argv": [],
+        **mode_of(session, config).session_fields(session, info),
     }
 
 
-def ssh_argv(session: Session, info: JobInfo) -> List[str]:
-    """An ssh-mode session's tunnel command as argv, once its job wrote it; [] otherwise."""
-    if session.connect != "ssh" or not info.live:
-        return []
-    from galyleo import tunnel
-
-    found = tunnel.read(tunnel.url_path(session.record))
-    return found.ssh_argv() if found else []
+def mode_of(session: Session, config: Config) -> Any:
+    """The session's connection mode (galyleo/connect/), with the site's settings."""
+    return connect.of(session.connect, config)
 
 
 def idle_ends(session: Session, info: JobInfo) -> str:
@@ -99,7 +95,7 @@ def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
     found, infos = gather(config)
     shown = [s for s in found if show_all or infos[s.job_id].live]
     if as_doc:
-        emit({"sessions": [as_json(s, infos[s.job_id]) for s in shown]})
+        emit({"sessions": [as_json(s, infos[s.job_id], config) for s in shown]})
         return 0
     if not shown:
         print("no live sessions" + ("" if show_all else " (galyleo list --all shows ended ones)"))
@@ -107,7 +103,7 @@ def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
     rows = [("JOBID", "STATE", "INTERFACE", "NODE", "AGE", "URL")]
     for s in shown:
         info = infos[s.job_id]
-        kind = (s.interface or "-") + (" (ssh)" if s.connect == "ssh" else "")
+        kind = (s.interface or "-") + mode_of(s, config).tag
         rows.append((s.job_id, describe(info, config.signal_lead), kind, info.node or "-", sessions.age(s.created),
                      s.url if info.state == "RUNNING" else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -120,8 +116,9 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
     session, info = chosen(config, ident)
     if info.state == "PENDING":
         info = replace(info, start=slurm.expected_start(session.job_id) or info.start)
-    doc = as_json(session, info)
-    doc["satellite"] = satellite_state(config, session.alias, info) if session.connect != "ssh" else ""
+    doc = as_json(session, info, config)
+    mode = mode_of(session, config)
+    doc.update(mode.status_fields(session, info))
     if as_doc:
         emit(doc)
         return 0
@@ -135,56 +132,21 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
     activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
     if activity:
         print(f"idle       {idle.describe(activity, time.time())}")
-    if session.connect == "ssh":
-        doc["ssh"] = " ".join(doc["ssh_argv"]) or ("(written by the job once Jupyter answers)" if info.live else "")
-        print("connect    ssh tunnel (no Satellite proxy)")
-    for label, key in (("node", "node"), ("time left", "time_left"), ("proxy", "satellite"), ("ssh", "ssh"),
+    if mode.note:
+        print(f"connect    {mode.note}")
+    for label, key in (("node", "node"), ("time left", "time_left"), *mode.status_labels,
                        ("url", "url"), ("script", "script"), ("output", "output")):
         if doc.get(key):
             print(f"{label:<10} {doc[key]}")
     return 0
 
 
-def satellite_state(config: Config, alias: str, info: JobInfo) -> str:
-    """The proxy's view (tokenjobstate) in words; the reply may be `CODE` or `<age> CODE`.
-
-    An ended session's alias was destroyed (tokenjobstate then has nothing to say), unless
-    the job never ran its clean-up: then the proxy still knows it, and `stop`/`clean` release it.
-    """
-    from galyleo.satellite import Client
-
-    if not alias:
-        return "no alias yet (the job gets one when it starts)"
-    if info.state == "ENDED":
-        try:
-            held = Client(config).known(alias)
-        except GalyleoError as exc:
-            return f"unavailable ({exc})"
-        return "alias still held (`galyleo clean` releases it)" if held else f"alias {alias} released"
-    words = {"PE": "alias pending", "M": "mapped, route coming", "PR": "proxied (URL live)", "U": "unknown",
-             "Q": "job queued", "R": "job running, not yet redeemed", "D": "job gone"}
-    try:
-        reply = Client(config).jobstate(alias).split()
-    except GalyleoError as exc:
-        return f"unavailable ({exc})"
-    code = reply[-1] if reply else "U"
-    return words.get(code, code)
-
-
 def open_url(config: Config, ident: Optional[str]) -> int:
     session, info = chosen(config, ident)
-    if session.connect == "ssh":
-        from galyleo import tunnel_launch
-
-        return tunnel_launch.open_session(session, info)
-    if not session.url:
-        raise GalyleoError(f"job {session.job_id} has no URL yet: {describe(info)}; "
-                           "it gets one when it starts")
-    if info.state == "ENDED":
+    if info.state == "ENDED" and session.url:
         raise GalyleoError(f"job {session.job_id} has ended ({info.how}{last_output(session.output)}): "
                            f"its URL no longer works; `galyleo relaunch {session.job_id}` starts a new one")
-    print(session.url)
-    return 0
+    return int(mode_of(session, config).open(session, info, describe(info)))
 
 
 def last_output(path: str) -> str:

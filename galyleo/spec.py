@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from galyleo import idle, tunnel
+from galyleo import apps, connect, idle
 from galyleo.config import ZERO_OFF, Config
 from galyleo.contract import user_folder
 from galyleo.errors import ACCEPT, UsageError, bad, show
@@ -34,7 +34,6 @@ TIME_FORMS = (  # at most 9 digits per field: int() of a 5000-digit string would
 MAX_TIME_DAYS = 365  # no partition runs a job longer; Slurm's own limit is larger but not this
 SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
 # The command each interface runs: pre-flight looks for it on the login node, the job before starting it.
-INTERFACE_COMMANDS = {"lab": "jupyter-lab", "notebook": "jupyter-notebook", "voila": "voila"}
 MAX_COUNT = 100000
 HOSTLIST = re.compile(r"[A-Za-z0-9_.\-\[\],]+\Z")  # node names and ranges: node[01-04],gpu7 (no file paths)
 SBATCH_OPTION = re.compile(r"--(?P<name>[a-z][a-z0-9-]*)(=(?P<value>[A-Za-z0-9_.,:@%+=/\-\[\]]+))?\Z")
@@ -82,7 +81,7 @@ class LaunchSpec:
     output_dir: str
     job_name: str
     idle_timeout: int = 0  # minutes without a running kernel or a request that end the session
-    connect: str = "satellite"  # how the browser reaches Jupyter: the Satellite proxy, or an ssh tunnel (tunnel.py)
+    connect: str = connect.MODES[0]  # how the browser reaches the session (galyleo/connect/)
     nodelist: str = ""  # hostlists, as sbatch --nodelist / --exclude take them
     exclude: str = ""
     exclusive: bool = False
@@ -130,7 +129,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         output_dir=output_dir(config.output_dir, home),
         job_name=RULES["job_name"]("setting job_name", config.job_name),
         idle_timeout=idle_timeout(args.idle_timeout, config, chosen_interface),
-        connect=tunnel.mode(getattr(args, "connect", None), config),
+        connect=connect.choose(getattr(args, "connect", None), config),
         nodelist=_name("--nodelist", getattr(args, "nodelist", None) or "", ACCEPT["hostlist"], HOSTLIST),
         exclude=_name("--exclude", getattr(args, "exclude", None) or "", ACCEPT["hostlist"], HOSTLIST),
         exclusive=bool(getattr(args, "exclusive", False)),
@@ -295,7 +294,7 @@ def canonical_time(seconds: int) -> str:
 
 
 def interface(value: str) -> str:
-    if value not in INTERFACE_COMMANDS:
+    if value not in apps.APPS:
         raise bad("--interface", value, ACCEPT["interface"])
     return value
 
@@ -312,10 +311,11 @@ def idle_timeout(given: Optional[str], config: Config, chosen_interface: str) ->
     if not DIGITS.match(text) or len(text) > 6 or int(text) > idle.MAX_MINUTES:
         raise bad(option, text, accepted)
     minutes = int(text)
-    if chosen_interface not in idle.INTERFACES:
+    if not apps.of(chosen_interface).culls:
         if given is not None and minutes:
             raise UsageError(f"--idle-timeout: not available with --interface {chosen_interface} (it cannot shut"
-                             f" itself down when idle); use lab or notebook, or --idle-timeout 0")
+                             f" itself down when idle); use {apps.choices(last='or', names=apps.CULLING)},"
+                             " or --idle-timeout 0")
         return 0
     if cap and given is None and minutes == 0:
         return cap

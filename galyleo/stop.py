@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from galyleo import cancel, contract, endings, records, sessions
+from galyleo import cancel, connect, contract, endings, records, sessions
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
 from galyleo.interrupts import Held
@@ -26,8 +26,6 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool
 
     --all asks on a terminal first, and needs --yes without one (as `clean` does).
     """
-    from galyleo.satellite import Client
-
     found, infos = gather(config)
     if stop_all:
         chosen = [s for s in found if infos[s.job_id].live]
@@ -40,12 +38,11 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool
     else:
         wanted: List[Optional[str]] = list(idents) or [None]
         chosen = [sessions.resolve(found, ident, infos) for ident in wanted]
-    client = Client(config)
     status = 0
     for session in chosen:
         with Held() as held:  # scancel, then destroytoken: a signal in between must not leak the alias
             if infos[session.job_id].live:
-                status = max(status, stop_one(client, session, infos[session.job_id]))
+                status = max(status, stop_one(connect.of(session.connect, config), session, infos[session.job_id]))
             else:
                 print(f"job {session.job_id}: already ended")
                 release_aliases(config, [session])
@@ -55,20 +52,18 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool
     return status
 
 
-def stop_one(client: Any, session: Session, info: JobInfo) -> int:
-    """Cancel the job, then destroy the alias unless the job's own trap will (cancel.py).
+def stop_one(mode: Any, session: Session, info: JobInfo) -> int:
+    """Cancel the job, then release what its connection mode holds unless the job's own trap will.
 
     While Slurm cannot say whether the job runs, the alias and record stay: 1 line on stderr, status 1.
     """
     try:
         if info.state == "UNKNOWN":
             raise cancel.NotCancelled("the Slurm controller did not answer")
-        # A plain-sbatch job cancelled before it ran never made an alias: nothing to destroy.
-        handled = (cancel.end_job(session.job_id, session.cluster) or not session.alias
-                   or cancel.destroy(client, session.alias))
+        handled = cancel.end_job(session.job_id, session.cluster) or mode.release_unstarted(session)
     except cancel.NotCancelled as exc:
-        kept = f"it may be cancelled; alias {session.alias} and the record are kept" if exc.sent else \
-            "nothing was changed"
+        held = f"alias {session.alias} and " if session.alias else ""
+        kept = f"it may be cancelled; {held}the record are kept" if exc.sent else "nothing was changed"
         sys.stderr.write(f"galyleo: error: job {session.job_id}: {exc}; {kept}\n")
         return 1
     records.remove(contract.files_of_record(session.record).token)  # a job that never started never read it
@@ -134,12 +129,9 @@ def old_enough(created: str, days: Optional[int], now: Optional[float] = None) -
 
 
 def release_aliases(config: Config, ended: Sequence[Session]) -> None:
-    """Aliases of ended sessions the proxy still holds (a pending job cancelled by a plain scancel)."""
-    from galyleo.satellite import Client
-
-    client = Client(config)
+    """What ended sessions still hold (an alias of a pending job cancelled by a plain scancel)."""
     for session in ended:
-        if cancel.release(client, session.alias):
+        if connect.of(session.connect, config).release_ended(session):
             print(f"released alias {session.alias} of ended job {session.job_id}")
 
 

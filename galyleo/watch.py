@@ -1,33 +1,22 @@
-"""`launch --wait`: follow a submitted session on stderr until its URL really answers.
+"""`launch --wait`: follow a submitted session on stderr until it is ready.
 
 Queued (reason, expected start, place among the partition's pending jobs),
 starting, ready. A progress line that rewrites itself only on a terminal; plain
-timestamped lines, on change only, otherwise.
-Ready means the job says its own redeem succeeded (contract.routed: a route someone
-else made, with a stolen alias, answers too) and then the proxy routes to Jupyter:
-`/` answers with Jupyter's redirect, not the proxy's waiting page (200) or an error.
-The probe never carries the token: only the job, which proved its server its own,
-ever sends it.
+timestamped lines, on change only, otherwise. What "ready" means is the connection
+mode's (connect/*.py `ready`): this module only asks it while the job runs.
 """
 
 from __future__ import annotations
 
-import http.client
-import socket
-import ssl
 import sys
 import time
-import urllib.parse
 from typing import Any, Callable, Optional, TextIO, Tuple
 
 from galyleo import reasons, sessions, slurm
-from galyleo.config import Config
 from galyleo.slurm import LIVE, JobInfo
 
 POLL = 0.5
 NEVER_SETTLE = 2.0  # seconds a never-start reason must last: Slurm says PartitionConfig ~1 s before PartitionTimeLimit
-PROBE_SECONDS = 10  # the readiness probe's total deadline
-REDIRECTS = (301, 302, 303, 307)
 POSITION_EVERY = 10  # polls between looks at the partition's queue (a bigger squeue than the job's own)
 SPINNER = "|/-\\"
 
@@ -86,30 +75,8 @@ class Place:
         return f"; position {self.now[0]} of {self.now[1]} pending in {info.partition}{moved}"
 
 
-def answers(url: str, config: Config) -> bool:
-    """True once the proxy hands `/` to Jupyter (a redirect), never for the waiting page."""
-    from galyleo.satellite import Deadline, deadline, trusted
-
-    parts = urllib.parse.urlsplit(url)
-    context = ssl.create_default_context(cafile=trusted(config.ca_bundle))  # what the Satellite calls trust
-    try:
-        with deadline(PROBE_SECONDS):  # a proxy that drips its answer must not hold --wait
-            return probe(parts.hostname or "", parts.port or 443, context, config.proxy_address) in REDIRECTS
-    except (OSError, http.client.HTTPException, Deadline):
-        return False
-
-
-def probe(host: str, port: int, context: ssl.SSLContext, proxy_address: str) -> int:
-    """The HTTP status of `GET /` on HOST (dialled at PROXY_ADDRESS if set)."""
-    raw = socket.create_connection((proxy_address or host, port), timeout=5)
-    with context.wrap_socket(raw, server_hostname=host) as sock:
-        conn = http.client.HTTPSConnection(host, port, timeout=5)
-        conn.sock = sock
-        conn.request("GET", "/", headers={"Host": host})
-        return conn.getresponse().status
-
-
-def describe(info: JobInfo, place: str = "") -> str:
+def progress(info: JobInfo, place: str = "") -> str:
+    """The progress line's words for the job's state now."""
     if info.state == "PENDING":
         why = reasons.explain(info.reason).words
         eta = f"; expected start {info.start}" if info.start not in ("", "N/A", "Unknown") else ""
@@ -119,18 +86,16 @@ def describe(info: JobInfo, place: str = "") -> str:
     return info.state.lower()
 
 
-def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
-           stream: TextIO = sys.stderr, cluster: str = "", ready: Optional[Callable[[], bool]] = None,
-           alias: bool = True) -> int:
+def follow(job_id: str, ready: Callable[[], bool], withdraw: Callable[[], Any],
+           stream: TextIO = sys.stderr, cluster: str = "", holds: str = "") -> int:
     """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why, once
     its never-start reasons have lasted NEVER_SETTLE: Slurm's first reason is not always its last);
     Ctrl-C (or TERM, HUP, QUIT) cancels a job never seen started (128 + signal); once it was seen
     running, the session is left running, even if the controller is silent now. WITHDRAW cancels
     the job and releases its alias, with every signal held until it is done (as launch's undo).
-    READY says when a running session is ready (launch: the job's own word, then the proxy's
-    answer; default: the proxy routes URL to Jupyter); without an ALIAS (ssh mode) the messages
-    name only the job."""
-    its_alias, releasing = (" and its alias", " and releasing its alias") if alias else ("", "")
+    READY says when a running session is ready (the connection mode's word); HOLDS names what
+    the withdraw releases besides the job ("its alias"), for the messages."""
+    its_alias, releasing = (f" and {holds}", f" and releasing {holds}") if holds else ("", "")
     report = Reporter(stream)
     place = Place(job_id)
     info = JobInfo("PENDING")
@@ -154,10 +119,10 @@ def follow(job_id: str, url: str, config: Config, withdraw: Callable[[], Any],
                     return 128 + signum if signum else 1
             else:
                 never_since = None
-            if info.state == "RUNNING" and (ready() if ready else answers(url, config)):
+            if info.state == "RUNNING" and ready():
                 report.done(f"ready: job {job_id} on {info.node}")
                 return 0
-            report.show(f"job {job_id} {describe(info, place.update(info))}" if info.state != "UNKNOWN" else
+            report.show(f"job {job_id} {progress(info, place.update(info))}" if info.state != "UNKNOWN" else
                         f"job {job_id}: the Slurm controller does not answer; retrying")
             time.sleep(POLL)
     except KeyboardInterrupt as exc:  # SIGINT, or launch's Terminated (TERM, HUP, QUIT: exit 128 + signum)

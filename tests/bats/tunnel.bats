@@ -13,11 +13,11 @@ setup() {
 }
 teardown() { common_teardown; }
 
-# tunnel_py CODE ARGS...: run CODE with galyleo.tunnel imported (the Python side of the contract).
+# tunnel_py CODE ARGS...: run CODE with galyleo.connect.ssh imported as tunnel (the Python side of the contract).
 tunnel_py() {
   local code="$1"
   shift
-  PYTHONPATH="${REPO}" "${GALYLEO_PY}" -c "import sys; from galyleo import tunnel; ${code}" "$@"
+  PYTHONPATH="${REPO}" "${GALYLEO_PY}" -c "import sys; from galyleo.connect import ssh as tunnel; ${code}" "$@"
 }
 
 # url_local_port URL_FILE: the laptop's port the job chose, from the ssh line of URL_FILE

@@ -26,6 +26,7 @@ from test_secrets import FakeClient
 from galyleo import cli as galyleo_cli
 from galyleo import contract, launch, render, slurm, spec, stop, watch
 from galyleo.config import Config
+from galyleo.connect import satellite as satellite_mode
 from galyleo.slurm import JobInfo
 
 ALIAS = "wages-astonish-recapture"
@@ -140,8 +141,8 @@ def wait_for_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, job_routes_a
     monkeypatch.setattr(slurm, "job", job)
     monkeypatch.setattr(watch, "POLL", 0)
     monkeypatch.setattr(watch, "follow", lambda *args, **kw: follow(*args, stream=said, **kw))
-    monkeypatch.setattr(watch, "answers", lambda url, config: True)  # someone's route answers at once
-    monkeypatch.setattr(launch, "withdraw", lambda *a: pytest.fail("nothing to withdraw"))
+    monkeypatch.setattr(satellite_mode, "answers", lambda *a: True)  # someone's route answers at once
+    monkeypatch.setattr(satellite_mode.Satellite, "withdraw", lambda *a, **k: pytest.fail("nothing to withdraw"))
     conf = Config(account="a", output_dir=str(out), satellite_domain="example.test")
     args = galyleo_cli.make_parser(conf).parse_args(["launch", "-i", "lab"])
     status = launch.run(spec.build(args, conf, home=str(tmp_path)), conf, launch.Options(quiet=True, wait=True))

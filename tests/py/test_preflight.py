@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT
 
 from galyleo import cli as galyleo_cli
-from galyleo import preflight, spec
+from galyleo import apps, preflight, spec
 from galyleo.config import Config
 from galyleo.errors import UsageError
 
@@ -49,7 +49,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> W
     marker = tmp_path / "sbatch-ran"
     bin_dir = tmp_path / "bin"
     executable(bin_dir / "sbatch", f"#!/bin/sh\n: > {shlex.quote(str(marker))}\nexit 1\n")
-    for command in spec.INTERFACE_COMMANDS.values():
+    for command in (app.command for app in apps.APPS.values()):
         executable(bin_dir / command, "#!/bin/sh\nexit 0\n")
     home, log = tmp_path / "home", tmp_path / "log"
     home.mkdir()
@@ -306,11 +306,11 @@ def test_no_sbatch_on_path_checks_nothing(world: World, monkeypatch: pytest.Monk
 
 def without_jupyter(world: World) -> None:
     """This login node has no Jupyter on PATH (only modules or envs may bring it)."""
-    for command in spec.INTERFACE_COMMANDS.values():
+    for command in (app.command for app in apps.APPS.values()):
         (world.bin / command).unlink()
 
 
-@pytest.mark.parametrize(("interface", "command"), sorted(spec.INTERFACE_COMMANDS.items()))
+@pytest.mark.parametrize(("interface", "command"), sorted((name, app.command) for name, app in apps.APPS.items()))
 def test_no_jupyter_anywhere_is_refused_with_what_to_load(world: World, interface: str, command: str) -> None:
     without_jupyter(world)
     message = refused(world, ["-i", interface])

@@ -79,7 +79,7 @@ def test_quoting_check_can_fail() -> None:
 
 def test_snippet_list_is_complete() -> None:
     assert {"job.sh.j2", "header.sh.j2", "values.sh.j2", "modules.sh.j2", "conda.sh.j2",
-            "container.sh.j2", "jupyter.sh.j2"} <= set(SNIPPETS)
+            "container.sh.j2", "server.sh.j2", "app_jupyter.sh.j2", "app_voila.sh.j2"} <= set(SNIPPETS)
 
 
 def test_sbatch_filter_refuses_what_sbatch_would_split() -> None:

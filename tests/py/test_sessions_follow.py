@@ -20,6 +20,7 @@ from test_sessions import calls, fake_slurm, record, run
 
 from galyleo import session_commands, slurm, watch
 from galyleo.config import Config
+from galyleo.connect import satellite as satellite_mode
 
 env = test_sessions.env  # the shared fixture
 
@@ -81,10 +82,8 @@ def follow(monkeypatch: pytest.MonkeyPatch, queue: Queue, every: int) -> tuple:
     monkeypatch.setattr(slurm, "call", queue.call)
     monkeypatch.setattr(watch, "POLL", 0)
     monkeypatch.setattr(watch, "POSITION_EVERY", every)
-    monkeypatch.setattr(watch, "answers", lambda url, config: True)
     stream = io.StringIO()
-    status = watch.follow("101", "https://aa-bb-cc.x.test/?token=t", Config(), lambda: pytest.fail("cancelled"),
-                          stream)
+    status = watch.follow("101", lambda: True, lambda: pytest.fail("cancelled"), stream)
     lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
     return status, lines
 
@@ -148,7 +147,7 @@ PROXY_CONFIG = Config(ca_bundle=CA_BUNDLE, proxy_address="127.0.0.1")
                                            ("404", False), ("silent", False), ("close", False)])
 def test_ready_only_when_the_proxy_redirects_to_jupyter(proxy, answer: str, ready: bool) -> None:
     server = proxy([answer])
-    assert watch.answers(server.url(), PROXY_CONFIG) is ready
+    assert proxy_answers(server.url(), PROXY_CONFIG) is ready
     if answer != "close":
         assert server.requests == [("aa-bb-cc.x.test", "/")]  # the alias's own Host, at the proxy's address
 
@@ -156,14 +155,14 @@ def test_ready_only_when_the_proxy_redirects_to_jupyter(proxy, answer: str, read
 def test_a_proxy_that_is_not_listening_is_not_ready(proxy) -> None:
     server = proxy(["302"])
     server.close()
-    assert watch.answers(server.url(), PROXY_CONFIG) is False
+    assert proxy_answers(server.url(), PROXY_CONFIG) is False
 
 
 def test_a_certificate_for_another_name_or_from_another_ca_is_not_ready(proxy) -> None:
     server = proxy(["302"])
-    assert watch.answers(server.url(domain="y.test"), PROXY_CONFIG) is False  # hostname mismatch
-    assert watch.answers(server.url(), Config(proxy_address="127.0.0.1")) is False  # not in the system CAs
-    assert watch.answers(server.url(), PROXY_CONFIG) is True  # the same server, checked properly
+    assert proxy_answers(server.url(domain="y.test"), PROXY_CONFIG) is False  # hostname mismatch
+    assert proxy_answers(server.url(), Config(proxy_address="127.0.0.1")) is False  # not in the system CAs
+    assert proxy_answers(server.url(), PROXY_CONFIG) is True  # the same server, checked properly
 
 
 def test_wait_says_ready_only_after_the_proxy_routes(monkeypatch: pytest.MonkeyPatch, proxy) -> None:
@@ -172,7 +171,7 @@ def test_wait_says_ready_only_after_the_proxy_routes(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(slurm, "call", queue.call)
     monkeypatch.setattr(watch, "POLL", 0)
     stream = io.StringIO()
-    status = watch.follow("101", server.url(), PROXY_CONFIG, lambda: pytest.fail("cancelled"), stream)
+    status = watch.follow("101", proxy_ready(server.url(), PROXY_CONFIG), lambda: pytest.fail("cancelled"), stream)
     lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
     assert status == 0
     assert lines == ["job 101 starting on node7", "ready: job 101 on node7"]
@@ -186,6 +185,18 @@ def test_wait_never_says_ready_when_the_proxy_never_answers(monkeypatch: pytest.
     monkeypatch.setattr(slurm, "call", queue.call)
     monkeypatch.setattr(watch, "POLL", 0)
     stream = io.StringIO()
-    status = watch.follow("101", server.url(), PROXY_CONFIG, lambda: pytest.fail("cancelled"), stream)
+    status = watch.follow("101", proxy_ready(server.url(), PROXY_CONFIG), lambda: pytest.fail("cancelled"), stream)
     assert status == 1 and "ready" not in stream.getvalue().replace("before the session was ready", "")
     assert len(server.requests) == 1 and not queue.rows
+
+
+def proxy_answers(url: str, config: Config) -> bool:
+    """Satellite mode's readiness probe, for a Jupyter app (apps.REDIRECTS)."""
+    from galyleo import apps
+
+    return satellite_mode.answers(url, config, apps.REDIRECTS)
+
+
+def proxy_ready(url: str, config: Config):  # type: ignore[no-untyped-def]
+    """What launch --wait asks in Satellite mode, less the job's own word (contract.routed)."""
+    return lambda: proxy_answers(url, config)

@@ -102,10 +102,9 @@ def wait_for(monkeypatch: pytest.MonkeyPatch, scripted: Slurm, clock: Clock) -> 
     """`--wait` on job 101 against SCRIPTED, polling at the real POLL on CLOCK (no real wait)."""
     withdrawn: List[str] = []
     monkeypatch.setattr(slurm, "call", scripted.call)
-    monkeypatch.setattr(watch, "answers", lambda url, config: pytest.fail("a job that never started answered"))
     stream = io.StringIO()
-    status = watch.follow("101", "https://aa-bb-cc.x.test/?token=t", Config(), lambda: withdrawn.append("101"),
-                          stream)
+    status = watch.follow("101", lambda: pytest.fail("a job that never started answered"),
+                          lambda: withdrawn.append("101"), stream, holds="its alias")
     return status, [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()], withdrawn
 
 
@@ -135,7 +134,7 @@ def test_every_reason_wait_shows_is_in_words(monkeypatch: pytest.MonkeyPatch, cl
     scripted = Slurm(["101|PENDING|PartitionConfig|||N/A|debug\n"], None)
     _, lines, _ = wait_for(monkeypatch, scripted, clock)
     assert "PartitionConfig" not in lines[0] and "cannot give what the job asks for" in lines[0]
-    assert watch.describe(slurm.JobInfo("PENDING", "SomethingNew")) == \
+    assert watch.progress(slurm.JobInfo("PENDING", "SomethingNew")) == \
         "queued: Slurm's reason: SomethingNew"
 
 
@@ -413,3 +412,4 @@ def test_clean_says_what_it_skipped_and_why(env: Path, tmp_path: Path, capsys, s
     assert "skipped job 101: COMPLETING, still ending: clean again in a moment" in out.splitlines()
     assert "skipped job 102: RUNNING (9:00 left), not ended" in out.splitlines()
     assert just_stopped.exists() and running.exists() and not ended.exists()
+

@@ -18,6 +18,7 @@ import test_sessions
 from test_sessions import FakeSatellite, calls, fake_slurm, record, run
 
 from galyleo import cancel
+from galyleo.connect import satellite as satellite_mode
 
 env = test_sessions.env  # the shared fixture
 satellite = test_sessions.satellite  # the shared fixture
@@ -96,11 +97,11 @@ def test_launch_undo_still_destroys_the_alias_when_cancel_fails(env: Path, tmp_p
                                                                 satellite) -> None:
     fake_slurm(tmp_path / "bin", "", squeue_status=1, scancel_status=1)
     client = FakeSatellite(None)
-    assert cancel.withdraw(client, "aa-bb-cc", "101") is True
+    assert withdraw(client, "aa-bb-cc", "101") is True
     err = capsys.readouterr().err
     assert err.startswith("galyleo: warning: could not cancel job 101: Slurm did not answer (")
     assert satellite == [("destroy", "aa-bb-cc")]
-    assert cancel.withdraw(client, "dd-ee-ff", None) is True  # sbatch never gave a job
+    assert withdraw(client, "dd-ee-ff", None) is True  # sbatch never gave a job
     assert satellite[-1] == ("destroy", "dd-ee-ff")
 
 
@@ -208,7 +209,7 @@ def test_launch_undo_of_a_job_that_just_started(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(slurm, "cancel", lambda job_id, pending_only=False, cluster="": "" if not pending_only
                         else "scancel: error: Job is not pending")
     monkeypatch.setattr(slurm, "job", lambda job_id, retry=True, cluster="": slurm.JobInfo(next(states)))
-    monkeypatch.setattr(cancel.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(satellite_mode.time, "sleep", lambda seconds: None)
     calls: list = []
 
     class Client:
@@ -219,7 +220,7 @@ def test_launch_undo_of_a_job_that_just_started(monkeypatch: pytest.MonkeyPatch,
         def destroy(self, alias: str) -> None:
             calls.append(("destroy", alias))
 
-    destroyed = cancel.withdraw(Client(), "aa-bb-cc", "101")
+    destroyed = withdraw(Client(), "aa-bb-cc", "101")
     assert destroyed is (not trap_ran)
     assert calls == [("known", "aa-bb-cc")] + ([] if trap_ran else [("destroy", "aa-bb-cc")])
 
@@ -278,3 +279,14 @@ def test_clean_a_signal_while_releasing_still_removes_what_it_released(env: Path
     assert (status, err) == (143, "galyleo: error: terminated (SIGTERM)\n")
     assert satellite == [("known", "dd-ee-ff"), ("destroy", "dd-ee-ff")]
     assert "removed 2 file(s)" in out and live.exists() and not ended.exists() and not output.exists()
+
+
+def withdraw(client, alias: str, job_id, keep_unsure: bool = False) -> bool:  # type: ignore[no-untyped-def]
+    """Satellite mode's withdraw with CLIENT as its proxy client."""
+    from galyleo.config import Config
+    from galyleo.connect import satellite as satellite_mode
+    from galyleo.connect.base import Handoff
+
+    mode = satellite_mode.Satellite(Config())
+    mode._client = client
+    return mode.withdraw(Handoff(alias, "", ""), job_id, "", keep_unsure)

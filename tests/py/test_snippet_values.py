@@ -18,7 +18,7 @@ from galyleo import contract, jobnumbers, render, spec
 from galyleo.config import Config
 
 SNIPPETS = ROOT / "galyleo" / "snippets"
-NUMBERED = ("jupyter.sh.j2", "cleanup.sh.j2")  # the parts whose numbers jobnumbers owns
+NUMBERED = ("server.sh.j2", "cleanup.sh.j2")  # the parts whose numbers jobnumbers owns
 # A literal where the job's policy would be: an option's number, a loop's bound, a list of
 # attempts, a fraction of a second, or one of the port-range numbers.
 POLICY_LITERAL = re.compile(

@@ -16,7 +16,8 @@ import jsonschema
 import pytest
 from test_sessions import completions, env, fake_slurm, run  # noqa: F401 (fixtures)
 
-from galyleo import cli, launch, records, slurm, spec, tunnel
+from galyleo import cli, launch, records, slurm, spec
+from galyleo.connect import ssh as tunnel
 from galyleo.config import Config
 from galyleo.errors import UsageError
 from galyleo.render import render

@@ -15,6 +15,7 @@ from conftest import Clock
 
 from galyleo import cancel, watch
 from galyleo.config import Config
+from galyleo.connect import satellite as satellite_mode
 from galyleo.interrupts import ending_raises
 from galyleo.slurm import JobInfo
 
@@ -35,7 +36,6 @@ def scripted(monkeypatch: pytest.MonkeyPatch, states: List[Optional[str]]) -> No
         return JobInfo("PENDING", "PartitionConfig") if state == "NEVER" else JobInfo(state, "Priority")
 
     monkeypatch.setattr(watch.slurm, "job", job)
-    monkeypatch.setattr(watch, "answers", lambda url, config: False)
     monkeypatch.setattr(watch.Place, "update", lambda self, info: "")
 
 
@@ -43,7 +43,7 @@ def follow_held(withdraw) -> int:
     """follow as launch runs it (TERM, HUP raise); a signal that escapes it is -1."""
     try:
         with ending_raises():
-            return watch.follow("101", URL, Config(), withdraw, io.StringIO())
+            return watch.follow("101", lambda: False, withdraw, io.StringIO(), holds="its alias")
     except KeyboardInterrupt:
         return -1
 
@@ -87,7 +87,8 @@ def test_ctrl_c_after_the_job_was_seen_started_never_withdraws_it(monkeypatch: p
                                                                    states: List[Optional[str]]) -> None:
     scripted(monkeypatch, states)
     stream = io.StringIO()
-    status = watch.follow("101", URL, Config(), lambda: pytest.fail("withdrew a started job"), stream)
+    status = watch.follow("101", proxy_ready(URL, Config()), lambda: pytest.fail("withdrew a started job"), stream,
+                          holds="its alias")
     assert status == 130
     assert "the session keeps running. Stop it with: galyleo stop 101" in stream.getvalue()
 
@@ -96,7 +97,8 @@ def test_ctrl_c_with_the_controller_silent_from_the_start_withdraws(monkeypatch:
                                                                      clock: Clock) -> None:
     scripted(monkeypatch, [None, None])
     withdrawn: List[str] = []
-    status = watch.follow("101", URL, Config(), lambda: withdrawn.append("101"), io.StringIO())
+    status = watch.follow("101", proxy_ready(URL, Config()), lambda: withdrawn.append("101"), io.StringIO(),
+                          holds="its alias")
     assert status == 130 and withdrawn == ["101"]
 
 
@@ -116,8 +118,31 @@ def test_waits_give_up_keeps_the_alias_of_a_job_slurm_cannot_vouch_for(monkeypat
     monkeypatch.setattr(cancel, "end_job", silent)
     proxy = Proxy()
     with pytest.raises(cancel.NotCancelled):
-        cancel.withdraw(proxy, "aa-bb-cc", "101", keep_unsure=True)
+        withdraw(proxy, "aa-bb-cc", "101", keep_unsure=True)
     assert proxy.destroyed == []
     assert "its alias is kept (stop it with: galyleo stop 101)" in capsys.readouterr().err
-    assert cancel.withdraw(proxy, "aa-bb-cc", "101") is True  # launch's undo: destroyed all the same
+    assert withdraw(proxy, "aa-bb-cc", "101") is True  # launch's undo: destroyed all the same
     assert proxy.destroyed == ["aa-bb-cc"]
+
+
+def proxy_answers(url: str, config: Config) -> bool:
+    """Satellite mode's readiness probe, for a Jupyter app (apps.REDIRECTS)."""
+    from galyleo import apps
+
+    return satellite_mode.answers(url, config, apps.REDIRECTS)
+
+
+def proxy_ready(url: str, config: Config):  # type: ignore[no-untyped-def]
+    """What launch --wait asks in Satellite mode, less the job's own word (contract.routed)."""
+    return lambda: proxy_answers(url, config)
+
+
+def withdraw(client, alias: str, job_id, keep_unsure: bool = False) -> bool:  # type: ignore[no-untyped-def]
+    """Satellite mode's withdraw with CLIENT as its proxy client."""
+    from galyleo.config import Config
+    from galyleo.connect import satellite as satellite_mode
+    from galyleo.connect.base import Handoff
+
+    mode = satellite_mode.Satellite(Config())
+    mode._client = client
+    return mode.withdraw(Handoff(alias, "", ""), job_id, "", keep_unsure)

@@ -1,4 +1,4 @@
-"""SSH-tunnel mode (`connect = "ssh"`): the one owner of its contracts with the job script.
+"""SSH-tunnel mode: the browser reaches the session through an `ssh -L` tunnel from the laptop.
 
 For sites without a Satellite proxy. Jupyter listens on the node's cluster address
 with its token, as in satellite mode; the user forwards a port of the laptop's
@@ -8,6 +8,10 @@ launch chooses it, a plain-`sbatch` job draws it by the rendered rule); the orig
 browser has through the tunnel; the URL file (its path and its two lines: the ssh
 command, then the local URL) that the job writes and launch/open read back; and the
 record a plain-`sbatch` job writes. No Satellite value is rendered in this mode.
+
+The job's node and port are known only once it runs, so launch always waits (`waits`)
+until the job has written its URL file, then prints the ssh command to run on the
+laptop and, last, the local URL.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ import os
 import re
 import socket
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from galyleo import contract
-from galyleo.contract import Record
-from galyleo.errors import GalyleoError, UsageError, bad
+from galyleo import cancel, contract
+from galyleo.connect.base import Connection, Handoff
+from galyleo.contract import Record, SessionFiles
+from galyleo.errors import GalyleoError, bad
+from galyleo.slurm import JobInfo
 
-MODES = ("satellite", "ssh")
 # "Every interface", refused in ssh mode (never bound: the cluster address only): the unspecified
 # addresses however spelt ('::', '[::]', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0', '0', ...) and Jupyter's '*'.
 EVERY_INTERFACE = (ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::"))  # noqa: S104 (refused, never bound)
@@ -49,23 +54,6 @@ NON_SPACE = r"\S+?"
 SLOT_PATTERNS = {"local_port": "[0-9]+", "port": "[0-9]+"}  # a bracketed IPv6 node holds ':' too
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]*\Z")  # also safe in a printf format and a shell line
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*\Z")
-
-
-def mode(given: Optional[str], config: Any) -> str:
-    """The connection mode: --connect if given, else the site's `connect`; both within `connect_allowed`."""
-    allowed = tuple(config.connect_allowed)
-    if any(m not in MODES for m in allowed) or not allowed:
-        raise bad("setting connect_allowed", ",".join(allowed), "a list of satellite and/or ssh, not empty")
-    if given is not None and given not in MODES:
-        raise bad("--connect", given, "one of satellite, ssh")
-    chosen = config.connect if given is None else given
-    if chosen not in allowed:
-        where = "--connect" if given is not None else "setting connect"
-        raise UsageError(f"{where} {chosen!r}: not allowed at this site (connect_allowed: {', '.join(allowed)})")
-    if chosen == "ssh" and every_interface(config.bind_address):
-        raise bad("setting bind_address", config.bind_address,
-                  "the node's cluster address (or empty: resolved in the job), never every interface, in ssh mode")
-    return str(chosen)
 
 
 def every_interface(address: str) -> bool:
@@ -127,6 +115,7 @@ def user_name() -> str:
 
 
 def target(config: Any) -> str:
+    """Where the laptop's ssh goes: user@login host (pwd, getfqdn)."""
     return f"{user_name()}@{login_host(config)}"
 
 
@@ -188,20 +177,120 @@ def for_printf(form: str) -> str:
     return form.replace("\n", "\\n")
 
 
-def record_template(interface: str, output_dir: str) -> Record:
-    """The record a plain-`sbatch` job writes in ssh mode: no alias, the laptop's URL."""
-    url = LOCAL_URL_FORMAT % (contract.slot("local_port"), contract.slot("token"))
-    return contract.standalone_record(output_dir, interface, url, connect="ssh")
+class Ssh(Connection):
+    name = "ssh"
+    snippet = "tunnel.sh.j2"
+    waits = True
+    tag = " (ssh)"
+    note = "ssh tunnel (no Satellite proxy)"
+    dry_run_words = " (ssh tunnel mode, no Satellite call)"
+    status_labels = (("ssh", "ssh"),)
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        self._target = ""
+
+    def check_settings(self) -> None:
+        if every_interface(self.config.bind_address):
+            raise bad("setting bind_address", self.config.bind_address,
+                      "the node's cluster address (or empty: resolved in the job), never every interface, in ssh mode")
+
+    def target(self) -> str:
+        """user@login host, resolved once (pwd, getfqdn): a name ssh cannot take is an error
+        before any side effect."""
+        if not self._target:
+            self._target = target(self.config)
+        return self._target
+
+    def prepare(self) -> None:
+        self.target()
+
+    def reserve(self) -> Handoff:
+        return Handoff("", "", "", local_port=local_port())
+
+    def job_values(self, handoff: Optional[Handoff]) -> Dict[str, Any]:
+        """TOKEN_FILE and LOCAL_PORT are launch's ("" for a plain sbatch, whose job draws its port by the rule)."""
+        return {
+            "GALYLEO_TOKEN_FILE": handoff.token_file if handoff else "",
+            "GALYLEO_LOCAL_PORT": (handoff.local_port if handoff else 0) or "",
+            "GALYLEO_LOCAL_PORT_RULE": port_rule(),
+            "GALYLEO_ORIGIN_FORMAT": ORIGIN_FORMAT,
+            "GALYLEO_URL_FORMAT": for_printf(URL_FORMAT),
+            "GALYLEO_SSH_TARGET": self.target(),
+        }
+
+    def record_fields(self, handoff: Handoff, token: str) -> Dict[str, Any]:
+        return {"url": local_url(handoff.local_port, token), "connect": self.name, "ssh_target": self.target(),
+                "local_port": handoff.local_port}
+
+    def standalone_record(self, interface: str, folder: str) -> Record:
+        """No alias; the laptop's URL."""
+        url = LOCAL_URL_FORMAT % (contract.slot("local_port"), contract.slot("token"))
+        return contract.standalone_record(folder, interface, url, self.name)
+
+    def ready(self, session: Record) -> Callable[[], bool]:
+        path = url_path(session.record)
+        return lambda: read(path) is not None
+
+    def report(self, session: Record, words: bool) -> bool:
+        found = read(url_path(session.record))
+        if found is None:
+            return False
+        print_lines(found, words)
+        return True
+
+    def json_fields(self, session: Record) -> Dict[str, Any]:
+        found = read(url_path(session.record))
+        return {"state": "RUNNING", "connect": self.name, "ssh_argv": found.ssh_argv() if found else [],
+                "url": found.url() if found else session.url}
+
+    def plan(self, paths: SessionFiles) -> List[List[str]]:
+        ports = f"random in {LOCAL_PORT_MIN}-{LOCAL_PORT_MIN + LOCAL_PORT_SPAN - 1}"
+        return [[], [
+            f"wait until the job writes {paths.url} (0600)",
+            "print: " + URL_FORMAT.splitlines()[0] % ("<local port>", "<node>", "<port>", self.target()),
+            f"print {ORIGIN_FORMAT % '<local port>'}/?token=<token>  (local port {ports}, chosen now)",
+        ]]
+
+    def withdraw(self, handoff: Handoff, job_id: Optional[str], cluster: str, keep_unsure: bool = False) -> bool:
+        """Only the job to cancel: nothing else was reserved."""
+        if job_id is None:
+            return False
+        try:
+            cancel.end_job(job_id, cluster)
+        except cancel.NotCancelled as exc:
+            cancel.warn(f"could not cancel job {job_id}: {exc}")
+            if keep_unsure:
+                raise
+        return False
+
+    def session_fields(self, session: Record, info: JobInfo) -> Dict[str, Any]:
+        """The tunnel command as argv, once the job wrote it."""
+        found = read(url_path(session.record)) if info.live else None
+        return {"ssh_argv": found.ssh_argv() if found else []}
+
+    def status_fields(self, session: Record, info: JobInfo) -> Dict[str, str]:
+        argv = self.session_fields(session, info)["ssh_argv"]
+        return {"satellite": "",
+                "ssh": " ".join(argv) or ("(written by the job once Jupyter answers)" if info.live else "")}
+
+    def open(self, session: Record, info: JobInfo, state: str) -> int:
+        """The two lines again, once the job wrote them."""
+        found = read(url_path(session.record))
+        if found is None or not info.live:
+            raise GalyleoError(f"job {session.job_id} has no tunnel to open: {state}; "
+                               "the job writes the ssh command once Jupyter answers")
+        print_lines(found)
+        return 0
 
 
-def job_values(token_file: str, config: Any, port: int = 0) -> Dict[str, Any]:
-    """The GALYLEO_* values tunnel.sh.j2 uses (TOKEN_FILE and PORT: launch's; "" and 0 for a
-    plain sbatch, whose job draws its port by the rule)."""
-    return {
-        "GALYLEO_TOKEN_FILE": token_file,
-        "GALYLEO_LOCAL_PORT": port or "",
-        "GALYLEO_LOCAL_PORT_RULE": port_rule(),
-        "GALYLEO_ORIGIN_FORMAT": ORIGIN_FORMAT,
-        "GALYLEO_URL_FORMAT": for_printf(URL_FORMAT),
-        "GALYLEO_SSH_TARGET": target(config),
-    }
+MODE = Ssh
+
+
+def print_lines(found: Tunnel, words: bool = True) -> None:
+    if words:
+        print("On your laptop, open the tunnel (it stays open until you press Ctrl-C there):")
+    print(found.ssh_line())
+    if words:
+        print("then open in your browser:")
+    print(found.url(), flush=True)
