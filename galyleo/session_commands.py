@@ -134,10 +134,11 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
         print(f"idle       {idle.describe(activity, time.time())}")
     if mode.note:
         print(f"connect    {mode.note}")
-    for label, key in (("node", "node"), ("time left", "time_left"), *mode.status_labels,
-                       ("url", "url"), ("script", "script"), ("output", "output")):
-        if doc.get(key):
-            print(f"{label:<10} {doc[key]}")
+    lines = [("node", doc["node"]), ("time left", doc["time_left"]), *mode.status_lines(doc, info),
+             ("url", doc["url"]), ("script", doc["script"]), ("output", doc["output"])]
+    for label, text in lines:
+        if text:
+            print(f"{label:<10} {text}")
     return 0
 
 

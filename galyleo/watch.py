@@ -87,7 +87,7 @@ def progress(info: JobInfo, place: str = "") -> str:
 
 
 def follow(job_id: str, ready: Callable[[], bool], withdraw: Callable[[], Any],
-           stream: TextIO = sys.stderr, cluster: str = "", holds: str = "") -> int:
+           stream: Optional[TextIO] = None, cluster: str = "", holds: str = "") -> int:
     """Watch until ready (0), the job ends first (1), or can never start (1: cancelled, with why, once
     its never-start reasons have lasted NEVER_SETTLE: Slurm's first reason is not always its last);
     Ctrl-C (or TERM, HUP, QUIT) cancels a job never seen started (128 + signal); once it was seen
@@ -96,7 +96,7 @@ def follow(job_id: str, ready: Callable[[], bool], withdraw: Callable[[], Any],
     READY says when a running session is ready (the connection mode's word); HOLDS names what
     the withdraw releases besides the job ("its alias"), for the messages."""
     its_alias, releasing = (f" and {holds}", f" and releasing {holds}") if holds else ("", "")
-    report = Reporter(stream)
+    report = Reporter(stream or sys.stderr)
     place = Place(job_id)
     info = JobInfo("PENDING")
     started = False  # once Slurm has said the job left PENDING, Ctrl-C never withdraws it

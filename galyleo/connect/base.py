@@ -107,11 +107,14 @@ class Connection:
         return {}
 
     note = ""  # `status`'s `connect` line, if the mode has one to say
-    status_labels: Tuple[Tuple[str, str], ...] = ()  # `status`'s lines of status_fields: (label, key)
 
     def status_fields(self, session: Record, info: JobInfo) -> Dict[str, str]:
-        """`status --json`'s mode fields (shown under status_labels)."""
+        """`status --json`'s mode fields."""
         return {}
+
+    def status_lines(self, doc: Dict[str, Any], info: JobInfo) -> List[Tuple[str, str]]:
+        """`status`'s lines for the mode, (label, text), from its JSON document DOC."""
+        return []
 
     def open(self, session: Record, info: JobInfo, state: str) -> int:
         """`galyleo open`: print the URL again (STATE: the session's state in words)."""

@@ -30,7 +30,6 @@ class Satellite(Connection):
     name = "satellite"
     snippet = "satellite.sh.j2"
     holds = "its alias"
-    status_labels = (("proxy", "satellite"),)
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -99,9 +98,10 @@ class Satellite(Connection):
                  f"print {contract.proxy_url('<alias>', self.config.satellite_domain, '<token>')}"]]
 
     def withdraw(self, handoff: Handoff, job_id: Optional[str], cluster: str, keep_unsure: bool = False) -> bool:
-        """True if we destroyed the alias. For launch's undo, a job Slurm would not cancel is reported and its alias destroyed
-        all the same, so that job can never be routed; with KEEP_UNSURE (--wait giving up
-        after the URL was printed) such a job may be running: its alias is kept."""
+        """True if we destroyed the alias. For launch's undo, a job Slurm would not cancel is
+        reported and its alias destroyed all the same, so that job can never be routed; with
+        KEEP_UNSURE (--wait giving up after the URL was printed) such a job may be running:
+        its alias is kept."""
         if job_id is not None:
             try:
                 if cancel.end_job(job_id, cluster) and not self.orphaned(handoff.alias, job_id, cluster):
@@ -155,6 +155,9 @@ class Satellite(Connection):
 
     def status_fields(self, session: Record, info: JobInfo) -> Dict[str, str]:
         return {"satellite": self.proxy_state(session.alias, info)}
+
+    def status_lines(self, doc: Dict[str, Any], info: JobInfo) -> List[Tuple[str, str]]:
+        return [("proxy", doc["satellite"])]
 
     def proxy_state(self, alias: str, info: JobInfo) -> str:
         """The proxy's view (tokenjobstate) in words; the reply may be `CODE` or `<age> CODE`.

@@ -21,7 +21,7 @@ import os
 import re
 import socket
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from galyleo import cancel, contract
 from galyleo.connect.base import Connection, Handoff
@@ -184,7 +184,6 @@ class Ssh(Connection):
     tag = " (ssh)"
     note = "ssh tunnel (no Satellite proxy)"
     dry_run_words = " (ssh tunnel mode, no Satellite call)"
-    status_labels = (("ssh", "ssh"),)
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -270,9 +269,11 @@ class Ssh(Connection):
         return {"ssh_argv": found.ssh_argv() if found else []}
 
     def status_fields(self, session: Record, info: JobInfo) -> Dict[str, str]:
-        argv = self.session_fields(session, info)["ssh_argv"]
-        return {"satellite": "",
-                "ssh": " ".join(argv) or ("(written by the job once Jupyter answers)" if info.live else "")}
+        return {"satellite": ""}
+
+    def status_lines(self, doc: Dict[str, Any], info: JobInfo) -> List[Tuple[str, str]]:
+        waiting = "(written by the job once Jupyter answers)" if info.live else ""
+        return [("ssh", " ".join(doc["ssh_argv"]) or waiting)]
 
     def open(self, session: Record, info: JobInfo, state: str) -> int:
         """The two lines again, once the job wrote them."""

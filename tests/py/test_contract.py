@@ -17,8 +17,8 @@ from typing import List, Optional
 import pytest
 
 from galyleo import cli, contract, idle, render, sessions, spec
-from galyleo.connect import ssh as tunnel
 from galyleo.config import Config
+from galyleo.connect import ssh as tunnel
 from galyleo.contract import Record
 
 DOMAIN = "user-content.example.org"
@@ -256,9 +256,8 @@ def test_record_format_takes_any_folder(tmp_path: Path) -> None:
     newline in it survive printf and read back (galyleo refuses most of them earlier)."""
     folder = str(tmp_path / 'we"ird %s \\n\nname')
     os.makedirs(folder)
-    template = contract.standalone_record(folder, "lab", contract.proxy_url(contract.slot("alias"), DOMAIN,
-                                                                            contract.slot("token")), "satellite", domain=DOMAIN,
-                                         alias=contract.slot("alias"))
+    url = contract.proxy_url(contract.slot("alias"), DOMAIN, contract.slot("token"))
+    template = contract.standalone_record(folder, "lab", url, "satellite", domain=DOMAIN, alias=contract.slot("alias"))
     form, order = contract.record_format(template)
     given = {"job_id": "77", "alias": "a-b-c", "token": "ff", "local_port": "1", "created": "now", "cluster": "c"}
     path = os.path.join(folder, "r.json")

@@ -15,8 +15,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 import pytest
 from conftest import ROOT
 
-from galyleo import cli as galyleo_cli
 from galyleo import apps, preflight, spec
+from galyleo import cli as galyleo_cli
 from galyleo.config import Config
 from galyleo.errors import UsageError
 

@@ -209,7 +209,7 @@ def test_sections_only_when_asked_in_order(argv: List[str], expected: tuple, fil
     assert tuple(present) == expected
     positions = [lines.index(f"# --- galyleo: {name} ---") for name in expected]
     assert positions == sorted(positions)
-    assert all(lines.index("# --- galyleo: cleanup ---") < p < lines.index("# --- galyleo: jupyter ---")
+    assert all(lines.index("# --- galyleo: cleanup ---") < p < lines.index("# --- galyleo: server ---")
                for p in positions)
 
 
@@ -232,7 +232,9 @@ def test_conda_runs_inside_the_container_when_both(files: Dict[str, str]) -> Non
                                                 ("voila", "voila --no-browser")])
 def test_interface_command(interface: str, command: str) -> None:
     text = script(["-i", interface])
-    assert sum(f"galyleo_cmd=({command}" in line for line in text.splitlines()) == 1
+    assert sum(line.startswith(f"GALYLEO_APP_ARGV=({command}") and line[len(command) + 18] in " )"
+               for line in text.splitlines()) == 1
+    assert sum('galyleo_cmd=("${GALYLEO_APP_ARGV[@]}"' in line for line in text.splitlines()) == 1
     assert f"GALYLEO_INTERFACE={interface}" in text.splitlines()
 
 

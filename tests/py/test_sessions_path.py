@@ -20,7 +20,6 @@ from conftest import Clock
 from test_sessions import FakeSatellite, calls, fake_slurm, record, run
 
 from galyleo import session_commands, slurm, watch
-from galyleo.config import Config
 
 env = test_sessions.env  # the shared fixture
 satellite = test_sessions.satellite  # the shared fixture

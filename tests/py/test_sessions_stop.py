@@ -17,7 +17,6 @@ import pytest
 import test_sessions
 from test_sessions import FakeSatellite, calls, fake_slurm, record, run
 
-from galyleo import cancel
 from galyleo.connect import satellite as satellite_mode
 
 env = test_sessions.env  # the shared fixture
@@ -203,7 +202,7 @@ def test_launch_undo_of_a_job_that_just_started(monkeypatch: pytest.MonkeyPatch,
     """A job RUNNING when launch undoes is cancelled; its trap owns the alias, unless scancel's TERM
     reached its shell before the trap was set: then, once the job ended, the alias is still held and
     galyleo destroys it. Exactly once either way."""
-    from galyleo import cancel, slurm
+    from galyleo import slurm
 
     states = iter(["RUNNING", "RUNNING", "COMPLETING", "CANCELLED"])
     monkeypatch.setattr(slurm, "cancel", lambda job_id, pending_only=False, cluster="": "" if not pending_only

@@ -22,7 +22,7 @@ from galyleo.config import Config
 
 CONF = Config(account="abc123", satellite_domain="proxy.example.org", login_host="login.example.org")
 # jupyter or voila as a command word (first in a statement, an array, after exec or an expansion),
-# not as a value (GALYLEO_JUPYTER_COMMAND=voila) or a file name (voila.py).
+# not as a value (GALYLEO_APP_COMMAND=voila) or a file name (voila.py).
 SERVER = re.compile(r'(?:^|[(;&|]|\bexec\b|\})["\s]*(jupyter|voila)(?![\w.-])', re.MULTILINE)
 REFERENCE = re.compile(r"\$\{?(\w+)")
 ASSIGNMENT = re.compile(r"^\s*(?:local\s+|export\s+|declare\s+-\w+\s+)?(\w+)\+?=")
@@ -58,8 +58,13 @@ def server_argv(text: str) -> str:
         if match:
             assigned.setdefault(match.group(1), []).append(part)
     chosen = [p for p in parts if SERVER.search(p)]
-    names = {ASSIGNMENT.match(p).group(1) for p in chosen if ASSIGNMENT.match(p)}  # type: ignore[union-attr]
-    chosen += [p for p in parts if any(f"${{{name}[@]}}" in p for name in names)]  # the lines that run them
+    names: Set[str] = set()
+    while True:  # the arrays that hold the argv, and the arrays built from them, down to the lines that run them
+        found = {ASSIGNMENT.match(p).group(1) for p in chosen if ASSIGNMENT.match(p)} - names  # type: ignore[union-attr]
+        if not found:
+            break
+        names |= found
+        chosen += [p for p in parts if p not in chosen and any(f"${{{name}[@]}}" in p for name in found)]
     seen: Set[str] = set()
     queue = [name for part in chosen for name in REFERENCE.findall(part)]
     while queue:

@@ -17,8 +17,8 @@ import pytest
 from test_sessions import completions, env, fake_slurm, run  # noqa: F401 (fixtures)
 
 from galyleo import cli, launch, records, slurm, spec
-from galyleo.connect import ssh as tunnel
 from galyleo.config import Config
+from galyleo.connect import ssh as tunnel
 from galyleo.errors import UsageError
 from galyleo.render import render
 
