@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
 import satellite_client as sat  # noqa: E402
 
 sys.path.insert(0, REPO)
-from galyleo import contract  # noqa: E402  (the job's stamp lines are its format)
+from galyleo import joblog  # noqa: E402  (the job's stamp lines are its format)
 
 ON = os.path.join(REPO, "tests", "harness", "on")
 
@@ -227,7 +227,7 @@ def stamps(output: str) -> Dict[str, float]:
             text = handle.read()
     except OSError:
         return {}
-    found = contract.stamps(text)
+    found = joblog.stamps(text)
     running = JUPYTER_RUNNING.search(text)
     if running:  # Jupyter logs local time (UTC here) with milliseconds
         found["_jupyter_running_epoch"] = time.mktime(time.strptime(running.group(1)[:19], "%Y-%m-%d %H:%M:%S")) \

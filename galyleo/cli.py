@@ -475,7 +475,7 @@ def completion_script(parser: Parser, shell: str, config: Any) -> str:
         cases.append(f"    {sh(name)}) opts={sh(words)} ;;")
     names = " ".join(subparsers.choices)
     body = "\n".join(cases)
-    from galyleo.contract import user_folder
+    from galyleo.records import user_folder
 
     folder = user_folder(config.output_dir)
     home_relative = folder == "~" or folder.startswith("~/")

@@ -1,6 +1,6 @@
 """The conda-pack cache that `--cache` jobs fill: where it is, what is in it, removal.
 
-A job writes `<key>.tar.gz` (key: contract.cache_key of the yml and `uname -sm`)
+A job writes `<key>.tar.gz` (key: conda.cache_key of the yml and `uname -sm`)
 and `<key>.info` (`name=`, `yml=`, `platform=`, `created=` lines), each to a
 temporary name first and renamed into place, so a listed pack is always whole.
 Dot entries (a `mktemp -d` directory per build) are builds in progress, or left
@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
-from galyleo import contract
+from galyleo import conda
 from galyleo.config import Config
 from galyleo.errors import UsageError
 
-KEY = contract.KEY
+KEY = conda.KEY
 STALE_SECONDS = 86400
 
 

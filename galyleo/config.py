@@ -46,7 +46,7 @@ class Config:
     qos: str = ""
     reservation: str = ""
     constraint: str = ""
-    interface: str = "lab"
+    interface: str = apps.NAMES[0]
     bind_address: str = ""
     node_domain_suffix: str = ""
     port_min: int = 0

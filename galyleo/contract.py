@@ -10,12 +10,11 @@ or printed. What crosses, in one place:
   the printf format a plain-`sbatch` job writes it with;
 - the names of a session's files: `SessionFiles` (one base path, one suffix each), and
   the job's word that its own route is live (`routed`);
-- the alias pattern the proxy hands out, the session URL, the cluster-name alphabet
-  and the time format;
-- the log lines the job prints that galyleo reads back (`MARK_*`);
-- where the job looks for conda, and the conda-pack cache key's recipe.
-Contracts of one feature stay with it (idle.py: the activity file; connect/ssh.py: the
-ssh URL file) and follow the same rule.
+- the cluster-name alphabet and the time format;
+Contracts of one feature stay with it and follow the same rule: joblog.py (the lines
+the job prints that galyleo reads back, its own ending), conda.py (where the job looks
+for conda, the cache key), idle.py (the activity file), connect/*.py (each connection
+mode's, e.g. the ssh URL file).
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ import os
 import re
 import stat
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from galyleo.connect import MODES as CONNECT_MODES  # how a session is reached (config's `connect` choices too)
 
@@ -193,16 +192,6 @@ def printf_safe(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "%%")
 
 
-def user_folder(text: str) -> str:
-    """A configured folder with `%u` as the user's login name, so one site line
-    (`/shared/galyleo/%u`) gives each user a folder of their own."""
-    if "%u" not in text:
-        return text
-    import pwd
-
-    return text.replace("%u", pwd.getpwuid(os.getuid()).pw_name)
-
-
 # --- a session's files ----------------------------------------------------------------
 PREFIX = "galyleo-"  # every session file's name starts so (records are found by it)
 SUFFIXES = {"output": ".out", "script": ".sh", "token": ".token", "record": ".json", "url": ".url",
@@ -254,19 +243,6 @@ def files_of_output(output: str) -> SessionFiles:
     return files_of(output, "output")
 
 
-def routed(path: str) -> bool:
-    """Whether the job says its own route is live: it writes PATH (SessionFiles.routed) only
-    after its own redeem (or ssh URL file) succeeded. A file someone else put there, or
-    anything but a regular file, is not the job's word."""
-    import stat
-
-    try:
-        found = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISREG(found.st_mode) and found.st_uid == os.getuid()
-
-
 RECORD_NAMES = PREFIX + "*" + SUFFIXES["record"]  # a glob: every record in a folder
 
 
@@ -289,100 +265,13 @@ def base_format(folder: str, output_file: str = "") -> str:
     return printf_safe(os.path.join(folder, PREFIX)) + "%s"
 
 
-# --- names the proxy and Slurm give ---------------------------------------------------
-ALIAS_PATTERN = "[a-z0-9]+-[a-z0-9]+-[a-z0-9]+"  # an ERE, and a Python regex: both sides match it whole
-ALIAS = re.compile(ALIAS_PATTERN + r"\Z")
-PROXY_ORIGIN_FORMAT = "https://%s.%s"  # alias, domain: the origin the browser has
-PROXY_URL_FORMAT = PROXY_ORIGIN_FORMAT + "/?token=%s"  # alias, domain, token: the session URL
+# --- the names Slurm gives ------------------------------------------------------------
 CLUSTER_CHARS = "A-Za-z0-9_.-"  # a cluster name is kept to these (a bracket expression's inside)
 CLUSTER = re.compile(f"[{CLUSTER_CHARS}]{{0,64}}\\Z")
 
 
 def clean_cluster(text: str) -> str:
     return re.sub(f"[^{CLUSTER_CHARS}]", "", text)
-
-
-def proxy_url(alias: str, domain: str, token: str) -> str:
-    return PROXY_URL_FORMAT % (alias, domain, token)
-
-
-# --- what the job prints and galyleo reads ---------------------------------------------
-# Only lines in galyleo_log's own form count: `[galyleo HH:MM:SS] ` at a line's start, which
-# Jupyter's log lines (`[I 2026-...`) never are, whatever a request puts into them.
-LOGGED = r"^\[galyleo[^\]\n]*\] "
-MARK_ENDED = "session ended (exit status %s)"  # cleanup.sh.j2's last line: a printf format
-MARK_TERM = "received SIGTERM (scancel or time limit)"
-MARK_INT = "received SIGINT"
-MARK_HUP = "received SIGHUP"
-MARK_IDLE_ENDED = "ended: idle for %s min (no kernel running and no request; Jupyter shut itself down)"
-MARK_STAMP = "[galyleo stamp] %s %s"  # a step and its seconds since the job started (benchmarks read them)
-
-
-def pattern(mark: str, slot: str = r"(\d+)") -> "re.Pattern[str]":
-    """A MARK_* printf format as a regex, each %s a group matching SLOT."""
-    return re.compile(re.escape(mark).replace("%s", slot))
-
-
-def logged(mark: str) -> "re.Pattern[str]":
-    """MARK as a whole line galyleo_log printed (not text inside another program's line)."""
-    return re.compile(LOGGED + pattern(mark).pattern + "$", re.M)
-
-
-def exit_statuses(text: str) -> List[str]:
-    """The exit statuses the job output's MARK_ENDED lines give, in order."""
-    return logged(MARK_ENDED).findall(text)
-
-
-def says(text: str, mark: str) -> bool:
-    """Whether the job itself logged MARK (a MARK_* without a slot) in TEXT."""
-    return bool(logged(mark).search(text))
-
-
-# The job's own ending, one line in the session's private `ending` file (never the job
-# output, where anyone who reaches Jupyter can write through its request log).
-ENDING_IDLE = "idle for %s min"  # the server shut itself down for no activity, as the job saw it
-ENDING_MAX_BYTES = 256
-
-
-def ending_of(output: str) -> str:
-    """How the job whose output is OUTPUT says it ended, from its ending file ("" if it did not)."""
-    if not output:  # a record without an output has no ending file either (never one in the cwd)
-        return ""
-    try:
-        text = read_own(files_of_output(output).ending, ENDING_MAX_BYTES).decode("ascii").strip()
-    except (OSError, BadFile, UnicodeDecodeError):
-        return ""
-    return text if pattern(ENDING_IDLE).fullmatch(text) else ""
-
-
-def stamps(text: str) -> Dict[str, float]:
-    """The job's timing stamps: step -> seconds since it started (the last of each)."""
-    found = re.findall("^" + re.escape(MARK_STAMP).replace("%s", r"(\S+)", 1).replace("%s", r"([0-9.]+)") + "$",
-                       text, re.M)
-    return {step: float(value) for step, value in found}
-
-
-# --- conda (the search order and the cache key) -----------------------------------------
-# Where the job looks for conda when nothing else names it (the order a user's shell would);
-# a leading `~/` is the user's home, on the login node as in the job.
-CONDA_PREFIXES = ("~/miniforge3", "~/miniconda3", "~/anaconda3", "~/mambaforge", "/opt/conda")
-CONDA_PREFIX_SEPARATOR = ":"  # the job gets the list as one string: a bash array cannot be exported into a container
-KEY_LENGTH = 32  # hex digits of the sha256 a conda-pack cache entry is named by
-KEY = re.compile(f"[0-9a-f]{{{KEY_LENGTH}}}\\Z")
-
-
-def cache_key(yml: bytes, platform: str) -> str:
-    """The cache key of the env a yml builds on a platform (`uname -sm`): one env per
-    yml content and platform, so another machine type never unpacks a foreign pack."""
-    import hashlib  # 3 ms that rendering a job (which imports this module) does not need
-
-    return hashlib.sha256(yml + platform.encode() + b"\n").hexdigest()[:KEY_LENGTH]
-
-
-def conda_values() -> Dict[str, Any]:
-    """The conda contracts as the `GALYLEO_*` values conda.sh.j2 uses."""
-    return {"GALYLEO_CONDA_PREFIXES": CONDA_PREFIX_SEPARATOR.join(CONDA_PREFIXES),
-            "GALYLEO_CONDA_KEY_LENGTH": KEY_LENGTH}
 
 
 # --- what the job script is given --------------------------------------------------------
@@ -397,26 +286,7 @@ def job_values(folder: str, output_file: str = "", template: Optional[Record] = 
         "GALYLEO_SUFFIX_ROUTED": SUFFIXES["routed"],
         "GALYLEO_SUFFIX_OUTPUT": SUFFIXES["output"],
         "GALYLEO_CLUSTER_CHARS": CLUSTER_CHARS,
-        "GALYLEO_MARK_ENDED": MARK_ENDED,
-        "GALYLEO_MARK_TERM": MARK_TERM,
-        "GALYLEO_MARK_INT": MARK_INT,
-        "GALYLEO_MARK_HUP": MARK_HUP,
-        "GALYLEO_MARK_STAMP": MARK_STAMP,
         "GALYLEO_TIME_FORMAT": TIME_FORMAT,
         "GALYLEO_RECORD_FORMAT": form,
         "GALYLEO_RECORD_SLOTS": order,
     }
-
-
-def proxy_values() -> Dict[str, Any]:
-    """What the Satellite connection (satellite.sh.j2) shares with satellite.py."""
-    return {
-        "GALYLEO_ALIAS_PATTERN": ALIAS_PATTERN,
-        "GALYLEO_PROXY_URL_FORMAT": PROXY_URL_FORMAT,
-        "GALYLEO_PROXY_ORIGIN_FORMAT": PROXY_ORIGIN_FORMAT,
-    }
-
-
-def activity_values() -> Dict[str, Any]:
-    """Where the idle watch keeps the activity file (idle.py reads it) and the job its ending."""
-    return {"GALYLEO_SUFFIX_ACTIVITY": SUFFIXES["activity"], "GALYLEO_SUFFIX_ENDING": SUFFIXES["ending"]}

@@ -5,7 +5,7 @@ idle for the timeout are shut down even with a browser tab connected, busy ones 
 are; terminals likewise; and the server shuts itself down once it has had no kernel
 and no request for the timeout. The job only watches, so that `galyleo status` can
 say when the session would end and the job output can say why it did. Voila has no
-server-level idle shutdown, so culling applies to lab and notebook only.
+server-level idle shutdown: the apps table (apps.py, `culls`) says where culling applies.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
-from galyleo import contract
+from galyleo import contract, joblog
 
-INTERFACES = ("lab", "notebook")  # the ones whose server honours shutdown_no_activity_timeout
 MAX_MINUTES = 525600  # a year: far beyond any time limit, far below what overflows anything
 SERVER_CHECK = 60  # jupyter_server checks shutdown_no_activity every 60 s (hard-coded there)
 WATCH_INTERVAL = 60  # how often the job looks at Jupyter when culling is off
@@ -59,12 +58,12 @@ def jupyter_settings(minutes: int) -> Tuple[str, ...]:
 
 
 def ended_message(minutes: int) -> str:
-    return contract.MARK_IDLE_ENDED % minutes
+    return joblog.MARK_IDLE_ENDED % minutes
 
 
 def ending(minutes: int) -> str:
-    """The line the job writes into its ending file when it ended idle (contract.ending_of reads it)."""
-    return contract.ENDING_IDLE % minutes
+    """The line the job writes into its ending file when it ended idle (joblog.ending_of reads it)."""
+    return joblog.ENDING_IDLE % minutes
 
 
 def activity_path(output: str) -> str:
@@ -123,3 +122,9 @@ def parse_utc(text: str) -> float:
 
     whole = text.rstrip("Z").split(".")[0].replace("+00:00", "")
     return float(calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")))
+
+
+def activity_values() -> Dict[str, Any]:
+    """Where the idle watch keeps the activity file (idle.py reads it) and the job its ending."""
+    suffixes = contract.SUFFIXES
+    return {"GALYLEO_SUFFIX_ACTIVITY": suffixes["activity"], "GALYLEO_SUFFIX_ENDING": suffixes["ending"]}

@@ -22,7 +22,8 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
-from galyleo import apps, contract, render
+from galyleo import apps, render
+from galyleo.conda import CONDA_PREFIXES
 from galyleo.config import Config
 from galyleo.errors import UsageError, show
 from galyleo.spec import LaunchSpec
@@ -55,7 +56,7 @@ def check(spec: LaunchSpec, config: Config, environ: Optional[Dict[str, str]] = 
         if conda is None and not (spec.conda_yml and config.conda_installer_url):
             option = "--conda-env" if spec.conda_env else "--conda-yml"
             raise UsageError(f"{option}: conda not found on this node (--conda-init, CONDA_EXE, PATH, "
-                             f"{', '.join(contract.CONDA_PREFIXES)}, ~/.bashrc): "
+                             f"{', '.join(CONDA_PREFIXES)}, ~/.bashrc): "
                              "give --conda-init PATH/etc/profile.d/conda.sh")
         if conda is not None and spec.conda_env:
             provided = conda_env(spec, conda, timeout)
@@ -103,7 +104,7 @@ def find_conda(init: str, environ: Dict[str, str], timeout: int) -> Optional[Con
     found = shutil.which("conda", path=environ.get("PATH", os.defpath))
     if found:
         return Conda(f"PATH {found}", [found])
-    for prefix in contract.CONDA_PREFIXES:
+    for prefix in CONDA_PREFIXES:
         exe = os.path.join(os.path.expanduser(prefix), "bin", "conda")
         if os.access(exe, os.X_OK):
             return Conda(f"{prefix}", [exe])

@@ -13,7 +13,7 @@ import stat
 import time
 
 from galyleo import contract
-from galyleo.contract import Record, SessionFiles, user_folder
+from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError, UsageError
 
 
@@ -90,3 +90,13 @@ def remove(*paths: str) -> None:
 def expand(path: str) -> str:
     """`~` in a configured directory means the user's home, `%u` the user's name."""
     return os.path.abspath(os.path.expanduser(user_folder(path)))
+
+
+def user_folder(text: str) -> str:
+    """A configured folder with `%u` as the user's login name, so one site line
+    (`/shared/galyleo/%u`) gives each user a folder of their own."""
+    if "%u" not in text:
+        return text
+    import pwd
+
+    return text.replace("%u", pwd.getpwuid(os.getuid()).pw_name)

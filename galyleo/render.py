@@ -12,7 +12,7 @@ import re
 import shlex
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from galyleo import __version__, apps, connect, contract, idle, jobnumbers, privatecache
+from galyleo import __version__, apps, conda, connect, contract, idle, joblog, jobnumbers, privatecache
 from galyleo.config import Config
 from galyleo.connect.base import Connection, Handoff
 from galyleo.spec import LaunchSpec, seconds
@@ -160,6 +160,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff],
         "GALYLEO_APP_PROVIDES": app.provides,
         "GALYLEO_NOTEBOOK_DIR": spec.notebook_dir,
     }
+    values.update(joblog.values())
     values.update(contract.job_values(spec.output_dir, handoff.output_file if handoff else "",
                                       None if handoff else mode.standalone_record(spec.interface, spec.output_dir)))
     values.update(mode.job_values(handoff))  # no other mode's value: nothing could call it
@@ -183,7 +184,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff],
             "GALYLEO_IDLE_ENDING": idle.ending(spec.idle_timeout),
             "GALYLEO_STATUS_SINCE": idle.STATUS_SINCE,
             "GALYLEO_ACTIVITY_FORMAT": idle.ACTIVITY_FORMAT,
-            **contract.activity_values(),
+            **idle.activity_values(),
         })
     chosen = sections(spec)
     if "modules.sh.j2" in chosen:
@@ -201,7 +202,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff],
             "GALYLEO_CONDA_TOOL": "mamba" if spec.mamba else "conda",
             "GALYLEO_CONDA_CACHE": cache,
             "GALYLEO_CONDA_INSTALLER": config.conda_installer_url,
-            **contract.conda_values(),
+            **conda.values(),
         })
     if "container.sh.j2" in chosen:
         values.update({

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterator
 import certifi
 import requests
 
-from galyleo import contract
+from galyleo import proxynames
 from galyleo.config import Config
 from galyleo.errors import SatelliteError
 
@@ -129,7 +129,7 @@ class Client:
         """A new alias in state pending; the reply must be exactly one alias."""
         body = self.call("getlink", {}, never_sent)
         alias = body.strip().splitlines()[-1].strip() if body.strip() else ""
-        if not body.startswith("Your token is") or not contract.ALIAS.match(alias):
+        if not body.startswith("Your token is") or not proxynames.ALIAS.match(alias):
             raise SatelliteError(f"Satellite proxy {self.base}: getlink: unexpected reply {body[:80]!r}")
         return alias
 

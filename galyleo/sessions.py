@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from galyleo import contract, endings, slurm
+from galyleo import contract, endings, joblog, slurm
 from galyleo.contract import Record as Session
 from galyleo.errors import GalyleoError, UsageError
 from galyleo.slurm import LIVE, JobInfo
@@ -97,18 +97,18 @@ def ended_how(session: Session, final_state: str) -> str:
     """How a session ended, in ENDINGS' words: idle (the job's ending file says so; Slurm says only COMPLETED),
     Slurm's final state while it remembers (with the exit status the job output gives, for a
     failure), else the job output's last words."""
-    own = contract.ending_of(session.output)
+    own = joblog.ending_of(session.output)
     if own:
         return own
     text = tail(session.output, 4096)
-    statuses = contract.exit_statuses(text)
+    statuses = joblog.exit_statuses(text)
     status = statuses[-1] if statuses else ""
     if final_state:
         how = ENDINGS.get(final_state, final_state.lower())
         return f"{how}, exit status {status}" if how == "failed" and status not in ("", "0") else how
     if any(line.startswith("slurmstepd") and "DUE TO TIME LIMIT" in line for line in text.splitlines()):
         return ENDINGS["TIMEOUT"]  # slurmstepd's own line (`*** JOB N ... CANCELLED AT ... DUE TO TIME LIMIT ***`)
-    if contract.says(text, contract.MARK_TERM):
+    if joblog.says(text, joblog.MARK_TERM):
         return "cancelled or time limit reached"
     if status:
         return "completed" if status == "0" else f"failed, exit status {status}"

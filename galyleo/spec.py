@@ -15,8 +15,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from galyleo import apps, connect, idle
 from galyleo.config import ZERO_OFF, Config
-from galyleo.contract import user_folder
 from galyleo.errors import ACCEPT, UsageError, bad, show
+from galyleo.records import user_folder
 
 NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from galyleo import apps, cancel, contract, slurm
+from galyleo import apps, cancel, contract, proxynames, slurm
 from galyleo.connect.base import Connection, Handoff
 from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError, SatelliteError
@@ -61,16 +61,16 @@ class Satellite(Connection):
             "GALYLEO_HTTP_TIMEOUT": config.http_timeout,
             "GALYLEO_ALIAS": handoff.alias if handoff else "",
             "GALYLEO_TOKEN_FILE": handoff.token_file if handoff else "",
-            **contract.proxy_values(),
+            **proxynames.values(),
         }
 
     def record_fields(self, handoff: Handoff, token: str) -> Dict[str, Any]:
         domain = self.config.satellite_domain
-        return {"alias": handoff.alias, "url": contract.proxy_url(handoff.alias, domain, token), "domain": domain}
+        return {"alias": handoff.alias, "url": proxynames.proxy_url(handoff.alias, domain, token), "domain": domain}
 
     def standalone_record(self, interface: str, folder: str) -> Record:
         domain = self.config.satellite_domain
-        url = contract.proxy_url(contract.slot("alias"), domain, contract.slot("token"))
+        url = proxynames.proxy_url(contract.slot("alias"), domain, contract.slot("token"))
         return contract.standalone_record(folder, interface, url, self.name, domain, alias=contract.slot("alias"))
 
     def after_submit(self, session: Record) -> None:
@@ -85,7 +85,7 @@ class Satellite(Connection):
         then the proxy routes to the server; the probe never carries the token."""
         routed = contract.files_of_record(session.record).routed
         statuses = apps.of(session.interface).proxy_ready
-        return lambda: contract.routed(routed) and answers(session.url, self.config, statuses)
+        return lambda: routed_by_job(routed) and answers(session.url, self.config, statuses)
 
     def report(self, session: Record, words: bool) -> bool:
         print(session.url, flush=True)
@@ -95,7 +95,7 @@ class Satellite(Connection):
         base = self.config.management_url
         return [[f"GET {base}/getlink.cgi  -> a new alias"],
                 [f"GET {base}/linktoken.cgi?token=<alias>&jobid=<job id>",
-                 f"print {contract.proxy_url('<alias>', self.config.satellite_domain, '<token>')}"]]
+                 f"print {proxynames.proxy_url('<alias>', self.config.satellite_domain, '<token>')}"]]
 
     def withdraw(self, handoff: Handoff, job_id: Optional[str], cluster: str, keep_unsure: bool = False) -> bool:
         """True if we destroyed the alias. For launch's undo, a job Slurm would not cancel is
@@ -218,3 +218,15 @@ def probe(host: str, port: int, context: Any, proxy_address: str) -> int:
         return conn.getresponse().status
 
 
+def routed_by_job(path: str) -> bool:
+    """Whether the job says its own route is live: it writes PATH (SessionFiles.routed) only
+    after its own redeem succeeded. A file someone else put there, or anything but a
+    regular file, is not the job's word."""
+    import os
+    import stat
+
+    try:
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(found.st_mode) and found.st_uid == os.getuid()

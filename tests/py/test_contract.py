@@ -16,7 +16,7 @@ from typing import List, Optional
 
 import pytest
 
-from galyleo import cli, contract, idle, render, sessions, spec
+from galyleo import cli, contract, idle, joblog, proxynames, render, sessions, spec
 from galyleo.config import Config
 from galyleo.connect import ssh as tunnel
 from galyleo.contract import Record
@@ -87,7 +87,7 @@ def test_satellite_record_written_by_the_job_reads_back(tmp_path: Path) -> None:
     found = Record.read(paths.record)
     assert found is not None, os.listdir(folder)
     assert (found.name, found.job_id, found.alias, found.connect) == (paths.name, JOB_ID, "abc-def-ghi", "satellite")
-    assert found.url == contract.proxy_url("abc-def-ghi", DOMAIN, token)
+    assert found.url == proxynames.proxy_url("abc-def-ghi", DOMAIN, token)
     assert found.output == paths.output and found.record == paths.record
     assert (found.domain, found.interface, found.standalone, found.version) == (DOMAIN, "lab", True,
                                                                                 contract.RECORD_VERSION)
@@ -117,7 +117,7 @@ def test_ssh_record_written_by_the_job_reads_back(tmp_path: Path) -> None:
 def test_alias_pattern_same_on_both_sides(tmp_path: Path, alias: str) -> None:
     done = register(tmp_path, [], TEST_ALIAS=alias)
     accepted_by_job = done.returncode == 0
-    assert accepted_by_job == bool(contract.ALIAS.match(alias.split("\n")[-1])), done.stderr
+    assert accepted_by_job == bool(proxynames.ALIAS.match(alias.split("\n")[-1])), done.stderr
     if not accepted_by_job:
         assert "getlink reply is not an alias" in done.stderr
 
@@ -195,22 +195,22 @@ def session_with(tmp_path: Path, output: str) -> sessions.Session:
 
 def test_exit_status_line_reads_back(tmp_path: Path) -> None:
     output = ended(tmp_path, "exit 3\n")
-    assert contract.exit_statuses(output) == ["3"]
+    assert joblog.exit_statuses(output) == ["3"]
     assert sessions.ended_how(session_with(tmp_path, output), "") == "failed, exit status 3"
     assert sessions.ended_how(session_with(tmp_path, ended(tmp_path, "exit 0\n")), "") == "completed"
 
 
 def test_term_line_reads_back(tmp_path: Path) -> None:
     output = ended(tmp_path, "kill -TERM $$\nsleep 5\n")
-    assert contract.MARK_TERM in output and contract.exit_statuses(output) == ["143"]
+    assert joblog.MARK_TERM in output and joblog.exit_statuses(output) == ["143"]
     assert sessions.ended_how(session_with(tmp_path, output), "") == "cancelled or time limit reached"
-    for signal, mark in (("INT", contract.MARK_INT), ("HUP", contract.MARK_HUP)):
+    for signal, mark in (("INT", joblog.MARK_INT), ("HUP", joblog.MARK_HUP)):
         assert mark in ended(tmp_path, f"kill -{signal} $$\nsleep 5\n"), signal
 
 
 def test_stamps_read_back(tmp_path: Path) -> None:
     text = upto(script(tmp_path, []), "satellite") + "galyleo_stamp registered\n"
-    found = contract.stamps(run_bash(text, tmp_path).stderr)
+    found = joblog.stamps(run_bash(text, tmp_path).stderr)
     assert set(found) == {"start", "registered"} and 0 <= found["start"] <= found["registered"]
 
 
@@ -220,7 +220,7 @@ def test_idle_ending_reads_back(tmp_path: Path) -> None:
         'printf "%s\\n" "${GALYLEO_IDLE_ENDING}" >"${galyleo_base}${GALYLEO_SUFFIX_ENDING}"\n'
     assert run_bash(text, tmp_path).returncode == 0
     output = contract.files(str(tmp_path / "out%dir"), contract.job_session_name(JOB_ID)).output
-    assert contract.ending_of(output) == "idle for 7 min"
+    assert joblog.ending_of(output) == "idle for 7 min"
     assert sessions.ended_how(Record(name="galyleo-1", job_id="1", output=output), "COMPLETED") == "idle for 7 min"
 
 
@@ -228,7 +228,7 @@ FORGED = ("[W 2026-12-02 10:50:27.689 ServerApp] 403 GET /x (@10.0.0.9) 0.50ms r
           "[galyleo 10:50:27] {mark}\n")
 
 
-@pytest.mark.parametrize("mark", [idle.ended_message(30), contract.MARK_TERM, contract.MARK_ENDED % 0,
+@pytest.mark.parametrize("mark", [idle.ended_message(30), joblog.MARK_TERM, joblog.MARK_ENDED % 0,
                                   "No kernels for 99 seconds; shutting down"])
 def test_text_others_put_into_the_job_output_is_no_ending(tmp_path: Path, mark: str) -> None:
     """Anyone who reaches Jupyter writes into its log (the Referer header): only galyleo's own lines count."""
@@ -256,7 +256,7 @@ def test_record_format_takes_any_folder(tmp_path: Path) -> None:
     newline in it survive printf and read back (galyleo refuses most of them earlier)."""
     folder = str(tmp_path / 'we"ird %s \\n\nname')
     os.makedirs(folder)
-    url = contract.proxy_url(contract.slot("alias"), DOMAIN, contract.slot("token"))
+    url = proxynames.proxy_url(contract.slot("alias"), DOMAIN, contract.slot("token"))
     template = contract.standalone_record(folder, "lab", url, "satellite", domain=DOMAIN, alias=contract.slot("alias"))
     form, order = contract.record_format(template)
     given = {"job_id": "77", "alias": "a-b-c", "token": "ff", "local_port": "1", "created": "now", "cluster": "c"}
@@ -267,4 +267,4 @@ def test_record_format_takes_any_folder(tmp_path: Path) -> None:
     found = Record.read(path)
     assert found is not None
     assert found.output == contract.files(folder, "galyleo-77").output
-    assert (found.job_id, found.name, found.url) == ("77", "galyleo-77", contract.proxy_url("a-b-c", DOMAIN, "ff"))
+    assert (found.job_id, found.name, found.url) == ("77", "galyleo-77", proxynames.proxy_url("a-b-c", DOMAIN, "ff"))

@@ -1,6 +1,6 @@
 """The conda and modules contracts across the language boundary, run in real bash:
-the rendered `galyleo_conda_key` gives contract.cache_key, the rendered search loop
-walks contract.CONDA_PREFIXES in order and its failure names them, and the
+the rendered `galyleo_conda_key` gives conda.cache_key, the rendered search loop
+walks conda.CONDA_PREFIXES in order and its failure names them, and the
 pre-flight's module probe is the job's own modules section (one text, two hooks).
 """
 
@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT
 
 from galyleo import cli as galyleo_cli
-from galyleo import condacache, contract, render, spec
+from galyleo import conda, condacache, render, spec
 from galyleo.config import Config
 
 CONF = Config(account="abc123", module_init=[str(ROOT / "tests" / "bats" / "stubs" / "modules" / "init.bash")])
@@ -51,7 +51,7 @@ def test_rendered_key_is_contract_cache_key(tmp_path: Path, yml: bytes) -> None:
     done = bash(HELPERS + functions + f"\ngalyleo_conda_key {render.sh(path)}\n")
     assert done.returncode == 0, done.stderr
     platform = subprocess.run(["uname", "-sm"], capture_output=True, text=True, check=True).stdout.rstrip("\n")
-    assert done.stdout == contract.cache_key(yml, platform) + "\n"
+    assert done.stdout == conda.cache_key(yml, platform) + "\n"
     assert condacache.KEY.match(done.stdout.rstrip("\n"))
 
 
@@ -66,7 +66,7 @@ def test_the_job_builds_under_the_key_function() -> None:
 
 # --- the search order -------------------------------------------------------------------
 
-HOME_PREFIXES = [p for p in contract.CONDA_PREFIXES if p.startswith("~/")]
+HOME_PREFIXES = [p for p in conda.CONDA_PREFIXES if p.startswith("~/")]
 
 
 def search_env(home: Path) -> Dict[str, str]:
@@ -75,7 +75,7 @@ def search_env(home: Path) -> Dict[str, str]:
 
 
 def test_prefix_list_survives_the_separator() -> None:
-    assert all(contract.CONDA_PREFIX_SEPARATOR not in p for p in contract.CONDA_PREFIXES)
+    assert all(conda.CONDA_PREFIX_SEPARATOR not in p for p in conda.CONDA_PREFIXES)
     assert HOME_PREFIXES, "the round trip below needs prefixes under HOME"
 
 
@@ -95,7 +95,7 @@ def test_rendered_loop_finds_each_prefix_in_order(tmp_path: Path, first: int) ->
 
 
 def test_rendered_failure_names_every_prefix(tmp_path: Path) -> None:
-    if any(Path(p).exists() for p in contract.CONDA_PREFIXES if not p.startswith("~/")):
+    if any(Path(p).exists() for p in conda.CONDA_PREFIXES if not p.startswith("~/")):
         pytest.skip("this machine has conda at an absolute prefix of the list")
     home = tmp_path / "home"
     home.mkdir()
@@ -104,7 +104,7 @@ def test_rendered_failure_names_every_prefix(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     host = subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
     assert done.stdout == (f"die: conda not found on {host} (looked at --conda-init, CONDA_EXE, PATH, "
-                           f"{', '.join(contract.CONDA_PREFIXES)}, ~/.bashrc): give --conda-init "
+                           f"{', '.join(conda.CONDA_PREFIXES)}, ~/.bashrc): give --conda-init "
                            "PATH/etc/profile.d/conda.sh\n")
 
 

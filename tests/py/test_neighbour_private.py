@@ -5,7 +5,7 @@ the session, and `launch --wait` reports ready only on the job's own word.
   with and without idle culling) starts Jupyter, Voila and curl with argv that names no
   alias, port or token; those reach them through the environment or a config file.
   The same scripts, run against the recording stand-ins, show it (tests/bats too).
-- The job's word that its own route is live (contract.routed) is a regular file of the
+- The job's word that its own route is live (connect/satellite.py routed_by_job) is a regular file of the
   user's own; `launch --wait` waits for it, even when the proxy already answers (a
   route someone else made with a stolen alias answers too).
 """
@@ -100,17 +100,17 @@ def test_a_real_run_shows_no_alias_port_or_token_on_any_command_line(interface: 
 
 def test_routed_is_only_the_users_own_regular_file(tmp_path: Path) -> None:
     path = tmp_path / "galyleo-1.routed"
-    assert not contract.routed(str(path))
+    assert not satellite_mode.routed_by_job(str(path))
     path.write_text("2026-12-07T10:00:00Z\n")
-    assert contract.routed(str(path))
+    assert satellite_mode.routed_by_job(str(path))
     link = tmp_path / "galyleo-2.routed"
     link.symlink_to(path)
-    assert not contract.routed(str(link))  # a link someone planted is not the job's word
+    assert not satellite_mode.routed_by_job(str(link))  # a link someone planted is not the job's word
     os.mkfifo(str(tmp_path / "galyleo-3.routed"))
-    assert not contract.routed(str(tmp_path / "galyleo-3.routed"))
+    assert not satellite_mode.routed_by_job(str(tmp_path / "galyleo-3.routed"))
     if os.getuid() == 0:
         os.chown(str(path), 65534, 65534)
-        assert not contract.routed(str(path))  # another user's file
+        assert not satellite_mode.routed_by_job(str(path))  # another user's file
 
 
 def test_clean_removes_the_routed_word_of_a_job_killed_before_its_clean_up(tmp_path: Path) -> None:

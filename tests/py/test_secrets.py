@@ -99,7 +99,7 @@ def test_job_script_writes_under_umask_077_and_limits_the_origin() -> None:
     assert "\numask 077\n" in script
     # the origin comes from the connection's hook: satellite mode's is the alias's HTTPS name
     assert 'galyleo_origin="$(galyleo_origin_url)"' in script
-    assert "\nGALYLEO_PROXY_ORIGIN_FORMAT=https://%s.%s\n" in script  # contract.PROXY_ORIGIN_FORMAT, rendered
+    assert "\nGALYLEO_PROXY_ORIGIN_FORMAT=https://%s.%s\n" in script  # proxynames.PROXY_ORIGIN_FORMAT, rendered
     assert 'printf "${GALYLEO_PROXY_ORIGIN_FORMAT}\\n" "${GALYLEO_ALIAS}" "${GALYLEO_DOMAIN}"' in script
     assert 'c.ServerApp.allow_origin = os.environ["GALYLEO_ORIGIN"]' in script and "allow_origin='*'" not in script
     assert 'export GALYLEO_ORIGIN="${galyleo_origin}"' in script

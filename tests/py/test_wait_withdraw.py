@@ -133,7 +133,7 @@ def proxy_answers(url: str, config: Config) -> bool:
 
 
 def proxy_ready(url: str, config: Config):  # type: ignore[no-untyped-def]
-    """What launch --wait asks in Satellite mode, less the job's own word (contract.routed)."""
+    """What launch --wait asks in Satellite mode, less the job's own word (routed_by_job)."""
     return lambda: proxy_answers(url, config)
 
 
