@@ -102,7 +102,7 @@ def read_activity(output: str) -> Optional[Activity]:
         return None
 
 
-def describe(activity: Optional[Activity], now: float) -> str:
+def words(activity: Optional[Activity], now: float) -> str:
     """One line for `galyleo status`: when the session ends if nobody uses it ("" if unknown)."""
     if activity is None:
         return ""

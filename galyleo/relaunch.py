@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from galyleo import sessions
 from galyleo.config import Config
+from galyleo.contract import Record
 from galyleo.errors import GalyleoError
-from galyleo.sessions import Session
 from galyleo.slurm import JobInfo
 
 NOT_ASKED: Tuple[Any, ...] = (None, False, [])
@@ -27,11 +27,11 @@ FIELDS = ("account", "partition", "cpus", "gpus", "gres", "time_limit", "reserva
           "nodelist", "exclude")
 
 
-def earlier(config: Config, ident: Optional[str]) -> Tuple[Session, JobInfo]:
+def earlier(config: Config, ident: Optional[str]) -> Tuple[Record, JobInfo]:
     """The session IDENT names; none: the newest one galyleo knows (ended or live); and Slurm's view."""
-    from galyleo.session_commands import gather
+    from galyleo.session_commands import sessions_of
 
-    found, infos = gather(config)
+    found, infos = sessions_of(config)
     if ident:
         session = sessions.resolve(found, ident, infos)
     elif found:
@@ -56,7 +56,7 @@ def words(args: argparse.Namespace, parser: argparse.ArgumentParser) -> List[str
     return found
 
 
-def recorded(session: Session, config: Config, partition: str = "") -> List[str]:
+def recorded(session: Record, config: Config, partition: str = "") -> List[str]:
     """The words to launch SESSION again: `asked` if the record has it, else what it shows."""
     options: Dict[str, Any] = session.options or {}
     asked = options.get("asked")

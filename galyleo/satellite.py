@@ -108,7 +108,7 @@ class Client:
                 return self.get(f"{self.base}/{endpoint}.cgi", params, max(0.1, end - time.monotonic()) + 1)
             except requests.RequestException as exc:
                 if attempt == RETRIES or not retry_on(exc) or time.monotonic() + BACKOFF >= end:
-                    raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: {describe(exc)}") from None
+                    raise SatelliteError(f"Satellite proxy {self.base}: {endpoint}: {cause(exc)}") from None
                 self.retried = True
                 time.sleep(BACKOFF * (attempt + 1))
         raise AssertionError("unreachable")
@@ -171,7 +171,7 @@ def any_connection_error(exc: Exception) -> bool:
     return isinstance(exc, (requests.ConnectionError, requests.Timeout))
 
 
-def describe(exc: Any) -> str:
+def cause(exc: Any) -> str:
     """A plain cause: refused, timed out, TLS, or requests' own words."""
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):

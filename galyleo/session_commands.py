@@ -16,8 +16,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from galyleo import connect, idle, reasons, records, sessions, slurm
 from galyleo.config import Config
+from galyleo.contract import Record
 from galyleo.errors import GalyleoError
-from galyleo.sessions import Session
 from galyleo.slurm import JobInfo
 from galyleo.spec import seconds
 
@@ -44,7 +44,7 @@ def describe(info: JobInfo, lead: int = 0) -> str:
     return info.state
 
 
-def as_json(session: Session, info: JobInfo, config: Config) -> Dict[str, Any]:
+def as_json(session: Record, info: JobInfo, config: Config) -> Dict[str, Any]:
     reason = reasons.explain(info.reason) if info.state == "PENDING" else None
     return {
         "job_id": session.job_id, "name": session.name, "alias": session.alias, "url": session.url,
@@ -62,12 +62,12 @@ def as_json(session: Session, info: JobInfo, config: Config) -> Dict[str, Any]:
     }
 
 
-def mode_of(session: Session, config: Config) -> Any:
+def mode_of(session: Record, config: Config) -> Any:
     """The session's connection mode (galyleo/connect/), with the site's settings."""
     return connect.of(session.connect, config)
 
 
-def idle_ends(session: Session, info: JobInfo) -> str:
+def idle_ends(session: Record, info: JobInfo) -> str:
     """When a running session with idle culling ends if nobody uses it (UTC, ISO), from the
     activity the job last read from Jupyter; "" without culling or before the first reading."""
     activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
@@ -79,20 +79,20 @@ def emit(document: Any) -> None:
     sys.stdout.write("\n")
 
 
-def gather(config: Config) -> Tuple[List[Session], Dict[str, JobInfo]]:
+def sessions_of(config: Config) -> Tuple[List[Record], Dict[str, JobInfo]]:
     """The sessions (recorded, or submitted by a plain sbatch and not yet running) and Slurm's view of each."""
     return sessions.gather(records.expand(config.output_dir), config.job_name)
 
 
-def chosen(config: Config, ident: Optional[str]) -> Tuple[Session, JobInfo]:
+def chosen(config: Config, ident: Optional[str]) -> Tuple[Record, JobInfo]:
     """The session IDENT names (job id, alias or name; none: the only live one) and Slurm's view of it."""
-    found, infos = gather(config)
+    found, infos = sessions_of(config)
     session = sessions.resolve(found, ident, infos)
     return session, infos[session.job_id]
 
 
 def list_sessions(config: Config, show_all: bool, as_doc: bool) -> int:
-    found, infos = gather(config)
+    found, infos = sessions_of(config)
     shown = [s for s in found if show_all or infos[s.job_id].live]
     if as_doc:
         emit({"sessions": [as_json(s, infos[s.job_id], config) for s in shown]})
@@ -131,7 +131,7 @@ def status(config: Config, ident: Optional[str], as_doc: bool) -> int:
         print(f"starts     {doc['expected_start']} (scheduler's estimate)")
     activity = idle.read_activity(session.output) if info.state == "RUNNING" else None
     if activity:
-        print(f"idle       {idle.describe(activity, time.time())}")
+        print(f"idle       {idle.words(activity, time.time())}")
     if mode.note:
         print(f"connect    {mode.note}")
     lines = [("node", doc["node"]), ("time left", doc["time_left"]), *mode.status_lines(doc, info),

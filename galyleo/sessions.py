@@ -13,7 +13,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from galyleo import contract, endings, joblog, slurm
-from galyleo.contract import Record as Session
+from galyleo.contract import Record
 from galyleo.errors import GalyleoError, UsageError
 from galyleo.slurm import LIVE, JobInfo
 
@@ -26,13 +26,13 @@ ENDINGS = {"COMPLETED": "completed", "FAILED": "failed", "CANCELLED": "cancelled
 SKIPPED: Set[str] = set()  # the records this process said it skipped
 
 
-def load_all(folder: str) -> List[Session]:
+def load_all(folder: str) -> List[Record]:
     """Every readable record in FOLDER, oldest first; one that is not a record of the user's
     is skipped with one line naming it, so the others still work."""
     found = []
     for path in sorted(glob.glob(contract.record_glob(folder))):
         try:
-            found.append(Session.load(path))
+            found.append(Record.load(path))
         except FileNotFoundError:  # removed meanwhile (a concurrent clean)
             continue
         except (OSError, contract.BadFile) as exc:
@@ -43,7 +43,7 @@ def load_all(folder: str) -> List[Session]:
     return sorted(found, key=lambda s: (s.created, s.name))
 
 
-def gather(folder: str, job_name: str) -> Tuple[List[Session], Dict[str, JobInfo]]:
+def gather(folder: str, job_name: str) -> Tuple[List[Record], Dict[str, JobInfo]]:
     """The recorded sessions, plus live jobs named JOB_NAME without a record yet (a plain `sbatch`
     of a generated script writes its record only once it runs), and Slurm's view of each."""
     found = load_all(folder)
@@ -55,10 +55,10 @@ def gather(folder: str, job_name: str) -> Tuple[List[Session], Dict[str, JobInfo
     return found, classify(found, rows)
 
 
-def unrecorded(folder: str, job_id: str, row: JobInfo) -> Session:
+def unrecorded(folder: str, job_id: str, row: JobInfo) -> Record:
     """A submitted job that has not written its record: where it will (contract's names)."""
     paths = contract.files(folder, contract.job_session_name(job_id))
-    return Session(name=paths.name, job_id=job_id, output=paths.output, created=utc(row.submitted),
+    return Record(name=paths.name, job_id=job_id, output=paths.output, created=utc(row.submitted),
                    record=paths.record)
 
 
@@ -70,7 +70,7 @@ def utc(local: str) -> str:
         return ""
 
 
-def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) -> Dict[str, JobInfo]:
+def classify(sessions: Sequence[Record], rows: Optional[Dict[str, JobInfo]]) -> Dict[str, JobInfo]:
     """Each session's JobInfo from one squeue call's ROWS on this cluster (None: the controller did
     not answer, UNKNOWN), and one more squeue call per other cluster a session was submitted to."""
     rows_of: Dict[str, Optional[Dict[str, JobInfo]]] = {"": rows}
@@ -93,7 +93,7 @@ def classify(sessions: Sequence[Session], rows: Optional[Dict[str, JobInfo]]) ->
     return result
 
 
-def ended_how(session: Session, final_state: str) -> str:
+def ended_how(session: Record, final_state: str) -> str:
     """How a session ended, in ENDINGS' words: idle (the job's ending file says so; Slurm says only COMPLETED),
     Slurm's final state while it remembers (with the exit status the job output gives, for a
     failure), else the job output's last words."""
@@ -123,7 +123,7 @@ def tail(path: str, size: int) -> str:
         return ""
 
 
-def resolve(sessions: Sequence[Session], ident: Optional[str], infos: Dict[str, JobInfo]) -> Session:
+def resolve(sessions: Sequence[Record], ident: Optional[str], infos: Dict[str, JobInfo]) -> Record:
     """The session named by job id, alias or record name; with none given, the only live one."""
     if ident:
         for session in sessions:

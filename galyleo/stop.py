@@ -14,10 +14,10 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from galyleo import cancel, connect, contract, endings, records, sessions
 from galyleo.config import Config
+from galyleo.contract import Record
 from galyleo.errors import GalyleoError
 from galyleo.interrupts import Held
-from galyleo.session_commands import describe, gather
-from galyleo.sessions import Session
+from galyleo.session_commands import describe, sessions_of
 from galyleo.slurm import JobInfo
 
 
@@ -26,7 +26,7 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool
 
     --all asks on a terminal first, and needs --yes without one (as `clean` does).
     """
-    found, infos = gather(config)
+    found, infos = sessions_of(config)
     if stop_all:
         chosen = [s for s in found if infos[s.job_id].live]
         if chosen and not assume_yes:
@@ -52,7 +52,7 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool
     return status
 
 
-def stop_one(mode: Any, session: Session, info: JobInfo) -> int:
+def stop_one(mode: Any, session: Record, info: JobInfo) -> int:
     """Cancel the job, then release what its connection mode holds unless the job's own trap will.
 
     While Slurm cannot say whether the job runs, the alias and record stay: 1 line on stderr, status 1.
@@ -77,7 +77,7 @@ def clean(config: Config, assume_yes: bool, idents: Sequence[str] = (), older_th
 
     Named sessions (IDS) are removed without a question (one not ended is an error, nothing
     removed); otherwise every ended one, or those created over OLDER_THAN days ago, after asking."""
-    found, infos = gather(config)
+    found, infos = sessions_of(config)
     if any(info.state == "UNKNOWN" for info in infos.values()):
         raise GalyleoError("the Slurm controller does not answer: cannot tell which sessions ended; nothing removed")
     if idents:
@@ -93,7 +93,7 @@ def clean(config: Config, assume_yes: bool, idents: Sequence[str] = (), older_th
     if not ended:
         print("nothing to clean")
         return 0
-    files = [p for s in ended for p in files_of(s) if os.path.exists(p)]
+    files = [p for s in ended for p in session_files(s) if os.path.exists(p)]
     print(f"{len(ended)} ended session(s), {len(files)} file(s):")
     for path in files:
         print(f"  {path}")
@@ -108,7 +108,7 @@ def clean(config: Config, assume_yes: bool, idents: Sequence[str] = (), older_th
     return 0
 
 
-def skipped(found: Sequence[Session], infos: Dict[str, JobInfo]) -> None:
+def skipped(found: Sequence[Record], infos: Dict[str, JobInfo]) -> None:
     """Say which recorded sessions `clean` leaves because they have not ended."""
     for session in found:
         if infos[session.job_id].state != "ENDED" and os.path.exists(session.record):
@@ -128,14 +128,14 @@ def old_enough(created: str, days: Optional[int], now: Optional[float] = None) -
     return (now if now is not None else time.time()) - then > days * 86400
 
 
-def release_aliases(config: Config, ended: Sequence[Session]) -> None:
+def release_aliases(config: Config, ended: Sequence[Record]) -> None:
     """What ended sessions still hold (an alias of a pending job cancelled by a plain scancel)."""
     for session in ended:
         if connect.of(session.connect, config).release_ended(session):
             print(f"released alias {session.alias} of ended job {session.job_id}")
 
 
-def files_of(session: Session) -> List[str]:
+def session_files(session: Record) -> List[str]:
     """The session's files, only those inside its own galyleo directory (a record names them)."""
     folder = os.path.dirname(session.record)
     named = contract.files_of_record(session.record)

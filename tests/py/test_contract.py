@@ -187,7 +187,7 @@ def ended(tmp_path: Path, body: str) -> str:
     return run_bash(upto_trap + body, tmp_path).stderr
 
 
-def session_with(tmp_path: Path, output: str) -> sessions.Session:
+def session_with(tmp_path: Path, output: str) -> contract.Record:
     path = tmp_path / "job.out"
     path.write_text(output)
     return Record(name="galyleo-1", job_id="1", output=str(path))

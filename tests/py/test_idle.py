@@ -142,7 +142,7 @@ def test_an_idle_ending_is_reported_as_idle(tmp_path: Path) -> None:
     out = tmp_path / "galyleo-9.out"
     out.write_text(f"[galyleo] {idle.ended_message(30)}\n[galyleo] session ended (exit status 0)\n")
     Path(contract.files_of_output(str(out)).ending).write_text(idle.ending(30) + "\n")  # the job's own word
-    session = sessions.Session("galyleo-9", "9", "a-b-c", "", str(out), "", "lab", "", "")
+    session = contract.Record("galyleo-9", "9", "a-b-c", "", str(out), "", "lab", "", "")
     assert sessions.ended_how(session, "") == "idle for 30 min"
 
 
@@ -151,9 +151,9 @@ def test_status_line_for_an_idle_estimate(tmp_path: Path) -> None:
     now = time.time()
     last = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now - 120))
     write_activity(out, 600, 0, last)
-    line = idle.describe(idle.read_activity(str(out)), now)
+    line = idle.words(idle.read_activity(str(out)), now)
     assert line.startswith("ends if idle: after 10 min without activity; last activity 2 min ago; by about ")
-    assert idle.describe(None, now) == ""
+    assert idle.words(None, now) == ""
     os.remove(idle.activity_path(str(out)))
 
 

@@ -116,7 +116,7 @@ def test_routed_is_only_the_users_own_regular_file(tmp_path: Path) -> None:
 def test_clean_removes_the_routed_word_of_a_job_killed_before_its_clean_up(tmp_path: Path) -> None:
     paths = contract.files(str(tmp_path), "galyleo-20261207-101010-abcdef")
     session = contract.Record(name=paths.name, job_id="7", output=paths.output, record=paths.record)
-    assert paths.routed in stop.files_of(session)
+    assert paths.routed in stop.session_files(session)
 
 
 def wait_for_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, job_routes_at: int) -> List[str]:
