@@ -19,7 +19,7 @@ from typing import List
 import pytest
 from conftest import DATA, ROOT, hermetic
 from fakesatellite import FakeSatellite
-from test_launch_sequence import finish, launch_env, slurm, start, transcript
+from test_launch import finish, launch_env, slurm, start, transcript
 
 from galyleo import config as site
 from galyleo import slurm as real_slurm
