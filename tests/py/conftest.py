@@ -194,7 +194,7 @@ def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, Path]:
 @pytest.fixture
 def fake_satellite(tmp_path: Path, tls_cert: Tuple[Path, Path]):  # type: ignore[no-untyped-def]
     """The local fake Satellite over HTTPS (tests/py/fakesatellite.py); its calls also go to
-    tmp_path/bin/calls.log, the log of test_sessions.fake_slurm's stubs."""
+    tmp_path/bin/calls.log, the log of sessionkit.fake_slurm's stubs."""
     from fakesatellite import FakeSatellite
 
     (tmp_path / "bin").mkdir(exist_ok=True)

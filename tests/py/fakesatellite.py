@@ -12,7 +12,7 @@ on demand, per endpoint, always or for the next N calls:
   redirect:URL              302 to URL (another scheme or host, or this server)
 
 Every request, faulted or not, is appended to `log` (endpoint and parameters, in
-order) and, if given, to a shared call log file in test_sessions.fake_slurm's format,
+order) and, if given, to a shared call log file in sessionkit.fake_slurm's format,
 so a test reads Satellite and Slurm calls as one transcript.
 """
 

@@ -256,7 +256,7 @@ def test_generate_then_plain_sbatch_writes_both_lines_and_they_work(ssh_cluster)
 
 def test_another_user_on_the_node_gets_nothing_without_the_token(ssh_cluster) -> None:
     cluster, env = ssh_cluster
-    from test_secrets import second_user
+    from test_cluster_secrets import second_user
 
     home = cluster.fresh_home()
     job_id, ssh, url = launch_ssh(cluster, home)

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
-import test_sessions
-from test_sessions import calls, fake_slurm, run
+import sessionkit
+from sessionkit import calls, fake_slurm, run
 
-env = test_sessions.env  # the shared fixtures
-satellite = test_sessions.satellite
+env = sessionkit.env  # the shared fixtures
+satellite = sessionkit.satellite
 
 
 # --- the time limit is checked against the partition's maximum on every launch ----------------
@@ -139,7 +139,7 @@ def test_config_unset_of_an_unknown_key_is_refused(env: Path, capsys) -> None:
 
 def test_clean_by_id_removes_only_that_ended_session_without_asking(env: Path, tmp_path: Path, capsys,
                                                                     satellite) -> None:
-    from test_sessions import record
+    from sessionkit import record
 
     fake_slurm(tmp_path / "bin", "101|RUNNING|None|n|1:00|x|debug\n")
     live = record(env / ".galyleo", "101", "aa-bb-cc")
@@ -154,7 +154,7 @@ def test_clean_by_id_removes_only_that_ended_session_without_asking(env: Path, t
 def test_clean_older_than_keeps_newer_ended_sessions(env: Path, tmp_path: Path, capsys, satellite) -> None:
     import time
 
-    from test_sessions import record
+    from sessionkit import record
 
     from galyleo import contract
 
@@ -200,7 +200,7 @@ def test_a_mistyped_option_gets_a_suggestion(env: Path, capsys) -> None:
 
 
 def test_open_of_an_ended_session_says_it_ended(env: Path, tmp_path: Path, capsys) -> None:
-    from test_sessions import record
+    from sessionkit import record
 
     fake_slurm(tmp_path / "bin", "")  # Slurm has forgotten the job
     record(env / ".galyleo", "102", "dd-ee-ff")
@@ -209,7 +209,7 @@ def test_open_of_an_ended_session_says_it_ended(env: Path, tmp_path: Path, capsy
 
 
 def test_past_its_time_limit_a_session_is_ending_not_invalid(env: Path, tmp_path: Path, capsys) -> None:
-    from test_sessions import record
+    from sessionkit import record
 
     fake_slurm(tmp_path / "bin", "101|RUNNING|None|n7|INVALID|x|debug\n")
     record(env / ".galyleo", "101", "aa-bb-cc")
@@ -222,7 +222,7 @@ def test_past_its_time_limit_a_session_is_ending_not_invalid(env: Path, tmp_path
                                         ("1:00:00", "RUNNING (1:00:00 left)")])
 def test_status_and_list_say_when_a_session_ends_soon(env: Path, tmp_path: Path, capsys, left: str,
                                                       said: str) -> None:
-    from test_sessions import record
+    from sessionkit import record
 
     fake_slurm(tmp_path / "bin", f"101|RUNNING|None|n7|{left}|x|debug\n")
     record(env / ".galyleo", "101", "aa-bb-cc")
@@ -331,7 +331,7 @@ def test_relaunch_takes_the_earlier_options_and_those_given_override(env: Path, 
 def test_relaunch_of_a_record_without_asked_uses_its_options(env: Path, tmp_path: Path, capsys) -> None:
     import json
 
-    from test_sessions import record
+    from sessionkit import record
 
     fake_slurm(tmp_path / "bin", "")
     path = record(env / ".galyleo", "102", "dd-ee-ff")
@@ -356,7 +356,7 @@ def ended_as(capsys, job_id: str) -> str:
 @pytest.mark.parametrize("state, said", [("RUNNING", "stopped by the user"), ("PENDING", "cancelled while pending")])
 def test_a_stopped_session_says_so_after_slurm_forgets_it(env: Path, tmp_path: Path, capsys, satellite,
                                                           state: str, said: str) -> None:
-    from test_sessions import record
+    from sessionkit import record
 
     squeue_out = tmp_path / "bin" / "squeue.out"
     fake_slurm(tmp_path / "bin", f"101|{state}|None|n7|9:00|x|debug\n",
@@ -369,7 +369,7 @@ def test_a_stopped_session_says_so_after_slurm_forgets_it(env: Path, tmp_path: P
 
 
 def test_slurms_final_state_is_kept_once_it_forgets_the_job(env: Path, tmp_path: Path, capsys) -> None:
-    from test_sessions import record
+    from sessionkit import record
 
     squeue_out = tmp_path / "bin" / "squeue.out"
     fake_slurm(tmp_path / "bin", "101|NODE_FAIL|None|n7|0:00|x|debug\n")
@@ -381,7 +381,7 @@ def test_slurms_final_state_is_kept_once_it_forgets_the_job(env: Path, tmp_path:
 
 
 def test_slurms_time_limit_line_in_the_output_is_a_time_limit(env: Path, tmp_path: Path, capsys) -> None:
-    from test_sessions import record
+    from sessionkit import record
 
     fake_slurm(tmp_path / "bin", "")
     path = record(env / ".galyleo", "101", "aa-bb-cc")
@@ -403,7 +403,7 @@ def test_completion_offers_live_sessions_only_where_they_make_sense(env: Path, t
                                                                     words: list, expected: list) -> None:
     import shutil
 
-    from test_sessions import completions, record
+    from sessionkit import completions, record
 
     if shutil.which("bash") is None:
         pytest.skip("bash is not installed")

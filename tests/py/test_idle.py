@@ -159,9 +159,9 @@ def test_status_line_for_an_idle_estimate(tmp_path: Path) -> None:
 
 def test_status_and_list_show_idle_state(test_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                          capsys) -> None:
-    """Scripted Slurm (test_sessions' fake squeue): a running session with an activity file shows
+    """Scripted Slurm (sessionkit's fake squeue): a running session with an activity file shows
     when it ends if idle; an ended one whose output says idle is ENDED (idle ...), also in --json."""
-    from test_sessions import fake_slurm, record, run
+    from sessionkit import fake_slurm, record, run
 
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
     monkeypatch.setattr(slurm, "BACKOFF", (0.0, 0.0, 0.0))

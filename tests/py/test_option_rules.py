@@ -7,13 +7,13 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-import test_sessions_config
-from test_sessions import run
+import sessionkit
+from sessionkit import run
 
 from galyleo import spec
 from galyleo.config import Config
 
-user_file = test_sessions_config.user_file  # the shared fixture
+user_file = sessionkit.user_file  # the shared fixture
 
 
 def test_every_rule_is_a_setting() -> None:

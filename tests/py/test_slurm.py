@@ -4,6 +4,7 @@ each query runs, how its answer parses, and what a controller that fails or hang
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import pytest
@@ -136,3 +137,17 @@ def test_start_estimate(script, reply: Tuple[int, str, str], expected: str) -> N
 def test_completion_asks_slurm_with_a_quoted_job_name() -> None:
     assert slurm.shell_job_ids("galyleo") == "squeue --me --noheader --name galyleo --format %i"
     assert slurm.shell_job_ids("a b") == "squeue --me --noheader --name 'a b' --format %i"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("# c\nClusterName=expanse\nSlurmctldHost=a\n", "expanse"),
+    ("clustername = my-cluster # comment\n", "my-cluster"),
+    ("SlurmctldHost=a\n", ""),
+    ("ClusterName=we$ird`x`\n", "weirdx"),
+])
+def test_cluster_name_from_slurm_conf(tmp_path: Path, text: str, expected: str) -> None:
+    from galyleo import slurm
+
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(text)
+    assert slurm.cluster_name({"SLURM_CONF": str(conf)}) == expected

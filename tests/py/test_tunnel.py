@@ -14,7 +14,7 @@ from typing import Any, List, Tuple
 
 import jsonschema
 import pytest
-from test_sessions import completions, env, fake_slurm, run  # noqa: F401 (fixtures)
+from sessionkit import completions, env, fake_slurm, run  # noqa: F401 (fixtures)
 
 from galyleo import cli, launch, records, slurm, spec
 from galyleo.config import Config

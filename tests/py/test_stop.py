@@ -1,5 +1,5 @@
 """What stop, status and clean change, and what they must leave alone, against scripted
-Slurm replies (test_sessions.fake_slurm on PATH) and a fake Satellite client that logs
+Slurm replies (sessionkit.fake_slurm on PATH) and a fake Satellite client that logs
 its calls. The alias is destroyed exactly once, and never while Slurm cannot say
 whether the job may still run.
 """
@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import test_sessions
-from test_sessions import FakeSatellite, calls, fake_slurm, record, run
+import sessionkit
+from sessionkit import FakeSatellite, calls, fake_slurm, record, run
 
 from galyleo.connect import satellite as satellite_mode
 
-env = test_sessions.env  # the shared fixture
-satellite = test_sessions.satellite  # the shared fixture
+env = sessionkit.env  # the shared fixture
+satellite = sessionkit.satellite  # the shared fixture
 
 
 PENDING = "101|PENDING|Priority|||N/A|debug\n"

@@ -15,14 +15,14 @@ from types import SimpleNamespace
 from typing import List, Optional, Sequence
 
 import pytest
-import test_sessions
+import sessionkit
 from conftest import Clock
-from test_sessions import FakeSatellite, calls, fake_slurm, record, run
+from sessionkit import FakeSatellite, calls, fake_slurm, record, run
 
 from galyleo import session_commands, slurm, watch
 
-env = test_sessions.env  # the shared fixture
-satellite = test_sessions.satellite  # the shared fixture
+env = sessionkit.env  # the shared fixture
+satellite = sessionkit.satellite  # the shared fixture
 
 PENDING = "101|PENDING|Priority|||N/A|debug\n"
 # A plain `sbatch` of a generated script, not yet running: no record, only its job name says it is galyleo's.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from test_sessions import env, fake_slurm, record, run, satellite  # noqa: F401 (fixtures)
+from sessionkit import env, fake_slurm, record, run, satellite  # noqa: F401 (fixtures)
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "session.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)

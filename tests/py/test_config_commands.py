@@ -1,33 +1,22 @@
 """`config set` checks a value by the command line's own rules (a value every later launch
-would refuse is refused now, the file untouched), and the never-start reasons name the
-option to change.
+would refuse is refused now, the file untouched), lists checked as the site file checks them,
+and what `config show` then says.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
-import test_sessions
-from test_sessions import fake_slurm, record, run
+import sessionkit
+from sessionkit import run
 
-from galyleo import reasons
 from galyleo.errors import ACCEPT
 
-env = test_sessions.env  # the shared fixture
+user_file = sessionkit.user_file  # the shared fixture
 
-
-
-@pytest.fixture
-def user_file(test_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The user's config file, and a scripted Slurm whose sinfo does not answer (no partition check)."""
-    fake_slurm(tmp_path / "bin", "")
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
-    path = test_home / ".config" / "galyleo" / "config.toml"
-    path.parent.mkdir(parents=True)
-    path.write_text("# my defaults\ncpus = 2\n")
-    return path
 
 
 BAD = [  # key, value, the accepted form the error must name (errors.ACCEPT key, or the text itself)
@@ -98,37 +87,6 @@ def test_config_set_stores_what_launch_accepts(user_file: Path, capsys, key, val
     assert json.dumps(json.loads(out)[key]["value"]) == stored
 
 
-NEVER = [
-    ("AssocMaxCpuPerJobLimit", "--cpus"),
-    ("AssocMaxGRESPerJob", "--gpus"),
-    ("AssocMaxNodePerJobLimit", "--account"),
-    ("AssocMaxMemPerJob", "--memory"),
-    ("AssocMaxWallDurationPerJobLimit", "--time-limit"),
-    ("QOSMaxNodePerJobLimit", "--qos"),
-    ("QOSMaxCpuMinutesPerJobLimit", "--time-limit"),
-    ("QOSMinMemory", "--memory"),
-]
-
-
-@pytest.mark.parametrize("code, option", NEVER)
-def test_never_start_reasons_name_the_option(code: str, option: str) -> None:
-    reason = reasons.explain(code)
-    assert reason.never and reason.words != code
-    assert option in (reasons.advice(code) or "")
-
-
-def test_waiting_reasons_are_not_never(env: Path, tmp_path: Path, capsys) -> None:
-    assert reasons.advice("ReqNodeNotAvail, UnavailableNodes:node[1-2]") is None
-    assert reasons.explain("ReqNodeNotAvail, UnavailableNodes:node[1-2]").words.startswith("a required node")
-    fake_slurm(tmp_path / "bin", "101|PENDING|AssocMaxMemPerJob|||N/A|debug\n102|PENDING|Resources|||N/A|debug\n")
-    record(env / ".galyleo", "101", "aa-bb-cc")
-    record(env / ".galyleo", "102", "dd-ee-ff")
-    status, out, _ = run(capsys, "list", "--json")
-    found = {s["job_id"]: s for s in json.loads(out)["sessions"]}
-    assert found["101"]["never_starts"] and "lower --memory" in found["101"]["advice"]
-    assert not found["102"]["never_starts"] and found["102"]["advice"] is None
-
-
 LISTS_BAD = [  # what the site file refuses, given as `config set` text (a TOML array or a comma list)
     ("default_modules", '["cpu/1", "-x"]', "module"),
     ("default_modules", '["a b"]', "module"),
@@ -175,3 +133,24 @@ def test_config_set_checks_lists_as_the_site_file_does(user_file: Path, tmp_path
 def test_site_file_checks_connect_allowed_items(tmp_path: Path, capsys, key, value, accepted,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     site_refuses(tmp_path, capsys, monkeypatch, key, value, accepted)
+
+
+def test_config_set_then_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, data_dir: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("GALYLEO_CONFIG", str(data_dir / "site.toml"))
+    user_file = tmp_path / ".config" / "galyleo" / "config.toml"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text("# my defaults\ncpus = 2\n")
+    assert run(capsys, "config", "set", "cpus", "8")[0] == 0
+    assert run(capsys, "config", "set", "default_modules", "a/1,b/2")[0] == 0
+    assert user_file.read_text().startswith("# my defaults\n")
+    status, out, _ = run(capsys, "config", "show", "--json")
+    shown = json.loads(out)
+    assert shown["cpus"] == {"value": 8, "from": f"user file {user_file}"}
+    assert shown["default_modules"]["value"] == ["a/1", "b/2"]
+    status, _, err = run(capsys, "config", "set", "cpus", "many")
+    assert status == 2 and "whole number" in err
+    status, _, err = run(capsys, "config", "set", "colour", "blue")
+    assert status == 2 and "unknown key" in err
+    assert os.stat(user_file).st_size > 0

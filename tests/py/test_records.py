@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Callable, Dict
 
 import pytest
-import test_sessions
-from test_sessions import fake_slurm, record, run
+import sessionkit
+from sessionkit import fake_slurm, record, run
 
 from galyleo import contract, sessions
 from galyleo.contract import Record
 
-env = test_sessions.env  # the shared fixtures
-satellite = test_sessions.satellite
+env = sessionkit.env  # the shared fixtures
+satellite = sessionkit.satellite
 
 
 def good(folder: Path, **changes: object) -> str:
@@ -64,7 +64,7 @@ def test_a_bad_record_is_skipped_with_one_line_and_the_others_still_work(env: Pa
     monkeypatch.setattr(sessions, "SKIPPED", set())
     status, out, err = run(capsys, "stop", "101")
     assert status == 0 and "stopped job 101" in out and err.count("warning: skipped") == 1, err
-    assert ["--state=PENDING", "101"] in [argv[-2:] for argv in test_sessions.calls(log, "scancel")]
+    assert ["--state=PENDING", "101"] in [argv[-2:] for argv in sessionkit.calls(log, "scancel")]
 
 
 def test_a_record_of_another_user_is_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

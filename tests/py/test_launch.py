@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import pytest
 from conftest import DATA, ROOT, hermetic
 from fakesatellite import FakeSatellite
-from test_sessions import fake_slurm
+from sessionkit import fake_slurm
 
 PENDING = "4242|PENDING|Priority|||N/A|site-part\n"
 SBATCH = {
@@ -30,7 +30,7 @@ SBATCH = {
 
 
 def slurm(tmp_path: Path, sbatch: str = "ok", squeue: str = PENDING) -> Path:
-    """Recording squeue/scancel (test_sessions.fake_slurm) and an sbatch that answers as SBATCH says."""
+    """Recording squeue/scancel (sessionkit.fake_slurm) and an sbatch that answers as SBATCH says."""
     log = fake_slurm(tmp_path / "bin", squeue)
     stub = tmp_path / "bin" / "sbatch"
     logline = f'printf "%s\\0" "$(basename "$0")" "$@" >> "{log}"; printf "\\n" >> "{log}"'

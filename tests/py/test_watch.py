@@ -14,15 +14,15 @@ from types import SimpleNamespace
 from typing import Callable, Iterator, List, Sequence
 
 import pytest
-import test_sessions
+import sessionkit
 from fakeproxy import CA_BUNDLE, FakeProxy
-from test_sessions import calls, fake_slurm, record, run
+from sessionkit import calls, fake_slurm, record, run
 
 from galyleo import session_commands, slurm, watch
 from galyleo.config import Config
 from galyleo.connect import satellite as satellite_mode
 
-env = test_sessions.env  # the shared fixture
+env = sessionkit.env  # the shared fixture
 
 
 
