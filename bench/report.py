@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from common import PYTHON, PYZ, REPO, RESULTS, Figure
 
@@ -85,6 +86,23 @@ def figure_table(figures: List[Figure]) -> List[str]:
     return lines
 
 
+HOME = re.compile(r"/home/[^/\s'\"]+/")
+
+
+def portable(value: object, roots: Sequence[str] = (REPO,)) -> object:
+    """VALUE with this checkout's path made repo-relative and a user's home written `~/`:
+    committed results name no folder of the machine that measured them."""
+    if isinstance(value, dict):
+        return {key: portable(item, roots) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(item, roots) for item in value]
+    if not isinstance(value, str):
+        return value
+    for root in roots:
+        value = value.replace(root.rstrip("/") + "/", "")
+    return HOME.sub("~/", value)
+
+
 def write(result: Dict[str, object], figures: List[Figure], sections_md: List[str], stamp: str) -> str:
     os.makedirs(RESULTS, exist_ok=True)
     info = result["machine"]
@@ -104,7 +122,7 @@ def write(result: Dict[str, object], figures: List[Figure], sections_md: List[st
     with open(base + ".md", "w") as handle:
         handle.write(text)
     with open(base + ".json", "w") as handle:
-        json.dump(result, handle, indent=1, sort_keys=True, default=str)
+        json.dump(portable(result), handle, indent=1, sort_keys=True, default=str)
     shutil.copyfile(base + ".md", os.path.join(RESULTS, "latest.md"))
     shutil.copyfile(base + ".json", os.path.join(RESULTS, "latest.json"))
     return base + ".md"

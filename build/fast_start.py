@@ -154,8 +154,9 @@ def run_cold():
 
     root = shiv_root()
     if os.path.isdir(root) and not os.access(root, os.W_OK) and not shiv_settings():
-        error("%s: this build is not unpacked there and you cannot write there: the site must unpack it "
-              "first (README, Installing for a site), or set SHIV_ROOT=~/.shiv to unpack your own" % root, 1)
+        error("%s: this build is not unpacked there and you cannot write there: the site must unpack it first "
+              "(galyleo's docs/site.md, A shared pre-unpacked copy), or set SHIV_ROOT=~/.shiv to unpack your own"
+              % root, 1)
 
     archive = open_archive()
     sys.meta_path.insert(0, ArchiveFinder(archive))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # The stand-ins themselves: the fake Satellite answers as the protocol says
-# (shared/satellite-protocol.md), argv is recorded verbatim, other URLs reach
+# (docs/satellite-protocol.md), argv is recorded verbatim, other URLs reach
 # the real curl. If these drift, every job test above them means less.
 
 load helpers

@@ -17,7 +17,7 @@ that Apache re-reads on the next request when its mtime changes: no restart,
 so no connection of another session is ever dropped.
 
 Standard library only; runs under Debian's /usr/bin/python3. The protocol is
-/work/shared/satellite-protocol.md (texts checked against the public
+docs/satellite-protocol.md (texts checked against the public
 sdsc-hpc-training-org/satellite CGI scripts).
 """
 

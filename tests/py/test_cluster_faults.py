@@ -1,4 +1,4 @@
-"""The fault matrix on the real local cluster (README "When things fail").
+"""The fault matrix on the real local cluster (docs/using.md, "When things fail").
 
 Every case: a clear message, the right exit status, no alias of this launch left
 in the Satellite stand-in (destroyed exactly once), no job of it left in the

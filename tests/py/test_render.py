@@ -468,10 +468,11 @@ def test_dollar_in_a_value_is_shellcheck_clean(tmp_path: Path, shell_checks) -> 
 def readme_commands() -> List[str]:
     found = [line for line in (DATA / "readme_examples.txt").read_text().splitlines()
              if line.startswith("galyleo ")]
-    readme = ROOT / "README.md"
-    if readme.exists():
-        blocks = re.findall(r"```(?:bash|sh|shell|console)?\n(.*?)```", readme.read_text(), re.S)
-        for block in blocks:
+    for readme in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:  # the examples moved to docs/
+        if not readme.exists():
+            continue
+        fenced = re.findall(r"^```(\w*)\n(.*?)^```", readme.read_text(), re.S | re.M)  # each block, paired
+        for block in (text for language, text in fenced if language in ("", "bash", "sh", "shell", "console")):
             for line in block.replace("\\\n", " ").splitlines():
                 if re.match(r"\s*\$?\s*galyleo (launch|generate) ", line):
                     found.append(" ".join(line.strip().lstrip("$").split()))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fake Satellite management API, reached through the stand-in `curl`.
 
-Speaks shared/satellite-protocol.md: every reply is a body on stdout with "HTTP 200",
+Speaks the protocol of docs/satellite-protocol.md: every reply is a body on stdout with "HTTP 200",
 errors start with `Oops!`. State (alias -> state, jobid, port) lives in
 $STUB_LOG/satellite.json under a lock. Each call is recorded as event "satellite"
 with the endpoint, the parameters in order and the reply.
