@@ -1,6 +1,6 @@
 """The numbers the job script runs by: its intervals, retries and timeouts.
 
-`jupyter.sh.j2` and `cleanup.sh.j2` use only the GALYLEO_* names bound here (through
+`server.sh.j2` and `cleanup.sh.j2` use only the GALYLEO_* names bound here (through
 `values.sh.j2`), never a literal. One is the site's (`stop_grace`); the others are
 galyleo's own choices, each with its reason.
 """

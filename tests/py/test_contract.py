@@ -145,7 +145,7 @@ def test_records_of_every_earlier_galyleo_read(tmp_path: Path) -> None:
 
 
 def idle_paths(text: str) -> str:
-    """The lines of the job that name the job output and the activity file (jupyter.sh.j2)."""
+    """The lines of the job that name the job output and the activity file (server.sh.j2)."""
     found = [line for line in text.splitlines() if line.startswith(("galyleo_ending=", "galyleo_activity="))]
     assert len(found) == 2, found
     return "\n".join(found) + '\nprintf "ending=%s\\nactivity=%s\\n" "${galyleo_ending}" "${galyleo_activity}"\n'
