@@ -83,7 +83,7 @@ url_token() {
   assert_file_not_exists "${T}/out/galyleo-${JOBID}.routed"
 }
 
-@test "the job's word that its own route is live: written after its redeem, read by contract.routed, gone with the job" {
+@test "the job's word that its own route is live: written after its redeem, read by the Satellite mode (routed_by_job), gone with the job" {
   generate -d "${T}/nb"
   STUB_ENV+=(STUB_JUPYTER_EXIT=never)
   start_job
@@ -92,8 +92,9 @@ url_token() {
   for _ in {1..100}; do [[ -e "${routed}" ]] && break; sleep 0.05; done
   run -0 env PYTHONPATH="${REPO}" "${GALYLEO_PY}" -c 'import sys
 from galyleo import contract
+from galyleo.connect.satellite import routed_by_job
 paths = contract.files_of_output(sys.argv[1])
-print(paths.routed == sys.argv[2], contract.routed(paths.routed))' "${T}/out/galyleo-${JOBID}.out" "${routed}"
+print(paths.routed == sys.argv[2], routed_by_job(paths.routed))' "${T}/out/galyleo-${JOBID}.out" "${routed}"
   assert_output "True True"
   assert_equal "$(stat -c %a "${routed}")" 600
   kill -TERM "${JOB_PID}"
