@@ -8,9 +8,8 @@ login node has no other manual. Imports argparse and the help texts only: `help`
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
-from galyleo import __version__, helptext
+from galyleo import TYPE_CHECKING, __version__, helptext
 from galyleo.exits import PROG, fail
 
 if TYPE_CHECKING:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
-from galyleo import __version__
+from galyleo import TYPE_CHECKING, __version__
 from galyleo.arguments import PRESETS, command_parser, make_parser, parse
 from galyleo.errors import GalyleoError, UsageError
 from galyleo.exits import ERRORS_AS_JSON, PROG, fail, quiet_stdout
@@ -49,7 +48,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if is_top_level_help(args_list):  # names the commands only: no site defaults to read
         make_parser(None, with_options=False).print_help()
         return 0
-    from galyleo import config as site
+    from galyleo import configfiles
 
     if args_list[:2] == ["config", "check"] and len(args_list) <= 3 and not any(a.startswith("-") for a in args_list):
         from galyleo import config_commands  # before loading: a broken site file is what it reports
@@ -59,7 +58,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
         except UsageError as exc:
             fail(str(exc))
     try:
-        loaded = site.load()
+        loaded = configfiles.load()
     except UsageError as exc:
         fail(str(exc))
     PRESETS.clear()

@@ -51,7 +51,7 @@ def context(parser: argparse.ArgumentParser, shell: str, config: Config, presets
         "cases": [(name, options(sub)) for name, sub in commands.items()],
         "interfaces": " ".join(INTERFACE_COMMANDS),
         "connects": " ".join(m for m in config.connect_allowed if m in contract.CONNECT_MODES),  # compgen -W expands it
-        "presets": " ".join(sorted(presets)),  # names are plain (config.preset_tables)
+        "presets": " ".join(sorted(presets)),  # names are plain (configfiles.preset_tables)
         "keys": " ".join(f.name for f in fields(config)),
     }
 

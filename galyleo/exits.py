@@ -8,7 +8,8 @@ With --json on the command line, a failure is also one JSON object on stdout
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+
+from galyleo import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import NoReturn

@@ -14,7 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from galyleo import __version__, contract, idle, jobnumbers, privatecache, tunnel
 from galyleo.config import Config
-from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec, seconds
+from galyleo.rules import seconds
+from galyleo.spec import INTERFACE_COMMANDS, LaunchSpec
 
 SBATCH_SAFE = re.compile(r"[^\s\"'\\`$;]+\Z")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

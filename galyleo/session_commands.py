@@ -17,9 +17,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from galyleo import idle, reasons, records, sessions, slurm
 from galyleo.config import Config
 from galyleo.errors import GalyleoError
+from galyleo.rules import seconds
 from galyleo.sessions import Session
 from galyleo.slurm import JobInfo
-from galyleo.spec import seconds
 
 FOLLOW_POLL = 0.5  # seconds between reads of a followed job output
 FOLLOW_IDLE = 5.0  # ask Slurm whether the job still runs only after this long without new output

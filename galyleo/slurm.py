@@ -30,7 +30,7 @@ DIGITS = re.compile(r"[0-9]{1,18}\Z")
 # sbatch reads these input variables, and they would override the script's own #SBATCH
 # lines: every SBATCH_* and SLURM_* variable is kept out of sbatch's environment except
 # those that choose where the job goes or how Slurm talks (not what the job asks for).
-# Those with a galyleo setting are first folded into it (config.SBATCH_ENV), so their
+# Those with a galyleo setting are first folded into it (configfiles.SBATCH_ENV), so their
 # values still count, with the command line above them.
 SBATCH_KEPT = ("SBATCH_CLUSTERS", "SLURM_CLUSTERS", "SLURM_CONF", "SLURM_DEBUG_FLAGS", "SLURM_TIME_FORMAT")
 

@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from galyleo import cli, config, reasons, slurm
+from galyleo import cli, configfiles, reasons, slurm
 
 
 def fake_slurm(bin_dir: Path, squeue_out: str, squeue_status: int = 0, scancel_status: int = 0,
@@ -208,7 +208,7 @@ def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, sit
     monkeypatch.setenv("GALYLEO_CONFIG", str(site_file))
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    loaded = config.load()
+    loaded = configfiles.load()
     if origin:
         assert loaded.origins["partition"].startswith(origin)
     status, out, err = run(capsys, "generate", *argv)
