@@ -3,7 +3,8 @@
 Input: the argparse namespace (strings as typed) and a Config. Output: a LaunchSpec
 whose values are safe to render: `#SBATCH` values match Slurm's own grammar (shell
 quoting does not protect them), paths are absolute and checked to exist. Any bad
-value raises UsageError naming the option, before anything else happens.
+value raises UsageError naming the option, before anything else happens. The rules an
+option shares with its setting (names, memory, time, counts) are rules.py's.
 """
 
 from __future__ import annotations
