@@ -20,11 +20,11 @@ def main() -> None:
     def mark(name: str) -> None:
         marks.append((name, time.perf_counter()))
 
-    from galyleo import cli, config
+    from galyleo import cli, configfiles
 
     mark("import galyleo.cli + config")
-    loaded = config.load()
-    mark("config.load (TOML)")
+    loaded = configfiles.load()
+    mark("configfiles.load (TOML)")
     args = cli.parse(argv, loaded.config)
     mark("argparse: build + parse")
     from galyleo import render, spec

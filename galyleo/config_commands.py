@@ -1,5 +1,5 @@
 """`config show` and `config set`: the effective settings with their origins, and one
-setting written to the user file (checked first by the rule the command line uses, spec.RULES).
+setting written to the user file (checked first by the rule the command line uses, rules.RULES).
 
 config.py loads the settings; this module is the two commands on top of it.
 """
@@ -16,7 +16,7 @@ from dataclasses import asdict, replace
 from typing import Any, List, Optional
 
 from galyleo import config as site
-from galyleo import connect, reasons, records, slurm, spec
+from galyleo import configfiles, connect, reasons, records, rules, slurm
 from galyleo.errors import UsageError
 
 
@@ -43,17 +43,17 @@ def config_set(key: str, value: str, current: Optional[site.Config] = None) -> i
     """Set KEY in the user file, keeping its other lines (and comments) as they are.
 
     A setting the command line also takes is checked by the command line's own rule
-    (spec.py), so a value every later launch would refuse is refused now, file untouched;
+    (rules.py), so a value every later launch would refuse is refused now, file untouched;
     so is a default time limit above its partition's maximum (every launch would pend for ever).
     """
     kinds = {f: site.kind_of(t) for f, t in site.Config.__annotations__.items()}
     if key not in kinds:
         raise site.ConfigError(f"config set {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
     if key in site.SITE_ONLY:
-        raise site.ConfigError(site.limit_words("config set", key))
+        raise site.ConfigError(configfiles.limit_words("config set", key))
     where = f"config set {key}"
-    if key in spec.RULES and kinds[key] is not list:
-        typed = spec.setting_value(key, where, value)
+    if key in rules.RULES and kinds[key] is not list:
+        typed = rules.setting_value(key, where, value)
     else:  # lists as the site file has them: a TOML array, or a comma list
         typed = site.from_text(where, value, kinds[key], key)
     typed = site.check_value(where, key, typed, kinds[key])
@@ -63,7 +63,7 @@ def config_set(key: str, value: str, current: Optional[site.Config] = None) -> i
     if key in ("connect", "connect_allowed") and settings.connect not in settings.connect_allowed:
         raise UsageError(f"{where}: connect {settings.connect!r} would not be in connect_allowed "
                          f"{settings.connect_allowed!r} (every launch would be refused)")
-    path = site.user_path(dict(os.environ))
+    path = configfiles.user_path(dict(os.environ))
     line = f"{key} = {json.dumps(typed)}"
     with user_file_lock(path):
         target = os.path.realpath(path)  # a symlinked config.toml stays a link: its target is written
@@ -106,22 +106,22 @@ def without(lines: List[str], key: str) -> List[str]:
 
 def config_check(path: Optional[str]) -> int:
     """`config check [FILE]` (default: the site file): one line per problem and exit 2, or exit 0.
-    Beyond what loading refuses, the values a launch would refuse (spec.RULES, connect)."""
+    Beyond what loading refuses, the values a launch would refuse (rules.RULES, connect)."""
     if path is None:
-        paths = site.candidate_paths(dict(os.environ), sys.argv[0])
+        paths = configfiles.candidate_paths(dict(os.environ), sys.argv[0])
         path = next((p for p in paths if os.path.exists(p)), None)
         if path is None:
             raise site.ConfigError(f"config check: no site config found (looked for {', '.join(paths)})")
-    found = site.problems(path)
+    found = configfiles.problems(path)
     try:
-        data = site.read_file(path)
+        data = configfiles.read_file(path)
     except site.ConfigError:
         data = {}  # unreadable or not TOML: already the one problem found
     for key, value in data.items():
-        if key in spec.RULES and not any(f": {key} " in p for p in found) and not isinstance(value, list):
-            found += launch_refusal("", spec.setting_value, key, f"config {path}: {key}", str(value))
+        if key in rules.RULES and not any(f": {key} " in p for p in found) and not isinstance(value, list):
+            found += launch_refusal("", rules.setting_value, key, f"config {path}: {key}", str(value))
     if not found:
-        found += launch_refusal(f"config {path}: ", connect.choose, None, site.parse_file(path))
+        found += launch_refusal(f"config {path}: ", connect.choose, None, configfiles.parse_file(path))
     for problem in found:
         sys.stderr.write(f"galyleo: error: {problem}\n")
     if found:
@@ -144,7 +144,7 @@ def config_unset(key: str) -> int:
     kinds = site.Config.__annotations__
     if key not in kinds:
         raise site.ConfigError(f"config unset {key!r}: unknown key (known: {', '.join(sorted(kinds))})")
-    path = site.user_path(dict(os.environ))
+    path = configfiles.user_path(dict(os.environ))
     if not os.path.exists(path):
         print(f"{path}: no {key} set")
         return 0
@@ -160,8 +160,8 @@ def config_unset(key: str) -> int:
 def within_partition(where: str, time_limit: str, partition: str) -> None:
     """UsageError if TIME_LIMIT is above PARTITION's MaxTime (sinfo's; no answer, no check)."""
     found = slurm.partition(partition)
-    most = spec.seconds(found.max_time) if found else None
-    if found and most and (spec.seconds(time_limit) or 0) > most:
+    most = rules.seconds(found.max_time) if found else None
+    if found and most and (rules.seconds(time_limit) or 0) > most:
         raise UsageError(f"{where}: time_limit {time_limit} is above the maximum: "
                          f"{reasons.limit('PartitionTimeLimit', found)} (a launch would never start)")
 

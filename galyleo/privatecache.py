@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import stat
 
-from galyleo.startup import TYPE_CHECKING
+from galyleo import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any, Callable, Optional

@@ -122,7 +122,7 @@ def explain(code: str) -> Reason:
 
 def limit(code: str, partition: Optional[Partition]) -> str:
     """The partition's limit a never-start reason ran into, in words ("" when sinfo could not say)."""
-    from galyleo.spec import canonical_time, seconds
+    from galyleo.rules import canonical_time, seconds
 
     base = re.split(r"[(,:]", code)[0].strip()
     if partition is None:

@@ -15,7 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from galyleo import __version__, apps, conda, connect, contract, idle, joblog, jobnumbers, privatecache
 from galyleo.config import Config
 from galyleo.connect.base import Connection, Handoff
-from galyleo.spec import LaunchSpec, seconds
+from galyleo.rules import seconds
+from galyleo.spec import LaunchSpec
 
 SBATCH_SAFE = re.compile(r"[^\s\"'\\`$;]+\Z")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

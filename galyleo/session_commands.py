@@ -18,8 +18,8 @@ from galyleo import connect, idle, reasons, records, sessions, slurm
 from galyleo.config import Config
 from galyleo.contract import Record
 from galyleo.errors import GalyleoError
+from galyleo.rules import seconds
 from galyleo.slurm import JobInfo
-from galyleo.spec import seconds
 
 FOLLOW_POLL = 0.5  # seconds between reads of a followed job output
 FOLLOW_IDLE = 5.0  # ask Slurm whether the job still runs only after this long without new output

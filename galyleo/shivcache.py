@@ -23,8 +23,7 @@ import fcntl
 import os
 import sys
 
-from galyleo import privatecache
-from galyleo.startup import TYPE_CHECKING
+from galyleo import TYPE_CHECKING, privatecache
 
 if TYPE_CHECKING:
     from typing import Callable, List, Optional, Sequence
@@ -223,10 +222,10 @@ def remove_build(root: str, dirname: str) -> bool:
 
 def configured_keep() -> int:
     """`shiv_keep` from the site config; the default if the config cannot be read (cli reports it)."""
-    from galyleo import config
+    from galyleo import configfiles
     from galyleo.errors import GalyleoError
 
     try:
-        return config.load().config.shiv_keep
+        return configfiles.load().config.shiv_keep
     except (GalyleoError, OSError, ValueError):
         return DEFAULT_KEEP

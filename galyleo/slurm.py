@@ -30,7 +30,7 @@ DIGITS = re.compile(r"[0-9]{1,18}\Z")
 # sbatch reads these input variables, and they would override the script's own #SBATCH
 # lines: every SBATCH_* and SLURM_* variable is kept out of sbatch's environment except
 # those that choose where the job goes or how Slurm talks (not what the job asks for).
-# Those with a galyleo setting are first folded into it (config.SBATCH_ENV), so their
+# Those with a galyleo setting are first folded into it (configfiles.SBATCH_ENV), so their
 # values still count, with the command line above them.
 SBATCH_KEPT = ("SBATCH_CLUSTERS", "SLURM_CLUSTERS", "SLURM_CONF", "SLURM_DEBUG_FLAGS", "SLURM_TIME_FORMAT")
 
@@ -227,14 +227,19 @@ def cluster_name(environ: Optional[Mapping[str, str]] = None) -> str:
     return ""
 
 
+def job_ids_argv(job_name: str) -> List[str]:
+    """What `galyleo completion` asks for this user's job ids named JOB_NAME, one a line."""
+    return ["squeue", "--me", "--noheader", "--name", job_name, "--format", "%i"]
+
+
+def my_job_ids_argv() -> List[str]:
+    """What `galyleo completion` asks for the ids of this user's jobs Slurm lists (live ones), one a line."""
+    return ["squeue", "--me", "--noheader", "--format", "%i"]
+
+
+PARTITIONS_ARGV = ["sinfo", "--noheader", "--format", "%R"]  # the partition names `galyleo completion` offers
+
+
 def shell_job_ids(job_name: str) -> str:
-    """The shell command `galyleo completion` runs for this user's job ids named JOB_NAME, one a line."""
-    return shlex.join(["squeue", "--me", "--noheader", "--name", job_name, "--format", "%i"])
-
-
-def shell_my_job_ids() -> str:
-    """The shell command `galyleo completion` runs for this user's jobs Slurm lists (live ones), one a line."""
-    return shlex.join(["squeue", "--me", "--noheader", "--format", "%i"])
-
-
-SHELL_PARTITIONS = "sinfo --noheader --format %R"  # the partition names `galyleo completion` offers
+    """job_ids_argv as the completion script spells it: one shell command, each word quoted."""
+    return shlex.join(job_ids_argv(job_name))

@@ -3,7 +3,8 @@
 Input: the argparse namespace (strings as typed) and a Config. Output: a LaunchSpec
 whose values are safe to render: `#SBATCH` values match Slurm's own grammar (shell
 quoting does not protect them), paths are absolute and checked to exist. Any bad
-value raises UsageError naming the option, before anything else happens.
+value raises UsageError naming the option, before anything else happens. The rules an
+option shares with its setting (names, memory, time, counts) are rules.py's.
 """
 
 from __future__ import annotations
@@ -11,31 +12,28 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from galyleo import apps, connect, idle
-from galyleo.config import ZERO_OFF, Config
+from galyleo.config import Config
 from galyleo.errors import ACCEPT, UsageError, bad, show
-from galyleo.records import user_folder
-
-NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
-PARTITION = re.compile(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*\Z")
-CONSTRAINT = re.compile(r"[A-Za-z0-9_.\-&|,*\[\]()!:]+\Z")
-GRES = re.compile(r"[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)*)*\Z")
-MEMORY = re.compile(r"([0-9]{1,10})([MGT]B?)?\Z", re.IGNORECASE)  # as sbatch --mem takes it
-MEMORY_UNITS_MB = {"M": 1, "G": 1024, "T": 1024 * 1024}  # no unit: GB
-MAX_MEMORY_GB = 1048576  # 1 PiB: far above any node, far below what overflows Slurm's MB count
-TIME_FORMS = (  # at most 9 digits per field: int() of a 5000-digit string would raise
-    re.compile(r"(?P<m>[0-9]{1,9})\Z"),
-    re.compile(r"(?P<m>[0-9]{1,9}):(?P<s>[0-9]{1,2})\Z"),
-    re.compile(r"(?P<h>[0-9]{1,9}):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})\Z"),
-    re.compile(r"(?P<d>[0-9]{1,9})-(?P<h>[0-9]{1,2})(:(?P<m>[0-9]{1,2})(:(?P<s>[0-9]{1,2}))?)?\Z"),
+from galyleo.rules import (
+    DIGITS,
+    GRES,
+    HOSTLIST,
+    RULES,
+    UNSET_BY_ZERO,
+    has_control,
+    matching,
+    modules,
+    nonempty,
+    output_dir,
+    seconds,
+    spaced,
+    split_list,
 )
-MAX_TIME_DAYS = 365  # no partition runs a job longer; Slurm's own limit is larger but not this
+
 SIF_SCHEMES = ("docker://", "library://", "oras://", "shub://")
-# The command each interface runs: pre-flight looks for it on the login node, the job before starting it.
-MAX_COUNT = 100000
-HOSTLIST = re.compile(r"[A-Za-z0-9_.\-\[\],]+\Z")  # node names and ranges: node[01-04],gpu7 (no file paths)
 SBATCH_OPTION = re.compile(r"--(?P<name>[a-z][a-z0-9-]*)(=(?P<value>[A-Za-z0-9_.,:@%+=/\-\[\]]+))?\Z")
 # sbatch options galyleo sets itself or that would break the session (where it writes, how it is
 # named, signalled, run, which environment it gets): refused in --sbatch, with the option to use if
@@ -48,7 +46,6 @@ SBATCH_OWNED = {
     "gpus": "-g", "gres": "--gres", "time": "-t", "reservation": "-R", "qos": "-q", "constraint": "-C",
     "nodelist": "-w", "exclude": "-x", "exclusive": "--exclusive",
 }
-DIGITS = re.compile(r"[0-9]{1,9}\Z")
 
 
 @dataclass(frozen=True)
@@ -108,7 +105,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         cpus=option_or_setting("cpus", args, config),
         memory_mb=option_or_setting("memory", args, config),
         gpus=0 if args.gres or not gpus[1] else RULES["gpus"](*gpus),
-        gres=_name("--gres", args.gres or "", ACCEPT["gres"], GRES),
+        gres=matching("--gres", args.gres or "", ACCEPT["gres"], GRES),
         time_limit=capped_time(option_or_setting("time_limit", args, config), args.time_limit, config),
         reservation=option_or_setting("reservation", args, config),
         qos=option_or_setting("qos", args, config),
@@ -121,7 +118,7 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         mamba=bool(args.mamba),
         cache=bool(args.cache),
         modules=modules(tuple(config.default_modules), args.env_modules),
-        module_paths=tuple(_nonempty("--append-modulepath", p) for p in (args.append_modulepath or [])),
+        module_paths=tuple(nonempty("--append-modulepath", p) for p in (args.append_modulepath or [])),
         sif=sif(args.sif),
         binds=binds(args.bind),
         nv=bool(args.nv),
@@ -130,8 +127,8 @@ def build(args: Any, config: Config, home: Optional[str] = None) -> LaunchSpec:
         job_name=RULES["job_name"]("setting job_name", config.job_name),
         idle_timeout=idle_timeout(args.idle_timeout, config, chosen_interface),
         connect=connect.choose(getattr(args, "connect", None), config),
-        nodelist=_name("--nodelist", getattr(args, "nodelist", None) or "", ACCEPT["hostlist"], HOSTLIST),
-        exclude=_name("--exclude", getattr(args, "exclude", None) or "", ACCEPT["hostlist"], HOSTLIST),
+        nodelist=matching("--nodelist", getattr(args, "nodelist", None) or "", ACCEPT["hostlist"], HOSTLIST),
+        exclude=matching("--exclude", getattr(args, "exclude", None) or "", ACCEPT["hostlist"], HOSTLIST),
         exclusive=bool(getattr(args, "exclusive", False)),
         sbatch=tuple(sbatch_option(text) for text in (getattr(args, "sbatch", None) or [])),
     )
@@ -189,75 +186,12 @@ def _pick(given: Optional[str], default: str) -> str:
     return default if given is None else given
 
 
-def _name(option: str, value: str, accepted: str, pattern: "re.Pattern[str]") -> str:
-    if value and not pattern.match(value):
-        raise bad(option, value, accepted)
-    return value
-
-
-def _nonempty(option: str, value: Optional[str]) -> str:
-    if value is None:
-        return ""
-    if not value.strip():
-        raise bad(option, value, ACCEPT["nonempty"])
-    return value
-
-
-def has_control(value: str) -> bool:
-    """Newlines, tabs, NUL and the like: no module, image or env name holds one."""
-    return any(ord(c) < 32 or ord(c) == 127 for c in value)
-
-
-def spaced(value: str) -> bool:
-    """A space or control character: not in a module name or an image URI."""
-    return " " in value or has_control(value)
-
-
-def bad_module(name: str) -> bool:
-    return not name.strip() or name.startswith("-") or spaced(name)
-
-
 def one_line(option: str, value: Optional[str]) -> str:
     """A name or path of a thing that cannot have control characters in it (a conda env)."""
-    text = _nonempty(option, value)
+    text = nonempty(option, value)
     if has_control(text):
         raise bad(option, value, ACCEPT["line"])
     return text
-
-
-def _count(option: str, value: str) -> int:
-    if not DIGITS.match(value) or not 1 <= int(value) <= MAX_COUNT:  # ASCII only: '²'.isdigit()
-        raise bad(option, value, ACCEPT["count"])
-    return int(value)
-
-
-def memory(option: str, value: str) -> int:
-    """MB, from GB as a whole number (`4`, `4G`) or Slurm's units (`4096M`, `4g`, `1T`);
-    0 means "not given": Slurm's per-CPU default applies."""
-    if value == "":
-        return 0
-    match = MEMORY.match(value)
-    unit = (match.group(2) or "G")[0].upper() if match else "G"
-    total = int(match.group(1)) * MEMORY_UNITS_MB[unit] if match else 0
-    if not 1 <= total <= MAX_MEMORY_GB * 1024:
-        raise bad(option, value, ACCEPT["memory"])
-    return total
-
-
-def memory_gb(where: str, text: str) -> int:
-    """The `memory` setting is whole GB: TEXT in any form --memory takes, if it is whole GB."""
-    total = memory(where, text)
-    if total % 1024:
-        raise bad(where, text, ACCEPT["memory"] + " (as a setting: whole GB)")
-    return total // 1024
-
-
-def time_limit(option: str, value: str) -> str:
-    """Accept Slurm's forms and return one canonical `[D-]HH:MM:SS` (never ambiguous)."""
-    total = seconds(value)
-    if not total or total > MAX_TIME_DAYS * 86400:
-        raise bad(option, value, ACCEPT["time"])
-    return canonical_time(total)
 
 
 def capped_time(value: str, given: Optional[str], config: Config) -> str:
@@ -268,29 +202,6 @@ def capped_time(value: str, given: Optional[str], config: Config) -> str:
         where = "--time-limit" if given is not None else "setting time_limit"
         raise UsageError(f"{where} {value!r}: above this site's maximum (time_limit_max {cap})")
     return value
-
-
-def seconds(value: str) -> Optional[int]:
-    """A time in one of Slurm's forms (also as sinfo prints a partition's MaxTime) in
-    seconds; None if it is not one, or a field is out of range."""
-    for form in TIME_FORMS:
-        match = form.match(value)
-        if match:
-            parts = {k: int(v) for k, v in match.groupdict(default="0").items()}
-            minutes_free = form in TIME_FORMS[:2]  # bare minutes and MM:SS may exceed 59 minutes
-            bounded = parts.get("s", 0) < 60 and (minutes_free or parts.get("m", 0) < 60)
-            if "d" in match.groupdict() and parts["h"] > 23:
-                bounded = False
-            total = ((parts.get("d", 0) * 24 + parts.get("h", 0)) * 60 + parts.get("m", 0)) * 60 + parts.get("s", 0)
-            return total if bounded else None
-    return None
-
-
-def canonical_time(seconds: int) -> str:
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    text = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
-    return f"{days}-{text}" if days else text
 
 
 def interface(value: str) -> str:
@@ -340,25 +251,6 @@ def existing_file(option: str, value: Optional[str]) -> str:
     return path
 
 
-def split_list(option: str, value: Optional[str], accepted: str) -> Tuple[str, ...]:
-    if value is None:
-        return ()
-    items = tuple(value.split(","))
-    if not value or any(not item.strip() for item in items):
-        raise bad(option, value, accepted)
-    return items
-
-
-def modules(defaults: Tuple[str, ...], value: Optional[str]) -> Tuple[str, ...]:
-    """Site default modules first, then the user's, in the order given."""
-    if any(bad_module(m) for m in defaults):
-        raise bad("setting default_modules", ",".join(defaults), ACCEPT["module"])
-    given = split_list("--env-modules", value, ACCEPT["module"])
-    if any(bad_module(m) for m in given):
-        raise bad("--env-modules", value, ACCEPT["module"])
-    return defaults + given
-
-
 def binds(value: Optional[str]) -> Tuple[str, ...]:
     return split_list("--bind", value, ACCEPT["bind"])
 
@@ -379,57 +271,3 @@ def sif(value: Optional[str]) -> str:
     return path
 
 
-def output_dir(value: str, home: str) -> str:
-    """Job output goes in `#SBATCH --output`, which sbatch (not bash) parses: keep it plain."""
-    value = user_folder(value)
-    if value == "~" or value.startswith("~/"):
-        value = home + value[1:]
-    path = os.path.abspath(os.path.expanduser(value))
-    if re.search(r"[\s\"'\\`$;]", path):  # what render.SBATCH_SAFE refuses
-        accepted = "a path without spaces, quotes, backslashes, '`', '$' or ';' (sbatch reads it)"
-        raise bad("setting output_dir", path, accepted)
-    return path
-
-
-def _named(accepted: str, pattern: "re.Pattern[str]") -> Callable[[str, str], str]:
-    return lambda where, text: _name(where, text, accepted, pattern)
-
-
-def default_modules(where: str, text: str) -> List[str]:
-    """Comma-separated modules, each as --env-modules takes it (the error names the setting)."""
-    return list(modules(tuple(text.split(",")) if text else (), None))
-
-
-def plain_output_dir(where: str, text: str) -> str:
-    """Kept as typed (`~` too), but refused if sbatch could not read it as `--output`."""
-    output_dir(text, os.path.expanduser("~"))
-    return text
-
-
-# Each setting the command line also takes, and its one rule: (where, text) -> the typed value,
-# or UsageError naming WHERE (the option or the setting). build checks the options and the
-# settings behind them with these; `config set` checks a value with them before writing it.
-RULES: Dict[str, Callable[[str, str], Any]] = {
-    "account": _named(ACCEPT["account"], NAME),
-    "partition": _named(ACCEPT["partition"], PARTITION),
-    "qos": _named(ACCEPT["name"], NAME),
-    "reservation": _named(ACCEPT["name"], NAME),
-    "job_name": _named(ACCEPT["name"], NAME),
-    "constraint": _named(ACCEPT["constraint"], CONSTRAINT),
-    "cpus": _count,
-    "gpus": _count,
-    "memory": memory,
-    "time_limit": time_limit,
-    "time_limit_max": lambda where, text: time_limit(where, text) if text else "",
-    "default_modules": default_modules,
-    "output_dir": plain_output_dir,
-}
-# As a setting, 0 means "not asked for" (config.ZERO_OFF); as an option, it is refused.
-UNSET_BY_ZERO = tuple(key for key in RULES if key in ZERO_OFF)
-
-
-def setting_value(key: str, where: str, text: str) -> Any:
-    """What `config set KEY TEXT` stores: TEXT through KEY's rule, with 0 where it means "not asked for"."""
-    if key in UNSET_BY_ZERO and text == "0":
-        return 0
-    return memory_gb(where, text) if key == "memory" else RULES[key](where, text)

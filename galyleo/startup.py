@@ -3,10 +3,10 @@
 Why: a user waits for every start, and a warm `generate` must stay within 1.10x of a stock
 shiv app that only renders one Jinja template (bench/startup.py). The layer is this module,
 the pyz's entry (`__main__.py`, after build/fast_start.py), `shivcache` (bytecode of the
-unpacked build) and `privatecache` (compiled snippets, parsed config files). Here:
-`TYPE_CHECKING` for annotation-only imports, the HTTPS stack compiled just before its first
-import, and the warm-up that launch runs while pre-flight waits on its subprocesses.
-Imports only os and sys at load time: `--version` and `help` pass through here.
+unpacked build) and `privatecache` (compiled snippets, parsed config files). Here: the
+HTTPS stack compiled just before its first import, and the warm-up that launch runs while
+pre-flight waits on its subprocesses. Imports only os and sys at load time:
+`--version` and `help` pass through here.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
-# mypy reads an `if TYPE_CHECKING:` block's imports; at run time they are never made.
-# Annotations only: typing (and what it imports) would cost `help` about 3 ms of its ~28.
-TYPE_CHECKING = False
+from galyleo import TYPE_CHECKING
+
 if TYPE_CHECKING:
     import threading
     from importlib.machinery import ModuleSpec

@@ -6,10 +6,10 @@ without calling sbatch or the proxy. Uses the same parser, spec and render steps
 import os
 import sys
 
-from galyleo import cli, config, render, spec
+from galyleo import cli, configfiles, render, spec
 
 alias, token_file, output_file = sys.argv[1:4]
-site = config.load().config
+site = configfiles.load().config
 args = cli.make_parser(site).parse_args(["generate"] + sys.argv[4:])
 handoff = render.Handoff(alias, token_file, output_file, int(os.environ.get("GALYLEO_TEST_LOCAL_PORT") or 0))
 sys.stdout.write(render.render(spec.build(args, site), site, handoff))

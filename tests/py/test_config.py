@@ -11,7 +11,7 @@ from typing import List
 import pytest
 from conftest import DATA, ROOT, hermetic, run_galyleo
 
-from galyleo import cli, config, spec
+from galyleo import cli, config, configfiles, spec
 from galyleo.config import Config
 from galyleo.errors import ConfigError, UsageError
 
@@ -26,7 +26,7 @@ def build(argv: List[str], conf: Config, home: str = "/") -> spec.LaunchSpec:
 
 
 def test_no_file_gives_builtin_defaults_and_one_warning(tmp_path: Path) -> None:
-    loaded = config.load(environ={}, argv0=str(tmp_path / "galyleo.pyz"))
+    loaded = configfiles.load(environ={}, argv0=str(tmp_path / "galyleo.pyz"))
     assert loaded.config == Config() and loaded.path is None
     assert str(tmp_path / "galyleo.toml") in loaded.warning and "\n" not in loaded.warning
 
@@ -41,25 +41,25 @@ def test_no_file_warns_once_on_stderr(tmp_path: Path) -> None:
 
 def test_galyleo_config_variable(site_toml) -> None:
     path = site_toml('partition = "from-env"\n', name="elsewhere.toml")
-    loaded = config.load(environ={"GALYLEO_CONFIG": str(path)}, argv0="/nonexistent/galyleo")
+    loaded = configfiles.load(environ={"GALYLEO_CONFIG": str(path)}, argv0="/nonexistent/galyleo")
     assert loaded.path == str(path) and loaded.config.partition == "from-env" and loaded.warning == ""
 
 
 def test_galyleo_config_variable_wins_over_file_beside_argv0(site_toml) -> None:
     beside = site_toml('partition = "beside"\n')
     chosen = site_toml('partition = "chosen"\n', name="chosen.toml")
-    loaded = config.load(environ={"GALYLEO_CONFIG": str(chosen)}, argv0=str(beside.parent / "galyleo.pyz"))
+    loaded = configfiles.load(environ={"GALYLEO_CONFIG": str(chosen)}, argv0=str(beside.parent / "galyleo.pyz"))
     assert loaded.config.partition == "chosen"
 
 
 def test_galyleo_config_naming_a_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="GALYLEO_CONFIG .*no-such.toml.*no such file"):
-        config.load(environ={"GALYLEO_CONFIG": str(tmp_path / "no-such.toml")}, argv0=str(tmp_path / "g"))
+        configfiles.load(environ={"GALYLEO_CONFIG": str(tmp_path / "no-such.toml")}, argv0=str(tmp_path / "g"))
 
 
 def test_file_beside_argv0(site_toml) -> None:
     path = site_toml('partition = "beside"\n')
-    loaded = config.load(environ={}, argv0=str(path.parent / "galyleo.pyz"))
+    loaded = configfiles.load(environ={}, argv0=str(path.parent / "galyleo.pyz"))
     assert loaded.path == str(path) and loaded.config.partition == "beside"
 
 
@@ -70,7 +70,7 @@ def test_file_beside_symlink_target(tmp_path: Path, site_toml) -> None:
     link_dir = tmp_path / "bin"
     link_dir.mkdir()
     (link_dir / "galyleo").symlink_to(target)
-    loaded = config.load(environ={}, argv0=str(link_dir / "galyleo"))
+    loaded = configfiles.load(environ={}, argv0=str(link_dir / "galyleo"))
     assert loaded.path == str(path) and loaded.config.partition == "beside-target"
 
 
@@ -81,7 +81,7 @@ def test_file_beside_the_symlink_itself_comes_first(tmp_path: Path, site_toml) -
     link_dir.mkdir()
     (link_dir / "galyleo").symlink_to(target_conf.parent / "galyleo.pyz")
     (link_dir / "galyleo.toml").write_text('partition = "beside-link"\n')
-    assert config.load(environ={}, argv0=str(link_dir / "galyleo")).config.partition == "beside-link"
+    assert configfiles.load(environ={}, argv0=str(link_dir / "galyleo")).config.partition == "beside-link"
 
 
 def test_symlinked_entry_point_end_to_end(tmp_path: Path) -> None:
@@ -123,7 +123,7 @@ def test_symlinked_entry_point_end_to_end(tmp_path: Path) -> None:
 def test_bad_file_names_file_and_problem(site_toml, text: str, fragment: str) -> None:
     path = site_toml(text)
     with pytest.raises(ConfigError) as info:
-        config.load(environ={"GALYLEO_CONFIG": str(path)})
+        configfiles.load(environ={"GALYLEO_CONFIG": str(path)})
     message = str(info.value)
     assert message.startswith(f"config {path}: ") and fragment in message and "\n" not in message
 
@@ -132,12 +132,12 @@ def test_not_utf8(site_toml) -> None:
     path = site_toml("")
     path.write_bytes(b'account = "\xff"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
-        config.load(environ={"GALYLEO_CONFIG": str(path)})
+        configfiles.load(environ={"GALYLEO_CONFIG": str(path)})
 
 
 def test_config_path_is_a_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"config {tmp_path}: cannot read"):
-        config.load(environ={"GALYLEO_CONFIG": str(tmp_path)})
+        configfiles.load(environ={"GALYLEO_CONFIG": str(tmp_path)})
 
 
 def test_every_field_has_a_checked_type() -> None:
@@ -151,7 +151,7 @@ def test_every_field_has_a_checked_type() -> None:
 
 
 def test_valid_test_config_loads_without_warning() -> None:
-    loaded = config.load(environ={"GALYLEO_CONFIG": str(DATA / "site.toml")})
+    loaded = configfiles.load(environ={"GALYLEO_CONFIG": str(DATA / "site.toml")})
     assert loaded.warning == "" and loaded.config.account == "site-acct"
 
 
@@ -230,7 +230,7 @@ def test_user_file_and_environment_sit_between_site_and_command_line(site_toml, 
     user.parent.mkdir(parents=True)
     user.write_text('partition = "user"\nqos = "user"\n')
     environ = {"GALYLEO_CONFIG": str(site), "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "GALYLEO_QOS": "env"}
-    conf = config.load(environ=environ).config
+    conf = configfiles.load(environ=environ).config
     assert (conf.partition, conf.qos, conf.cpus) == ("user", "env", 2)
     built = build(["-q", "cli"], conf, home=str(tmp_path))
     assert (built.partition, built.qos, built.cpus) == ("user", "cli", 2)

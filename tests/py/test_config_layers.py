@@ -10,7 +10,7 @@ from typing import Dict, List
 import pytest
 from sessionkit import run
 
-from galyleo import config
+from galyleo import configfiles
 
 PRECEDENCE = [
     # (site, user, environment, command line) -> expected partition and where it came from
@@ -40,7 +40,7 @@ def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, sit
     monkeypatch.setenv("GALYLEO_CONFIG", str(site_file))
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    loaded = config.load()
+    loaded = configfiles.load()
     if origin:
         assert loaded.origins["partition"].startswith(origin)
     status, out, err = run(capsys, "generate", *argv)

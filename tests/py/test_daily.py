@@ -57,11 +57,11 @@ def test_memory_as_slurm_writes_it(given: str, line: str) -> None:
 
 @pytest.mark.parametrize("given", ["4K", "4X", "0M", "1025T", "4 G", "4\nG", "G", "-4G", "4GiB"])
 def test_memory_forms_slurm_would_not_take_are_refused(given: str) -> None:
-    from galyleo import spec
+    from galyleo import rules
     from galyleo.errors import UsageError
 
     with pytest.raises(UsageError, match="--memory"):
-        spec.RULES["memory"]("--memory", given)
+        rules.RULES["memory"]("--memory", given)
 
 
 @pytest.mark.parametrize("given, stored", [("4g", "4"), ("4096M", "4"), ("1T", "1024")])

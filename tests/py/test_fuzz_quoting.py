@@ -212,10 +212,10 @@ def slurm_takes(option: str, value: str) -> bool:
 
 def sbatch_outcome(option: str, value: str) -> Optional[str]:
     """The rendered script for `OPTION=VALUE`, or None when spec refuses it (one line naming OPTION)."""
-    from galyleo import cli, config, render, spec
+    from galyleo import cli, configfiles, render, spec
     from galyleo.errors import UsageError
 
-    site = config.parse_file(str(DATA / "site.toml"))
+    site = configfiles.parse_file(str(DATA / "site.toml"))
     args = cli.make_parser(site).parse_args(["generate", f"{option}={value}", "-d", "/"])
     try:
         launch_spec = spec.build(args, site, home="/")

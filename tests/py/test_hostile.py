@@ -22,6 +22,7 @@ from fakesatellite import FakeSatellite
 from test_launch import finish, launch_env, slurm, start, transcript
 
 from galyleo import config as site
+from galyleo import configfiles
 from galyleo import slurm as real_slurm
 
 # --- the CA bundle -------------------------------------------------------------------------
@@ -306,6 +307,6 @@ def test_minus_m_only_for_a_cluster_known_to_be_another(tmp_path: Path, monkeypa
 def test_a_5000_digit_number_in_a_config_file_is_one_short_line(site_toml) -> None:
     path = site_toml("cpus = " + "9" * 5000 + "\n")
     with pytest.raises(site.ConfigError) as info:
-        site.load(environ={"GALYLEO_CONFIG": str(path)})
+        configfiles.load(environ={"GALYLEO_CONFIG": str(path)})
     assert str(info.value) == (f"config {path}: a number with thousands of digits: expected a whole number "
                                "in the setting's range")

@@ -1,4 +1,4 @@
-"""spec.RULES is the one table of option rules: the command line and `config set` refuse a bad
+"""rules.RULES is the one table of option rules: the command line and `config set` refuse a bad
 value in the same words, naming only a different place (the option, or `config set KEY`)."""
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import pytest
 import sessionkit
 from sessionkit import run
 
-from galyleo import spec
+from galyleo import rules
 from galyleo.config import Config
 
 user_file = sessionkit.user_file  # the shared fixture
 
 
 def test_every_rule_is_a_setting() -> None:
-    assert set(spec.RULES) <= {f.name for f in fields(Config)}
-    assert set(spec.UNSET_BY_ZERO) <= set(spec.RULES)
+    assert set(rules.RULES) <= {f.name for f in fields(Config)}
+    assert set(rules.UNSET_BY_ZERO) <= set(rules.RULES)
 
 
 @pytest.mark.parametrize("key, value", [
@@ -36,7 +36,7 @@ def test_the_command_line_and_config_set_refuse_alike(user_file: Path, capsys, k
     assert by_option.split(" ", 3)[3] == by_setting.split(" ", 5)[5]
 
 
-@pytest.mark.parametrize("key", spec.UNSET_BY_ZERO)
+@pytest.mark.parametrize("key", rules.UNSET_BY_ZERO)
 def test_zero_is_a_setting_not_an_option(user_file: Path, capsys, key: str) -> None:
     assert run(capsys, "config", "set", key, "0")[0] == 0
     assert run(capsys, "generate", "-A", "a", f"--{key}=0")[0] == 2

@@ -11,7 +11,7 @@ import jinja2
 import pytest
 from conftest import run_galyleo
 
-from galyleo import config, privatecache
+from galyleo import config, configfiles, privatecache
 
 
 @pytest.fixture
@@ -96,24 +96,24 @@ def no_parser(text: str) -> None:
 
 def test_config_file_is_parsed_once_then_read_from_the_cache(cached_config: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    assert config.read_file(str(cached_config)) == {"cpus": 3, "account": "abc"}
-    monkeypatch.setattr(config, "toml_loads", no_parser)
-    assert config.read_file(str(cached_config)) == {"cpus": 3, "account": "abc"}
+    assert configfiles.read_file(str(cached_config)) == {"cpus": 3, "account": "abc"}
+    monkeypatch.setattr(configfiles, "toml_loads", no_parser)
+    assert configfiles.read_file(str(cached_config)) == {"cpus": 3, "account": "abc"}
 
 
 @pytest.mark.parametrize("change", ["rewrite", "replace"])
 def test_a_changed_config_file_is_parsed_again(cached_config: Path, change: str) -> None:
-    assert config.read_file(str(cached_config)) == {"cpus": 3, "account": "abc"}
+    assert configfiles.read_file(str(cached_config)) == {"cpus": 3, "account": "abc"}
     if change == "rewrite":
         cached_config.write_text('cpus = 4\naccount = "xyz"\n')  # same size
         os.utime(cached_config, ns=(1, 1))  # a tool that restores mtimes still moves it
     else:
         (cached_config.parent / "new.toml").write_text('cpus = 4\naccount = "xyz"\n')
         os.replace(cached_config.parent / "new.toml", cached_config)
-    assert config.read_file(str(cached_config)) == {"cpus": 4, "account": "xyz"}
+    assert configfiles.read_file(str(cached_config)) == {"cpus": 4, "account": "xyz"}
     cached_config.write_text("cpus = [\n")
     with pytest.raises(config.ConfigError):
-        config.read_file(str(cached_config))
+        configfiles.read_file(str(cached_config))
 
 
 def test_a_config_file_changed_just_now_is_not_cached(package_dir: Path, tmp_path: Path,
@@ -121,7 +121,7 @@ def test_a_config_file_changed_just_now_is_not_cached(package_dir: Path, tmp_pat
     privatecache.create()
     site = tmp_path / "site.toml"
     site.write_text("cpus = 3\n")
-    assert config.read_file(str(site)) == {"cpus": 3}
+    assert configfiles.read_file(str(site)) == {"cpus": 3}
     assert list((package_dir / privatecache.NAME).iterdir()) == []
 
 

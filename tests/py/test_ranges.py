@@ -1,6 +1,6 @@
 """Every numeric range, at both ends: the ends are accepted, one past each end is refused.
 
-Derived from the tables themselves (config.RANGES for every whole-number setting; spec.RULES
+Derived from the tables themselves (config.RANGES for every whole-number setting; rules.RULES
 for the options that take one of those settings' values), so a new range, or a new rule over
 a ranged setting, is covered without touching this file. Ranges that live outside those
 tables (--time-limit, --idle-timeout under a cap) are listed below, each with its ends.
@@ -14,12 +14,12 @@ from typing import Any, Callable, List, Tuple
 
 import pytest
 
-from galyleo import config, idle, jobnumbers, spec
+from galyleo import config, configfiles, idle, jobnumbers, rules, spec
 from galyleo.config import RANGES, ZERO_OFF, Config, ConfigError
 from galyleo.errors import UsageError
 
 INT_SETTINGS = sorted(f.name for f in fields(Config) if config.kind_of(f.type) is int)
-RANGED_RULES = sorted(key for key in spec.RULES if key in RANGES)
+RANGED_RULES = sorted(key for key in rules.RULES if key in RANGES)
 HUGE = "9" * 5000
 
 
@@ -59,7 +59,7 @@ def test_setting_range_ends_in_a_config_file(key: str, value: int, ok: bool) -> 
 def from_environment(key: str, text: str) -> Callable[[], Config]:
     """The setting KEY given as GALYLEO_<KEY>=TEXT, read as `load` reads it."""
     def check() -> Config:
-        values, names = config.environment_values({f"GALYLEO_{key.upper()}": text})
+        values, names = configfiles.environment_values({f"GALYLEO_{key.upper()}": text})
         return config.from_mapping(values, "environment", None, names)
     return check
 
@@ -83,16 +83,16 @@ def test_setting_range_refusal_names_the_range(key: str, value: int, ok: bool) -
 def test_option_range_ends(key: str, value: int, ok: bool) -> None:
     """The option takes exactly the setting's range (0 aside: an option never means "not set")."""
     option = "--" + key.replace("_", "-")
-    assert accepts(lambda: spec.RULES[key](option, str(value)), UsageError) is ok
+    assert accepts(lambda: rules.RULES[key](option, str(value)), UsageError) is ok
     if not ok:
         low, high = RANGES[key]
         with pytest.raises(UsageError, match=f"from {low} to {high}"):
-            spec.RULES[key](option, str(value))
+            rules.RULES[key](option, str(value))
 
 
 @pytest.mark.parametrize("key, value, ok", cases(RANGED_RULES))
 def test_config_set_range_ends(key: str, value: int, ok: bool) -> None:
-    assert accepts(lambda: spec.setting_value(key, f"config set {key}", str(value)), UsageError) is ok
+    assert accepts(lambda: rules.setting_value(key, f"config set {key}", str(value)), UsageError) is ok
 
 
 @pytest.mark.parametrize("key", INT_SETTINGS)
@@ -113,7 +113,7 @@ def test_zero_negative_and_5000_digit_settings(key: str, text: str) -> None:
 @pytest.mark.parametrize("text", ["0", "-1", HUGE])
 def test_zero_negative_and_5000_digit_options(key: str, text: str) -> None:
     with pytest.raises(UsageError) as caught:
-        spec.RULES[key]("--" + key.replace("_", "-"), text)
+        rules.RULES[key]("--" + key.replace("_", "-"), text)
     assert len(str(caught.value)) < 300
 
 
@@ -124,7 +124,7 @@ def test_zero_negative_and_5000_digit_options(key: str, text: str) -> None:
     ("0:00", False), ("0", False), ("365-00:00:01", False), ("525601", False), ("-1", False), (HUGE, False),
 ])
 def test_time_limit_range_ends(text: str, ok: bool) -> None:
-    assert accepts(lambda: spec.time_limit("--time-limit", text), UsageError) is ok
+    assert accepts(lambda: rules.time_limit("--time-limit", text), UsageError) is ok
 
 
 def idle_minutes(given: str, cap: int) -> int:

@@ -17,7 +17,7 @@ import pytest
 from conftest import DATA, ROOT, hermetic
 
 from galyleo import cli as galyleo_cli
-from galyleo import config, render, spec
+from galyleo import config, configfiles, render, rules, spec
 from galyleo.config import Config
 
 ALLOWED_FILTERS = {"sh", "sbatch", "ident"}
@@ -163,7 +163,7 @@ TIMES = [
 
 @pytest.mark.parametrize("given, canonical", TIMES)
 def test_time_limit_forms(given: str, canonical: str) -> None:
-    assert spec.time_limit("--time-limit", given) == canonical
+    assert rules.time_limit("--time-limit", given) == canonical
 
 
 def test_time_limit_reaches_header() -> None:
@@ -500,7 +500,7 @@ def readme_scripts(tmp_path_factory: pytest.TempPathFactory, shell_checks) -> Di
         patch.setenv("HOME", str(home))
         patch.setenv("GALYLEO_CONFIG", str(DATA / "site.toml"))
         patch.chdir(home)
-        conf = config.load().config
+        conf = configfiles.load().config
         for number, command in enumerate(README):
             words = shlex.split(command.replace("~/", f"{home}/"))[1:]
             out, err = base / f"{number}.out", base / f"{number}.err"
