@@ -222,7 +222,8 @@ COMMANDS: Dict[str, Tuple[str, str, Callable[[argparse.ArgumentParser, Any], Non
     "completion": ("print a shell completion script", "", add_completion),
     "help": ("show help for a command", "", add_help),
 }
-TOP_DESCRIPTION = "Private, HTTPS, token-protected Jupyter sessions as Slurm jobs."
+TOP_DESCRIPTION = ("Private, HTTPS, token-protected Jupyter sessions as Slurm jobs. From a laptop: "
+                   "galyleo --host HOST COMMAND ... runs COMMAND on HOST over ssh (galyleo --host --help).")
 
 
 def make_parser(config: Any, with_options: bool = True) -> Parser:
@@ -295,6 +296,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if args_list[:1] == ["--version"]:
         print(f"{PROG} {__version__}")
         return 0
+    if args_list[:1] and args_list[0].partition("=")[0] == "--host":  # from a laptop: remote.py
+        from galyleo import remote
+
+        return remote.main(args_list, fail)
     if is_top_level_help(args_list):  # names the commands only: no site defaults to read
         make_parser(None, with_options=False).print_help()
         return 0
