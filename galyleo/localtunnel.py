@@ -20,7 +20,8 @@ from galyleo import sshmaster
 from galyleo.errors import GalyleoError
 
 POLL_SECONDS = 30  # how often the session's state is asked (it also keeps the shared login in use)
-SPEC = re.compile(r"127\.0\.0\.1:(?P<local>[0-9]{1,5}):(?P<node>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})\Z")
+SPEC = re.compile(r"127\.0\.0\.1:(?P<local>[0-9]{1,5}):"
+                  r"(?P<node>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})\Z")
 
 
 @dataclass(frozen=True)

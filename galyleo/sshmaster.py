@@ -21,7 +21,8 @@ from typing import Any, List
 
 from galyleo.errors import GalyleoError
 
-SOCKET_ROOM = 100  # sun_path is 104 bytes on macOS, 108 on Linux; ssh adds ".XXXXXXXXXXXXXXXX" while binding
+SOCKET_ROOM = 103  # sun_path is 104 bytes on macOS, 108 on Linux (with the final NUL)
+SOCKET_NAME = len("/m-") + 20 + len(".XXXXXXXXXXXXXXXX")  # ssh binds a temporary name first
 
 
 @dataclass(frozen=True)
@@ -71,24 +72,31 @@ def make(host: str, config: Any, environ: Any = None) -> Master:
 
 
 def control_dir(environ: Any = None) -> str:
-    """A private folder for the control sockets: $XDG_RUNTIME_DIR/galyleo-ssh, else ~/.galyleo/ssh."""
+    """A private folder for the control sockets: $XDG_RUNTIME_DIR/galyleo-ssh, else ~/.galyleo/ssh,
+    else (a home too deep for a socket's path) /tmp/galyleo-ssh-UID, which must then be ours."""
     environ = os.environ if environ is None else environ
     runtime = environ.get("XDG_RUNTIME_DIR", "")
+    home = environ.get("HOME") or os.path.expanduser("~")
     if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
-        base = os.path.join(runtime, "galyleo-ssh")
+        parent, base = runtime, os.path.join(runtime, "galyleo-ssh")
     else:
-        home = environ.get("HOME") or os.path.expanduser("~")
-        base = os.path.join(home, ".galyleo", "ssh")
-    private_dir(os.path.dirname(base))
+        parent, base = os.path.join(home, ".galyleo"), os.path.join(home, ".galyleo", "ssh")
+    if len(base) + SOCKET_NAME > SOCKET_ROOM:
+        import tempfile
+
+        parent, base = "", os.path.join(tempfile.gettempdir(), f"galyleo-ssh-{os.getuid()}")
+    if parent:
+        private_dir(parent, runtime != parent)
     private_dir(base)
-    if len(base) + 23 + 17 > SOCKET_ROOM:
+    if len(base) + SOCKET_NAME > SOCKET_ROOM:
         raise GalyleoError(f"ssh control folder {base}: too long a path for a socket; set XDG_RUNTIME_DIR "
                            "to a short folder of your own")
     return base
 
 
-def private_dir(path: str) -> None:
-    """PATH exists as a real folder of this user's, 0700 (made so if missing); else an error."""
+def private_dir(path: str, tighten: bool = True) -> None:
+    """PATH exists as a real folder (no symlink) of this user's, made 0700 if missing (and if
+    TIGHTEN, made 0700 if it was not); else an error."""
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
@@ -96,7 +104,7 @@ def private_dir(path: str) -> None:
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         raise GalyleoError(f"{path}: not a folder of your own; remove it or set XDG_RUNTIME_DIR")
-    if stat.S_IMODE(info.st_mode) & 0o077:
+    if tighten and stat.S_IMODE(info.st_mode) & 0o077:
         os.chmod(path, 0o700)
 
 
