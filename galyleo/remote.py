@@ -128,6 +128,12 @@ def main(argv: List[str], fail: Callable[..., Any]) -> int:
         if exc.filename == "ssh":
             return int(fail("ssh: not found: --host needs OpenSSH's ssh client on PATH", 127))
         raise
+    except KeyboardInterrupt as exc:  # Ctrl-C while ssh logs in or a remote command runs
+        from galyleo.interrupts import Terminated
+
+        if isinstance(exc, Terminated):
+            return int(fail(exc.words, 128 + exc.signum))
+        return int(fail("interrupted", 130))
 
 
 class Remote:

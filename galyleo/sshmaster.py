@@ -113,6 +113,10 @@ def ensure(master: Master) -> None:
     key, a refused code) are shown as ssh wrote them; then one line and exit status 255."""
     if run_quiet(master.control_argv("check")) == 0:
         return
+    try:  # a socket left by a master that died: a new master would not replace it (and share nothing)
+        os.unlink(master.control_path)
+    except FileNotFoundError:
+        pass
     log = master.control_path + ".log"
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:  # not a pipe: the master (and a ProxyJump ssh) keep it for as long as they live

@@ -226,3 +226,13 @@ def test_the_sites_jump_host_goes_into_the_printed_ssh_command(monkeypatch: pyte
 def test_a_bad_ssh_jump_setting_is_refused(site_toml, subprocess_cli, value: str) -> None:
     result = subprocess_cli(["list"], env={"GALYLEO_CONFIG": str(site_toml(f"ssh_jump = {json.dumps(value)}\n"))})
     assert result.status == 2 and "ssh_jump" in result.err and len(result.err_lines) == 1
+
+
+def test_a_dead_masters_socket_is_removed_before_a_new_login(fake, cli) -> None:
+    from galyleo import config as site
+
+    master = sshmaster.make("hpc", site.load().config)
+    open(master.control_path, "w").close()  # left behind: `-O check` fails on it
+    assert cli(["--host", "hpc", "list"]).status == 0
+    assert not os.path.exists(master.control_path)
+    assert sum("-f" in argv for argv in logged(fake["state"], "ssh.log")) == 1
