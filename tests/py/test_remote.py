@@ -216,6 +216,7 @@ def test_the_sites_jump_host_goes_into_the_printed_ssh_command(monkeypatch: pyte
     assert found.ssh_argv()[5:] == ["127.0.0.1:23456:node9:51234", "-J", "me@gw.example.org:2222,gw2",
                                     "me@login.example.org"]
     assert tunnel.url_pattern().match(found.text())["target"] == tunnel.target(conf)
+    assert tunnel.job_values("/t", conf)["GALYLEO_SSH_TARGET"] == "-J me@gw.example.org:2222,gw2 me@login.example.org"
     plain = tunnel.Tunnel(23456, "node9", 51234, tunnel.target(Config(login_host="l")), "ab" * 32)
     assert "-J" not in plain.ssh_argv() and tunnel.url_pattern().match(plain.text())
     assert localtunnel.forward_of({"ssh_argv": found.ssh_argv(), "url": found.url()}).spec == \
