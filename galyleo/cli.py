@@ -45,6 +45,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if args_list[:1] == ["--version"]:
         print(f"{PROG} {__version__}")
         return 0
+    if args_list[:1] and args_list[0].partition("=")[0] == "--host":  # from a laptop: remote.py
+        from galyleo import remote
+
+        return remote.main(args_list, fail)
     if is_top_level_help(args_list):  # names the commands only: no site defaults to read
         make_parser(None, with_options=False).print_help()
         return 0

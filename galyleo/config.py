@@ -70,6 +70,10 @@ class Config:
     connect: str = CONNECT_MODES[0]
     connect_allowed: List[str] = field(default_factory=lambda: list(CONNECT_MODES))
     login_host: str = ""
+    ssh_jump: str = ""
+    ssh_config: str = ""
+    ssh_persist: int = 30
+    remote_galyleo: str = "galyleo"
 
     @property
     def management_url(self) -> str:
@@ -91,6 +95,9 @@ PATTERNS: Dict[str, Tuple[str, str]] = {
     "proxy_address": (r"[A-Za-z0-9.:-]*\Z", "an IP address or host name"),
     "login_host": (r"([A-Za-z0-9][A-Za-z0-9.-]*)?\Z", "a host name users ssh to (letters, digits, '.', '-')"),
     "conda_installer_url": (r"(https://\S+)?\Z", "an https:// URL of a conda installer (e.g. Miniforge's)"),
+    "ssh_jump": (r"([A-Za-z0-9_][A-Za-z0-9_.@:-]*(,[A-Za-z0-9_][A-Za-z0-9_.@:-]*)*)?\Z",
+                 "a jump host as ssh -J takes it: [user@]host[:port], or a comma list of them"),
+    "remote_galyleo": (r"[^\s-].*\Z", "galyleo's command or path on the remote host (not empty, no leading '-')"),
 }
 
 # What every item of a list setting must be, wherever the list comes from: (pattern, accepted).
@@ -118,6 +125,7 @@ RANGES: Dict[str, Tuple[int, int]] = {
     "shiv_keep": (0, 100),
     "idle_timeout": (0, idle.MAX_MINUTES),
     "idle_timeout_max": (0, idle.MAX_MINUTES),
+    "ssh_persist": (1, 10080),
 }
 # The site's limits on its users: only the site file may set them. A user file, the
 # environment or `config set` that names one is refused (even to tighten it: a user who

@@ -4,7 +4,8 @@ what a user must know to use it, since a user on a login node has no other manua
 Plain strings, read by arguments.py; a blank line is a paragraph break (arguments.Formatter).
 """
 
-TOP = "Private, HTTPS, token-protected Jupyter sessions as Slurm jobs."
+TOP = ("Private, HTTPS, token-protected Jupyter sessions as Slurm jobs. From a laptop: "
+       "galyleo --host HOST COMMAND ... runs COMMAND on HOST over ssh (galyleo --host --help).")
 TOP_EPILOG = """\
 A first session: `galyleo launch -A ACCOUNT -p PARTITION -t 01:00:00` prints its URL as the last line;
 open it in a browser (until Slurm starts the job, the proxy shows a waiting page). `galyleo help

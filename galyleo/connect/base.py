@@ -36,6 +36,7 @@ class Connection:
     holds = ""  # what a withdraw releases besides the job, for --wait's words ("its alias")
     tag = ""  # after the interface in `list`
     dry_run_words = ""  # after `launch --dry-run` in its first line
+    laptop_tunnel = False  # `galyleo --host` holds a local tunnel to the session (remote.py, localtunnel.py)
 
     def __init__(self, config: Any) -> None:
         self.config = config

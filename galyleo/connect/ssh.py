@@ -51,7 +51,8 @@ SSH_OPTIONS = "-o ExitOnForwardFailure=yes"
 URL_FORMAT = f"ssh -N {SSH_OPTIONS} -L {LOCAL_HOST}:%s:%s:%s %s\n{LOCAL_URL_FORMAT}\n"
 URL_ARGS = ("local_port", "node", "port", "target", "local_port", "token")  # URL_FORMAT's slots, in order
 NON_SPACE = r"\S+?"
-SLOT_PATTERNS = {"local_port": "[0-9]+", "port": "[0-9]+"}  # a bracketed IPv6 node holds ':' too
+# A bracketed IPv6 node holds ':' too; the target may start with the site's jump host (`-J HOST `).
+SLOT_PATTERNS = {"local_port": "[0-9]+", "port": "[0-9]+", "target": r"(?:-J \S+ )?\S+?"}
 USER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@-]*\Z")  # also safe in a printf format and a shell line
 HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*\Z")
 
@@ -115,8 +116,10 @@ def user_name() -> str:
 
 
 def target(config: Any) -> str:
-    """Where the laptop's ssh goes: user@login host (pwd, getfqdn)."""
-    return f"{user_name()}@{login_host(config)}"
+    """Where the laptop's ssh goes: `user@login_host` (pwd, getfqdn), after `-J JUMP` when the
+    site names a bastion (setting ssh_jump, checked by config.py)."""
+    jump = f"-J {config.ssh_jump} " if config.ssh_jump else ""
+    return f"{jump}{user_name()}@{login_host(config)}"
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ class Ssh(Connection):
     name = "ssh"
     snippet = "tunnel.sh.j2"
     waits = True
+    laptop_tunnel = True
     tag = " (ssh)"
     note = "ssh tunnel (no Satellite proxy)"
     dry_run_words = " (ssh tunnel mode, no Satellite call)"

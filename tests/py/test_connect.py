@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
+from typing import List
 
 import pytest
 from test_apps import enums, strings
@@ -18,9 +20,30 @@ PACKAGE = ROOT / "galyleo"
 MUST = ("job_values", "record_fields", "standalone_record", "ready", "report", "plan", "withdraw", "open")
 
 
+def compared(path: Path) -> List[str]:
+    """The string constants a module compares anything with (==, !=, in, not in a literal)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Compare):
+            for side in [node.left, *node.comparators]:
+                items = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
+                found += [item.value for item in items
+                          if isinstance(item, ast.Constant) and isinstance(item.value, str)]
+    return found
+
+
 def test_no_module_outside_connect_compares_a_mode_name() -> None:
     found = [(str(path.relative_to(PACKAGE)), text) for path in PACKAGE.rglob("*.py")
-             if path.parent.name != "connect" for text in strings(path) if text in connect.MODES]
+             if path.parent.name != "connect" for text in compared(path) if text in connect.MODES]
+    assert found == []
+
+
+def test_the_mode_names_are_spelt_in_the_package_only() -> None:
+    """Outside galyleo/connect/, a mode's name is a plain word only where it names something else
+    (the ssh client in sshmaster.py), never a value set or read as a mode."""
+    found = [(str(path.relative_to(PACKAGE)), text) for path in PACKAGE.rglob("*.py")
+             if path.parent.name != "connect" and path.name != "sshmaster.py"
+             for text in strings(path) if text in connect.MODES]
     assert found == []
 
 
