@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from galyleo import cli as galyleo_cli
-from galyleo import contract, jobnumbers, render, spec
+from galyleo import contract, joblog, jobnumbers, render, spec
 from galyleo.config import Config
 
 SNIPPETS = ROOT / "galyleo" / "snippets"
@@ -99,8 +99,8 @@ def run_bash(body: str) -> str:
 
     preamble = render.environment().get_template("preamble.sh.j2").render()
     with tempfile.TemporaryDirectory() as folder:  # private (0700): the preamble refuses a shared one
-        bound = "".join(f"{name}={render.sh(value)}\n" for name, value in contract.job_values(folder).items()
-                        if isinstance(value, str))  # what the preamble reads (contract.py's)
+        values = {**contract.job_values(folder), **joblog.values()}  # what the preamble reads
+        bound = "".join(f"{name}={render.sh(value)}\n" for name, value in values.items() if isinstance(value, str))
         done = subprocess.run(["bash", "-c", f"GALYLEO_VERSION=test\n{bound}{preamble}\n{body}"],
                               capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
