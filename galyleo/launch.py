@@ -75,9 +75,8 @@ def _launch(spec: LaunchSpec, config: Config, options: Options, mode: Connection
     cluster = ""
     try:  # from here on, whatever was reserved is always withdrawn
         with held:  # an interrupted getlink could make an alias we would never hear of
-            reserved = mode.reserve()
-        held.deliver()
-        handoff = replace(reserved, token_file=paths.token, output_file=paths.output)
+            handoff = replace(mode.reserve(), token_file=paths.token, output_file=paths.output)
+        held.deliver()  # a signal held meanwhile ends the launch now, and what was reserved is withdrawn
         token = secrets.token_hex(32)
         records.write_private(paths.token, token)
         records.write_private(paths.script, render.render(spec, config, handoff, mode))

@@ -9,6 +9,7 @@ on demand, per endpoint, always or for the next N calls:
   refuse                    read the request, close the connection, answer nothing
   stall                     read the request, never answer (until the server stops)
   drip:SECONDS              answer one byte every SECONDS, for ever
+  slow:SECONDS              answer as usual, after SECONDS
   redirect:URL              302 to URL (another scheme or host, or this server)
 
 Every request, faulted or not, is appended to `log` (endpoint and parameters, in
@@ -145,6 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         if behaviour.startswith("drip:"):
             return self.drip(float(behaviour[5:]))
+        if behaviour.startswith("slow:") and self.fake.stopped.wait(float(behaviour[5:])):
+            return
         if behaviour.startswith("redirect:"):
             return self.reply(302, "moved\n", location=behaviour[len("redirect:"):])
         if behaviour == "oops":

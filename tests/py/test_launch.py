@@ -149,6 +149,25 @@ def test_signal_during_linktoken_cancels_and_destroys_once(tmp_path: Path, fake_
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_a_slow_getlink_withdraws_the_alias_it_made(tmp_path: Path, fake_satellite: FakeSatellite,
+                                                                   tls_cert, signum: int) -> None:
+    """The signal is held until getlink answers; the alias it made is then destroyed, once."""
+    log = slurm(tmp_path)
+    fake_satellite.fault("getlink", "slow:1.5")
+    proc = start(launch_env(tmp_path, fake_satellite, tls_cert[0]))
+    fake_satellite.wait_for("getlink")
+    proc.send_signal(signum)
+    done = finish(proc)
+    assert done.returncode == 128 + signum, done.stderr
+    assert transcript(log) == ["satellite getlink", "satellite destroytoken"], done.stderr
+    alias = fake_satellite.log[1][1]["token"]
+    assert fake_satellite.aliases() == [] and fake_satellite.destroyed(alias) == 1
+    assert galyleo_files(tmp_path) == [] and "Traceback" not in done.stderr
+    if signum == signal.SIGINT:
+        assert f"launch interrupted: alias {alias} withdrawn" in done.stderr
+
+
 def test_hangup_during_sbatch_waits_for_the_job_id_then_undoes(tmp_path: Path, fake_satellite: FakeSatellite,
                                                                 tls_cert) -> None:
     """SIGHUP (the SSH connection dropped) while sbatch runs: held until its id is known, then undone."""
