@@ -1,17 +1,13 @@
 """SSH-tunnel mode: the browser reaches the session through an `ssh -L` tunnel from the laptop.
 
-For sites without a Satellite proxy. Jupyter listens on the node's cluster address
-with its token, as in satellite mode; the user forwards a port of the laptop's
-loopback through the login node with `ssh -L`. Owned here, and rendered into the job
-(the job restates none of them): the modes; the local port (random in a fixed range:
-launch chooses it, a plain-`sbatch` job draws it by the rendered rule); the origin the
-browser has through the tunnel; the URL file (its path and its two lines: the ssh
-command, then the local URL) that the job writes and launch/open read back; and the
-record a plain-`sbatch` job writes. No Satellite value is rendered in this mode.
-
-The job's node and port are known only once it runs, so launch always waits (`waits`)
-until the job has written its URL file, then prints the ssh command to run on the
-laptop and, last, the local URL.
+For sites without a Satellite proxy. The server listens on the node's cluster address
+with its token, as in satellite mode; the user forwards a port of the laptop's loopback
+through the login node with `ssh -L`. Owned here, and rendered into the job (which
+restates none of them): the local port (random in a fixed range: launch chooses it, a
+plain-`sbatch` job draws it by the rendered rule); the origin the browser has through the
+tunnel; the URL file (its two lines: the ssh command, then the local URL) that the job
+writes and launch/open read back; and the record a plain-`sbatch` job writes. The job's
+node and port are known only once it runs, so launch always waits (`waits`) for the URL file.
 """
 
 from __future__ import annotations
