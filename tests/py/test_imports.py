@@ -144,3 +144,11 @@ def test_the_checker_on_small_packages(tmp_path: Path, files: Dict[str, str], ex
     found = modules(tmp_path / "pkg")
     assert cycles(graph(found)) == expected_cycles
     assert type_checking_elsewhere(found) == expected_wrong
+
+
+MAX_LINES = 300  # a module that grows past this has more than one job: split it
+
+
+def test_no_module_over_300_lines() -> None:
+    long = {name: n for name, path in modules(PACKAGE).items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
