@@ -10,23 +10,38 @@ settings of its own, one snippet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Tuple
+from galyleo import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Dict, Tuple
 
 
-@dataclass(frozen=True)
 class App:
-    name: str
-    summary: str  # for help
-    command: str  # what must be on PATH in the session (pre-flight and the job check it)
-    argv: Tuple[str, ...]  # how the job starts it; address, port, origin and token reach it through snippet
-    snippet: str  # defines galyleo_app_configure DIR: its private settings, read from the environment
-    probe_path: str  # answers 200 to the session's token once ready (the job's readiness check)
-    probe_json: bool  # ... with a JSON object
-    look_path: str  # what the job's watch asks while it runs (with culling: the activity it reads)
-    culls: bool  # idle culling applies (the server shuts itself down when idle)
-    proxy_ready: Tuple[int, ...]  # statuses of `/` without the token through the proxy once it is routed
-    provides: str = "Jupyter"  # in messages: "load the module that provides ..."
+    """One app. A plain class, not a dataclass: `help` imports this table, and dataclasses
+    (with inspect and typing) would cost it about 10 ms."""
+
+    __slots__ = ("name", "summary", "command", "argv", "snippet", "probe_path", "probe_json", "look_path",
+                 "culls", "proxy_ready", "provides")
+
+    def __init__(self, name: str, summary: str, command: str, argv: Tuple[str, ...], snippet: str,
+                 probe_path: str, probe_json: bool, look_path: str, culls: bool, proxy_ready: Tuple[int, ...],
+                 provides: str = "Jupyter") -> None:
+        self.name = name  # the --interface value
+        self.summary = summary  # for help
+        self.command = command  # what must be on PATH in the session (pre-flight and the job check it)
+        self.argv = argv  # how the job starts it; address, port, origin and token reach it through its snippet
+        self.snippet = snippet  # defines galyleo_app_configure DIR: its private settings, read from the environment
+        self.probe_path = probe_path  # answers 200 to the session's token once ready (the job's readiness check)
+        self.probe_json = probe_json  # ... with a JSON object
+        self.look_path = look_path  # what the job's watch asks while it runs (with culling: the activity it reads)
+        self.culls = culls  # idle culling applies (the server shuts itself down when idle)
+        self.proxy_ready = proxy_ready  # statuses of `/` without the token through the proxy once it is routed
+        self.provides = provides  # in messages: "load the module that provides ..."
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if hasattr(self, name):
+            raise AttributeError(f"App.{name} is read-only")
+        object.__setattr__(self, name, value)
 
 
 REDIRECTS = (301, 302, 303, 307)  # Jupyter sends a browser without a token on to its login page

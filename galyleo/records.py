@@ -8,7 +8,6 @@ are is contract.py's.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 import time
 
@@ -60,8 +59,10 @@ def refuse_shared(path: str) -> None:
 
 
 def new_session(folder: str) -> SessionFiles:
+    from secrets import token_hex  # not at import: `generate` (which reads user_folder) names no session
+
     return contract.files(folder, f"{contract.PREFIX}{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-"
-                                  f"{secrets.token_hex(3)}")
+                                  f"{token_hex(3)}")
 
 
 def write_private(path: str, text: str) -> None:

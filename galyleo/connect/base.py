@@ -12,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from galyleo import TYPE_CHECKING
 from galyleo.contract import Record, SessionFiles
-from galyleo.slurm import JobInfo
+
+if TYPE_CHECKING:
+    from galyleo.slurm import JobInfo
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,13 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from galyleo import apps, cancel, contract, proxynames, slurm
+from galyleo import TYPE_CHECKING, apps, contract, proxynames
 from galyleo.connect.base import Connection, Handoff
 from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError, SatelliteError
-from galyleo.slurm import JobInfo
+
+if TYPE_CHECKING:
+    from galyleo.slurm import JobInfo
 
 TRAP_GRACE = 15.0  # seconds a cancelled job's clean-up gets to end before we stop waiting for it
 PROBE_SECONDS = 10  # the readiness probe's total deadline
@@ -75,6 +77,7 @@ class Satellite(Connection):
 
     def after_submit(self, session: Record) -> None:
         """linktoken: lets the proxy show the job's state; the session works without it."""
+        from galyleo import cancel  # not at import: rendering a script needs no Slurm command
         try:
             self.client().linktoken(session.alias, session.job_id)
         except SatelliteError as exc:
@@ -102,6 +105,7 @@ class Satellite(Connection):
         reported and its alias destroyed all the same, so that job can never be routed; with
         KEEP_UNSURE (--wait giving up after the URL was printed) such a job may be running:
         its alias is kept."""
+        from galyleo import cancel
         if job_id is not None:
             try:
                 if cancel.end_job(job_id, cluster) and not self.orphaned(handoff.alias, job_id, cluster):
@@ -117,6 +121,7 @@ class Satellite(Connection):
         """Whether a started job we cancelled left ALIAS behind: scancel's TERM can reach its shell
         in its first milliseconds, before the trap that destroys the alias is set. Once Slurm says
         the job ended, ask the proxy; a job still ending after TRAP_GRACE owns the alias."""
+        from galyleo import slurm
         deadline = time.monotonic() + TRAP_GRACE
         while True:
             info = slurm.job(job_id, retry=False, cluster=cluster)
@@ -132,6 +137,7 @@ class Satellite(Connection):
 
     def destroy(self, alias: str) -> bool:
         """destroytoken; a failure is a warning naming the alias (it can be destroyed later). True if done."""
+        from galyleo import cancel
         try:
             self.client().destroy(alias)
         except SatelliteError as exc:
@@ -143,6 +149,7 @@ class Satellite(Connection):
         return not session.alias or self.destroy(session.alias)  # a plain-sbatch job that never ran made none
 
     def release_ended(self, session: Record) -> bool:
+        from galyleo import cancel
         alias = session.alias
         try:
             if not alias or not self.client().known(alias):

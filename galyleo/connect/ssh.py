@@ -19,11 +19,13 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from galyleo import cancel, contract
+from galyleo import TYPE_CHECKING, contract
 from galyleo.connect.base import Connection, Handoff
 from galyleo.contract import Record, SessionFiles
 from galyleo.errors import GalyleoError, bad
-from galyleo.slurm import JobInfo
+
+if TYPE_CHECKING:
+    from galyleo.slurm import JobInfo
 
 # "Every interface", refused in ssh mode (never bound: the cluster address only): the unspecified
 # addresses however spelt ('::', '[::]', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0', '0', ...) and Jupyter's '*'.
@@ -253,6 +255,7 @@ class Ssh(Connection):
 
     def withdraw(self, handoff: Handoff, job_id: Optional[str], cluster: str, keep_unsure: bool = False) -> bool:
         """Only the job to cancel: nothing else was reserved."""
+        from galyleo import cancel  # not at import: rendering a script needs no Slurm command
         if job_id is None:
             return False
         try:
