@@ -43,12 +43,15 @@ def executable(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> World:
-    """A dummy sbatch first on PATH, with every interface's command beside it (the login
-    node's own Jupyter), an empty HOME, the stand-ins' log, no inherited `module`
-    function, BASH_ENV or conda."""
+    """A dummy sbatch and a silent sinfo first on PATH, with every interface's command beside
+    it (the login node's own Jupyter), an empty HOME, the stand-ins' log, no inherited
+    `module` function, BASH_ENV or conda."""
     marker = tmp_path / "sbatch-ran"
     bin_dir = tmp_path / "bin"
     executable(bin_dir / "sbatch", f"#!/bin/sh\n: > {shlex.quote(str(marker))}\nexit 1\n")
+    # A controller that does not answer, at once (the machine's own sinfo, if any, may wait ~9 s
+    # for one it cannot reach): the partition check then has nothing to say, as these tests expect.
+    executable(bin_dir / "sinfo", "#!/bin/sh\necho 'sinfo: error: Unable to contact slurm controller' >&2\nexit 1\n")
     for command in (app.command for app in apps.APPS.values()):
         executable(bin_dir / command, "#!/bin/sh\nexit 0\n")
     home, log = tmp_path / "home", tmp_path / "log"
