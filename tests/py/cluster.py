@@ -15,6 +15,7 @@ import http.cookiejar
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -320,8 +321,9 @@ def neighbour_file(env: Dict[str, str], stem: str) -> str:
 
 
 def as_neighbour(env: Dict[str, str], host: str, argv: List[str], **kw) -> subprocess.Popen:
-    """ARGV on HOST as the neighbour, not waited for (its pid is ARGV's: `on` execs down)."""
-    return subprocess.Popen(on(host, argv, neighbour(env)), stdin=subprocess.DEVNULL, **kw)
+    """ARGV on HOST as the neighbour, not waited for (its pid is ARGV's: `on` execs down), in a
+    process group of its own, so that `stop` ends what it started too (a pipeline's stages)."""
+    return subprocess.Popen(on(host, argv, neighbour(env)), stdin=subprocess.DEVNULL, start_new_session=True, **kw)
 
 
 def neighbour_watch(env: Dict[str, str], host: str) -> Tuple[subprocess.Popen, str]:
@@ -352,11 +354,33 @@ def neighbour_call(env: Dict[str, str], host: str, endpoint: str, **params: str)
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """End a process a test started (its own pid only), and reap it."""
+    """End a process a test started, and its process group when it leads one, and reap it."""
+    group = own_group(proc)
     if proc.poll() is None:
-        proc.terminate()
+        signal_all(proc, group, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            signal_all(proc, group, signal.SIGKILL)
             proc.wait(timeout=10)
+    if group:  # what the process started (a pipeline's other stages) ends with it
+        signal_all(proc, group, signal.SIGKILL)
+
+
+def own_group(proc: subprocess.Popen) -> bool:
+    """Whether PROC leads a process group of its own (as_neighbour starts it so)."""
+    try:
+        return os.getpgid(proc.pid) == proc.pid
+    except OSError:
+        return False
+
+
+def signal_all(proc: subprocess.Popen, group: bool, signum: int) -> None:
+    """SIGNUM to PROC's whole group when it leads one, else to PROC alone."""
+    try:
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+    except OSError:
+        pass
