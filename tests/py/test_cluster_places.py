@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -63,7 +64,7 @@ def test_printed_ssh_command_stops_when_the_neighbour_holds_its_local_port(ssh_c
     try:
         port = int(re.search(r" -L 127\.0\.0\.1:([0-9]+):", line)[1])
         squatter = subprocess.Popen(["runuser", "-u", neighbour(cluster), "--", "/usr/bin/python3", "-c", LISTEN,
-                                     str(port)], stdout=subprocess.PIPE, text=True)
+                                     str(port)], stdout=subprocess.PIPE, text=True, start_new_session=True)
         assert squatter.stdout.readline().strip() == "listening"
         argv = shlex.split(line)  # as printed, plus only the test key and no host-key check
         extra = ["-i", env["LAPTOP_SSH_KEY"], "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
@@ -75,8 +76,8 @@ def test_printed_ssh_command_stops_when_the_neighbour_holds_its_local_port(ssh_c
             raise AssertionError(f"the printed ssh ran on while {neighbour(cluster)} held port {port}: {line}")
         assert done.returncode != 0 and "forwarding" in done.stderr, (done.returncode, done.stderr)
     finally:
-        if squatter:
-            squatter.kill()
+        if squatter:  # runuser keeps a parent beside her listener: end the whole group
+            os.killpg(squatter.pid, signal.SIGKILL)
             squatter.wait()
         cluster.cancel(job_id)
 
