@@ -24,6 +24,7 @@ MATRIX: Dict[str, List[str]] = {
     "lab": [],
     "notebook-modules": ["-i", "notebook", "-e", "gcc/10,python/3.11", "--append-modulepath", "/opt/mods"],
     "voila": ["-i", "voila"],
+    "vscode-idle": ["-i", "vscode", "--idle-timeout", "30"],
     "resources": ["-p", "debug", "-c", "4", "-m", "8", "-g", "1", "-t", "1-00:00", "-q", "normal", "-C", "a100"],
     "gres-idle": ["--gres", "gpu:a100:1", "--idle-timeout", "30"],
     "conda-env": ["--conda-env", "my env"],

@@ -20,15 +20,15 @@ class App:
     """One app. A plain class, not a dataclass: `help` imports this table, and dataclasses
     (with inspect and typing) would cost it about 10 ms."""
 
-    __slots__ = ("name", "summary", "command", "argv", "snippet", "probe_path", "probe_json", "look_path",
-                 "culls", "proxy_ready", "provides")
+    __slots__ = ("name", "summary", "commands", "argv", "snippet", "probe_path", "probe_json", "look_path",
+                 "culls", "proxy_ready", "provides", "values")
 
-    def __init__(self, name: str, summary: str, command: str, argv: Tuple[str, ...], snippet: str,
+    def __init__(self, name: str, summary: str, commands: Tuple[str, ...], argv: Tuple[str, ...], snippet: str,
                  probe_path: str, probe_json: bool, look_path: str, culls: bool, proxy_ready: Tuple[int, ...],
-                 provides: str = "Jupyter") -> None:
+                 provides: str = "Jupyter", values: Tuple[Tuple[str, str], ...] = ()) -> None:
         self.name = name  # the --interface value
         self.summary = summary  # for help
-        self.command = command  # what must be on PATH in the session (pre-flight and the job check it)
+        self.commands = commands  # what must be on PATH in the session (pre-flight and the job check each)
         self.argv = argv  # how the job starts it; address, port, origin and token reach it through its snippet
         self.snippet = snippet  # defines galyleo_app_configure DIR: its private settings, read from the environment
         self.probe_path = probe_path  # answers 200 to the session's token once ready (the job's readiness check)
@@ -37,6 +37,12 @@ class App:
         self.culls = culls  # idle culling applies (the server shuts itself down when idle)
         self.proxy_ready = proxy_ready  # statuses of `/` without the token through the proxy once it is routed
         self.provides = provides  # in messages: "load the module that provides ..."
+        self.values = values  # what its snippet reads, bound with the script's other values
+
+    @property
+    def command(self) -> str:
+        """The command that names the app in messages (the first the session needs)."""
+        return self.commands[0]
 
     def __setattr__(self, name: str, value: object) -> None:
         if hasattr(self, name):
@@ -46,14 +52,23 @@ class App:
 
 REDIRECTS = (301, 302, 303, 307)  # Jupyter sends a browser without a token on to its login page
 JUPYTER_ARGS = ("--no-browser", "--KernelManager.transport=ipc")
+VSCODE_NAME = "vscode"  # the name Jupyter's server proxies code-server under (jupyter_config.sh.j2), and its path
+VSCODE_PATH = f"/{VSCODE_NAME}/"
+JUPYTER_VALUES = (("GALYLEO_VSCODE_NAME", VSCODE_NAME),)  # a Jupyter server offers VS Code where it can
 
 APPS: Dict[str, App] = {app.name: app for app in (
-    App("lab", "JupyterLab", "jupyter-lab", ("jupyter", "lab") + JUPYTER_ARGS, "app_jupyter.sh.j2",
-        "/api/status", True, "/api/status", True, REDIRECTS),
-    App("notebook", "Jupyter Notebook", "jupyter-notebook", ("jupyter", "notebook") + JUPYTER_ARGS,
-        "app_jupyter.sh.j2", "/api/status", True, "/api/status", True, REDIRECTS),
-    App("voila", "Voila (notebooks as dashboards)", "voila", ("voila", "--no-browser"), "app_voila.sh.j2",
+    App("lab", "JupyterLab", ("jupyter-lab",), ("jupyter", "lab") + JUPYTER_ARGS, "app_jupyter.sh.j2",
+        "/api/status", True, "/api/status", True, REDIRECTS, values=JUPYTER_VALUES),
+    App("notebook", "Jupyter Notebook", ("jupyter-notebook",), ("jupyter", "notebook") + JUPYTER_ARGS,
+        "app_jupyter.sh.j2", "/api/status", True, "/api/status", True, REDIRECTS, values=JUPYTER_VALUES),
+    App("voila", "Voila (notebooks as dashboards)", ("voila",), ("voila", "--no-browser"), "app_voila.sh.j2",
         "/", False, "/", False, REDIRECTS),  # no /api/status; no server-level idle shutdown
+    # code-server under Jupyter's own server, proxied by jupyter-server-proxy from a unix socket
+    # in a private folder: Jupyter's token is the only key, and no TCP port of code-server's exists.
+    # The session URL's `/` leads to it (default_url); readiness is code-server's own health check.
+    App("vscode", "VS Code in the browser (code-server, behind Jupyter's server)", ("code-server", "jupyter-server"),
+        ("jupyter", "server") + JUPYTER_ARGS, "app_vscode.sh.j2", VSCODE_PATH + "healthz", True, "/api/status", True,
+        REDIRECTS, "code-server and a Jupyter server with jupyter-server-proxy", JUPYTER_VALUES),
 )}
 NAMES = tuple(APPS)
 CULLING = tuple(name for name, app in APPS.items() if app.culls)

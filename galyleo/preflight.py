@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from galyleo import apps, render
 from galyleo.conda import CONDA_PREFIXES
@@ -50,7 +50,9 @@ def check(spec: LaunchSpec, config: Config, environ: Optional[Dict[str, str]] = 
     within_partition(f"--time-limit {spec.time_limit}", spec.time_limit, spec.partition)  # else pends for ever
     if spec.conda_yml:
         yml_name(spec.conda_yml)
-    provided = bool(spec.sif or spec.conda_yml)  # the image, or the env built in the job: checked there
+    # The app's commands still to find: none where the image or the env built in the job brings them
+    # (checked there); else those the --conda-env lacks, on PATH after the modules.
+    need: Tuple[str, ...] = () if spec.sif or spec.conda_yml else apps.of(spec.interface).commands
     if (spec.conda_env or spec.conda_yml) and not spec.sif:
         conda = find_conda(spec.conda_init, environ, timeout)
         if conda is None and not (spec.conda_yml and config.conda_installer_url):
@@ -59,17 +61,22 @@ def check(spec: LaunchSpec, config: Config, environ: Optional[Dict[str, str]] = 
                              f"{', '.join(CONDA_PREFIXES)}, ~/.bashrc): "
                              "give --conda-init PATH/etc/profile.d/conda.sh")
         if conda is not None and spec.conda_env:
-            provided = conda_env(spec, conda, timeout)
-    need = "" if provided else apps.of(spec.interface).command
+            need = conda_env(spec, conda, timeout)
     if spec.modules or spec.module_paths:
         modules(spec, config, timeout, need)
-    elif need and shutil.which(need, path=environ.get("PATH", os.defpath)) is None:
-        raise UsageError(f"--interface {spec.interface}: no {need} on PATH, and no --env-modules, --conda-env or "
-                         f"--sif to bring it: {WHERE_JUPYTER}")
+        return
+    path = environ.get("PATH", os.defpath)
+    for command in need:
+        if shutil.which(command, path=path) is None:
+            raise UsageError(f"--interface {spec.interface}: no {command} on PATH, and no --env-modules, "
+                             f"--conda-env or --sif to bring it: {where(spec.interface)}")
 
 
-WHERE_JUPYTER = ("load the module that provides Jupyter with -e (`module spider jupyter` finds it), "
-                 "or give --conda-env or --sif (--no-preflight skips this check)")
+def where(interface: str) -> str:
+    """What to do when the app's commands are missing."""
+    app = apps.of(interface)
+    return (f"load the module that provides {app.provides} with -e (`module spider` lists them), "
+            "or give --conda-env or --sif (--no-preflight skips this check)")
 
 
 def yml_name(path: str) -> str:
@@ -113,20 +120,19 @@ def find_conda(init: str, environ: Dict[str, str], timeout: int) -> Optional[Con
     return Conda("~/.bashrc", bashrc) if done is not None and done.returncode == 0 else None
 
 
-def conda_env(spec: LaunchSpec, conda: Conda, timeout: int) -> bool:
-    """The env exists (by name in `conda env list`, or as a prefix); True if it has the
-    interface's command (or conda would not say), False if modules must bring it."""
+def conda_env(spec: LaunchSpec, conda: Conda, timeout: int) -> Tuple[str, ...]:
+    """The env exists (by name in `conda env list`, or as a prefix); the interface's commands
+    it lacks, which modules must bring (none if conda would not say)."""
     target = spec.conda_env
     prefix = env_path(target) if "/" in target else named_env(target, conda, timeout)
     if prefix is None:
-        return True  # conda would not say: not checked (warned)
-    command = apps.of(spec.interface).command
-    if os.access(os.path.join(prefix, "bin", command), os.X_OK):
-        return True
-    if not spec.modules:
-        raise UsageError(f"--conda-env {show(target)}: {prefix} has no {command} "
+        return ()  # conda would not say: not checked (warned)
+    lacks = tuple(command for command in apps.of(spec.interface).commands
+                  if not os.access(os.path.join(prefix, "bin", command), os.X_OK))
+    if lacks and not spec.modules:
+        raise UsageError(f"--conda-env {show(target)}: {prefix} has no {lacks[0]} "
                          f"(install it in the env, or load it with --env-modules)")
-    return False
+    return lacks
 
 
 def env_path(target: str) -> str:
@@ -168,9 +174,9 @@ def conda_base(conda: Conda, timeout: int) -> str:
     return done.stdout.strip() if done is not None and done.returncode == 0 else ""
 
 
-def modules(spec: LaunchSpec, config: Config, timeout: int, need: str = "") -> None:
+def modules(spec: LaunchSpec, config: Config, timeout: int, need: Tuple[str, ...] = ()) -> None:
     """Run the job's modules section (render.module_probe) in a throw-away shell; report
-    the first failure, or that the command NEED (if any) is not on PATH once they are loaded."""
+    the first failure, or the first command of NEED not on PATH once they are loaded."""
     done = run(["bash", "-c", render.module_probe(spec, config, need)], timeout, "the module system")
     if done is None or done.returncode == 0:
         return
@@ -181,8 +187,8 @@ def modules(spec: LaunchSpec, config: Config, timeout: int, need: str = "") -> N
                          f"exists: {' '.join(config.module_init)}")
     if kind == "command":
         given = ",".join(spec.modules) or ",".join(spec.module_paths)
-        raise UsageError(f"--env-modules {show(given)}: they load, but no {need} is on PATH after them: "
-                         f"{WHERE_JUPYTER}")
+        raise UsageError(f"--env-modules {show(given)}: they load, but no {name} is on PATH after them: "
+                         f"{where(spec.interface)}")
     if kind not in ("use", "load"):
         warn(f"the module check failed without saying why (exit {done.returncode}); not checked")
         return

@@ -153,7 +153,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff],
     values: Dict[str, Value] = {
         "GALYLEO_VERSION": __version__,
         "GALYLEO_INTERFACE": spec.interface,
-        "GALYLEO_APP_COMMAND": app.command,
+        "GALYLEO_APP_COMMANDS": app.commands,
         "GALYLEO_APP_ARGV": app.argv,
         "GALYLEO_APP_PROBE_PATH": app.probe_path,
         "GALYLEO_APP_PROBE_JSON": int(app.probe_json),
@@ -161,6 +161,7 @@ def bound_values(spec: LaunchSpec, config: Config, handoff: Optional[Handoff],
         "GALYLEO_APP_PROVIDES": app.provides,
         "GALYLEO_NOTEBOOK_DIR": spec.notebook_dir,
     }
+    values.update(app.values)
     values.update(joblog.values())
     values.update(contract.job_values(spec.output_dir, handoff.output_file if handoff else "",
                                       None if handoff else mode.standalone_record(spec.interface, spec.output_dir)))
@@ -224,10 +225,10 @@ def module_values(spec: LaunchSpec, config: Config) -> Dict[str, Value]:
     }
 
 
-def module_probe(spec: LaunchSpec, config: Config, command: str = "") -> str:
+def module_probe(spec: LaunchSpec, config: Config, commands: Tuple[str, ...] = ()) -> str:
     """The pre-flight's module check as a bash script: the job's modules section with
-    hooks that report (module_probe.sh.j2), then whether COMMAND is on PATH."""
-    values = dict(module_values(spec, config), GALYLEO_PROBE_COMMAND=command)
+    hooks that report (module_probe.sh.j2), then whether each of COMMANDS is on PATH."""
+    values = dict(module_values(spec, config), GALYLEO_PROBE_COMMANDS=commands)
     template = environment().get_template("module_probe.sh.j2")
     return str(template.render({"values": list(values.items()), "module_probe": True}))
 

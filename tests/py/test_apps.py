@@ -51,7 +51,7 @@ def test_each_app_has_its_snippet_and_it_is_rendered(app: apps.App) -> None:
                          conf)
     marker = re.search(r"^# --- galyleo: app \(.*\) ---$", snippet, re.M)
     assert marker and text.splitlines().count(marker.group(0)) == 1
-    assert f"GALYLEO_APP_COMMAND={app.command}" in text.splitlines()
+    assert f"GALYLEO_APP_COMMANDS=({' '.join(app.commands)})" in text.splitlines()
     assert text.index(marker.group(0)) < text.index("# --- galyleo: server ---")
 
 

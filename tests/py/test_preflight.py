@@ -52,7 +52,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> W
     # A controller that does not answer, at once (the machine's own sinfo, if any, may wait ~9 s
     # for one it cannot reach): the partition check then has nothing to say, as these tests expect.
     executable(bin_dir / "sinfo", "#!/bin/sh\necho 'sinfo: error: Unable to contact slurm controller' >&2\nexit 1\n")
-    for command in (app.command for app in apps.APPS.values()):
+    for command in {command for app in apps.APPS.values() for command in app.commands}:
         executable(bin_dir / command, "#!/bin/sh\nexit 0\n")
     home, log = tmp_path / "home", tmp_path / "log"
     home.mkdir()
@@ -309,7 +309,7 @@ def test_no_sbatch_on_path_checks_nothing(world: World, monkeypatch: pytest.Monk
 
 def without_jupyter(world: World) -> None:
     """This login node has no Jupyter on PATH (only modules or envs may bring it)."""
-    for command in (app.command for app in apps.APPS.values()):
+    for command in {command for app in apps.APPS.values() for command in app.commands}:
         (world.bin / command).unlink()
 
 
@@ -318,7 +318,24 @@ def test_no_jupyter_anywhere_is_refused_with_what_to_load(world: World, interfac
     without_jupyter(world)
     message = refused(world, ["-i", interface])
     assert message == (f"--interface {interface}: no {command} on PATH, and no --env-modules, --conda-env or --sif "
-                       f"to bring it: {preflight.WHERE_JUPYTER}")
+                       f"to bring it: {preflight.where(interface)}")
+
+
+@pytest.mark.parametrize("missing", apps.APPS["vscode"].commands)
+def test_vscode_needs_each_of_its_commands(world: World, missing: str) -> None:
+    check(world, ["-i", "vscode"])
+    (world.bin / missing).unlink()
+    message = refused(world, ["-i", "vscode"])
+    assert message.startswith(f"--interface vscode: no {missing} on PATH")
+    assert "code-server and a Jupyter server with jupyter-server-proxy" in message
+
+
+def test_vscode_modules_must_bring_code_server_too(world: World) -> None:
+    """A Jupyter module alone does not bring VS Code: the probe names what is still missing."""
+    (world.bin / "code-server").unlink()
+    message = refused(world, ["-i", "vscode", "-e", "gcc/10"])
+    assert message.startswith("--env-modules 'gcc/10': they load, but no code-server is on PATH after them: ")
+    assert message.endswith(preflight.where("vscode"))
 
 
 def test_jupyter_on_path_passes(world: World) -> None:
@@ -331,7 +348,7 @@ def test_modules_that_do_not_bring_jupyter_are_refused(world: World) -> None:
     without_jupyter(world)
     message = refused(world, ["-e", "gcc/10,python/3"])
     assert message == ("--env-modules 'gcc/10,python/3': they load, but no jupyter-lab is on PATH after them: "
-                       f"{preflight.WHERE_JUPYTER}")
+                       f"{preflight.where('lab')}")
     assert calls(world, "module") == [["reset"], ["load", "gcc/10"], ["load", "python/3"]]
 
 

@@ -229,7 +229,7 @@ def test_conda_runs_inside_the_container_when_both(files: Dict[str, str]) -> Non
 
 
 @pytest.mark.parametrize("interface, command", [("lab", "jupyter lab"), ("notebook", "jupyter notebook"),
-                                                ("voila", "voila --no-browser")])
+                                                ("voila", "voila --no-browser"), ("vscode", "jupyter server")])
 def test_interface_command(interface: str, command: str) -> None:
     text = script(["-i", interface])
     assert sum(line.startswith(f"GALYLEO_APP_ARGV=({command}") and line[len(command) + 18] in " )"

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Set
 
 import pytest
 
-from galyleo import cli, render, spec
+from galyleo import apps, cli, render, spec
 from galyleo.config import Config
 
 CONF = Config(account="abc123", satellite_domain="proxy.example.org", login_host="login.example.org")
@@ -27,7 +27,7 @@ SERVER = re.compile(r'(?:^|[(;&|]|\bexec\b|\})["\s]*(jupyter|voila)(?![\w.-])', 
 REFERENCE = re.compile(r"\$\{?(\w+)")
 ASSIGNMENT = re.compile(r"^\s*(?:local\s+|export\s+|declare\s+-\w+\s+)?(\w+)\+?=")
 
-INTERFACES = ("lab", "notebook", "voila")
+INTERFACES = apps.NAMES
 MODES = ("satellite", "ssh")
 ENVIRONMENTS = ((), ("--env-modules", "python/3.11"), ("--conda-env", "myenv"), ("--sif", "docker://org/image:1"))
 IDLE = ((), ("--idle-timeout", "30"))
