@@ -11,6 +11,7 @@ the Satellite stand-in are the real services the harness started.
 
 from __future__ import annotations
 
+import functools
 import http.cookiejar
 import json
 import os
@@ -88,6 +89,18 @@ def harness_env() -> Dict[str, str]:
     return dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
 
 
+@functools.lru_cache(maxsize=None)
+def vscode_ready() -> str:
+    """tests/harness/vscode-up, once: `up` starts it in the background (code-server takes minutes
+    to build); this waits for it (its lock) and fails with its reason. The harness's -e value
+    that brings code-server and Jupyter with jupyter-server-proxy (VSCODE_MODULES)."""
+    done = subprocess.run(["bash", os.path.join(REPO, "tests", "harness", "vscode-up")], capture_output=True,
+                          text=True, timeout=1200)
+    if done.returncode != 0:
+        pytest.fail(f"tests/harness/vscode-up failed: {(done.stderr or done.stdout)[-2000:]}")
+    return harness_env()["VSCODE_MODULES"]
+
+
 @dataclass
 class Launched:
     """What `galyleo launch` printed, parsed."""
@@ -150,8 +163,8 @@ class Cluster:
             return self.as_user(["/usr/bin/python3", "-m", "galyleo", *args], env)
         return self.as_user(["/usr/bin/python3", self.pyz, *args], extra_env)
 
-    def launch(self, *args: str, interface: str = "lab") -> Launched:
-        done = self.galyleo("launch", "-i", interface, "-e", self.module, "-t", "00:10:00", *args)
+    def launch(self, *args: str, interface: str = "lab", modules: str = "") -> Launched:
+        done = self.galyleo("launch", "-i", interface, "-e", modules or self.module, "-t", "00:10:00", *args)
         assert done.returncode == 0, done.stderr
         lines = done.stdout.strip().splitlines()
         fields = dict(line.split(": ", 1) for line in lines if line.startswith("Job "))

@@ -32,6 +32,7 @@ from cluster import (
     run_code_at,
     sat,
     slurm,
+    vscode_ready,
     wait_for_page,
 )
 from faultkit import run, wait_no_jobs
@@ -98,9 +99,10 @@ def two_lines(stdout: str) -> Tuple[str, str]:
     return ssh[0], lines[-1]
 
 
-def launch_ssh(cluster: Cluster, home: str, *args: str, interface: str = "lab") -> Tuple[str, str, str]:
+def launch_ssh(cluster: Cluster, home: str, *args: str, interface: str = "lab",
+               modules: str = "") -> Tuple[str, str, str]:
     """`galyleo launch --connect ssh` as the test user: (job id, ssh line, local URL)."""
-    done = run(cluster, home, "launch", "--connect", "ssh", "-i", interface, "-e", cluster.module,
+    done = run(cluster, home, "launch", "--connect", "ssh", "-i", interface, "-e", modules or cluster.module,
                "-t", "00:10:00", *args, config=SITE_SSH, timeout=240)
     assert done.returncode == 0, done.stderr
     job_id = done.stdout.split("Submitted batch job ", 1)[1].split()[0]
@@ -171,20 +173,25 @@ def test_lab_through_the_printed_ssh_command_runs_code_and_calls_no_satellite(ss
     assert satellite_calls_since(before) == []
 
 
-@pytest.mark.parametrize("interface, marker", [("notebook", "Jupyter Notebook"), ("voila", "voila")])
-def test_notebook_and_voila_through_the_tunnel(ssh_cluster, interface: str, marker: str) -> None:
+@pytest.mark.parametrize("interface, marker", [("notebook", "Jupyter Notebook"), ("voila", "voila"),
+                                               ("vscode", "vscode-workbench-web-configuration")])
+def test_notebook_voila_and_vscode_through_the_tunnel(ssh_cluster, interface: str, marker: str) -> None:
     cluster, env = ssh_cluster
     before = satellite_mark()
     home = cluster.fresh_home()
     with open(os.path.join(home, "answer.ipynb"), "w") as handle:
         json.dump(ANSWER_NOTEBOOK, handle)
-    job_id, ssh, url = launch_ssh(cluster, home, "-d", home, interface=interface)
+    modules = vscode_ready() if interface == "vscode" else ""
+    job_id, ssh, url = launch_ssh(cluster, home, "-d", home, interface=interface, modules=modules)
     tunnel = Tunnel(ssh, env["LAPTOP_SSH_KEY"])
     try:
         browser = wait_for_page(url, marker)
         if interface == "voila":
             status, body, _ = browser.get(f"{base_of(url)}/voila/render/answer.ipynb", timeout=60)
             assert status == 200 and "answer 42" in body, body[-2000:]
+        elif interface == "vscode":
+            status, body, _ = browser.get(f"{base_of(url)}/vscode/healthz")
+            assert status == 200 and '"alive"' in body, body
         else:
             assert run_code_through(url, browser, "print(6*7)") == "42\n"
         status, body, final = Browser().get(base_of(url) + "/")

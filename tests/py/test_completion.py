@@ -11,6 +11,8 @@ import pytest
 import sessionkit
 from sessionkit import completions, fake_slurm, record, run
 
+from galyleo import apps
+
 env = sessionkit.env  # the shared fixture
 
 
@@ -31,7 +33,7 @@ def test_completion_completes_values_keys_sessions_partitions_modules(
     assert status == 0
     script = tmp_path / f"completion.{shell}"
     script.write_text(out)
-    assert completions(shell, script, ["galyleo", "launch", "-i", ""]) == ["lab", "notebook", "voila"]
+    assert completions(shell, script, ["galyleo", "launch", "-i", ""]) == list(apps.NAMES)
     assert completions(shell, script, ["galyleo", "config", "set", "time"]) == ["time_limit", "time_limit_max"]
     assert completions(shell, script, ["galyleo", "stop", ""]) == ["205"]  # 101 has ended: only live ones
     assert completions(shell, script, ["galyleo", "status", ""]) == ["101", "205"]
