@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from typing import Dict, Tuple
 
 
+JUPYTER = "Jupyter"  # what most apps need loaded
+
+
 class App:
     """One app. A plain class, not a dataclass: `help` imports this table, and dataclasses
     (with inspect and typing) would cost it about 10 ms."""
@@ -25,7 +28,7 @@ class App:
 
     def __init__(self, name: str, summary: str, commands: Tuple[str, ...], argv: Tuple[str, ...], snippet: str,
                  probe_path: str, probe_json: bool, look_path: str, culls: bool, proxy_ready: Tuple[int, ...],
-                 provides: str = "Jupyter", values: Tuple[Tuple[str, str], ...] = ()) -> None:
+                 provides: str = JUPYTER, values: Tuple[Tuple[str, str], ...] = ()) -> None:
         self.name = name  # the --interface value
         self.summary = summary  # for help
         self.commands = commands  # what must be on PATH in the session (pre-flight and the job check each)

@@ -93,12 +93,15 @@ def add_scheduler_options(parser: argparse.ArgumentParser, config: Any) -> Any:
 
 def add_jupyter_options(parser: argparse.ArgumentParser, config: Any) -> None:
     jup = parser.add_argument_group("Jupyter options")
-    jup.add_argument("-i", "--interface", help=f"{apps.choices()} (default: {config.interface})")
+    others = "".join(f"; {app.name}: {app.summary}, needs {app.provides}"
+                     for app in apps.APPS.values() if app.provides != apps.JUPYTER)
+    jup.add_argument("-i", "--interface", help=f"{apps.choices()} (default: {config.interface}){others}")
     jup.add_argument("-d", "--notebook-dir", help="directory the session starts in (default: $HOME)")
     cap = f", at most {config.idle_timeout_max}" if config.idle_timeout_max else ""
     jup.add_argument("--idle-timeout", metavar="MINUTES",
                      help=f"end the session after MINUTES with no kernel running and no request; 0 = never"
-                          f" (lab and notebook; default: {config.idle_timeout}{cap}). {helptext.IDLE}")
+                          f" ({apps.choices('and', apps.CULLING)}; default: {config.idle_timeout}{cap})."
+                          f" {helptext.IDLE}")
     allowed = "|".join(config.connect_allowed)
     jup.add_argument("--connect", metavar=allowed or "MODE",
                      help=f"how your browser reaches the session: satellite (HTTPS proxy) or ssh (a tunnel you open"

@@ -112,7 +112,7 @@ PRESET = ("start from a named set of options ([presets.NAME] in the site or your
           " options given override it)")
 IDLE = ("A kernel running code is never stopped; an idle one is shut down (its notebook file is kept), and the"
         " session ends once no kernel runs and no request came for MINUTES (an open, visible JupyterLab tab"
-        " counts as requests)")
+        " counts as requests; in VS Code, a connected tab and a terminal running a command count as activity)")
 CACHE = ("pack the --conda-yml environment with conda-pack after its first build and reuse it while the yml is"
          " unchanged (`galyleo cache`)")
 WAIT = ("follow the session on stderr until its URL answers: Slurm's reason, the expected start, then ready"

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 from cluster import Browser, Cluster, Launched, neighbour, on, sat, slurm, vscode_ready, wait_for_page
@@ -78,6 +78,27 @@ def code_servers(user: str) -> List[Tuple[int, List[str]]]:
             continue
         if any(part.endswith("code-server") for part in argv[:2]) and "--socket" in argv:
             found.append((int(entry), argv))
+    return found
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rpartition(")")[2].split()[1])
+
+
+def tree(root: int) -> Set[int]:
+    """ROOT and every process below it."""
+    below: Dict[int, List[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            below.setdefault(parent_of(int(entry)), []).append(int(entry))
+        except OSError:
+            continue
+    found, todo = {root}, [root]
+    while todo:
+        for child in below.get(todo.pop(), ()):
+            found.add(child)
+            todo.append(child)
     return found
 
 
@@ -142,7 +163,6 @@ def test_the_printed_url_opens_vscode_in_its_folder_and_it_connects(cluster: Clu
     assert launched.token not in open(launched.script).read()
     output = cluster.output(launched)
     assert launched.token not in output
-    assert "galyleo_vscode_activity | extension was successfully loaded" in output, output[-3000:]
 
 
 def test_without_the_token_nothing_of_it_is_served(sessions) -> None:
@@ -164,16 +184,14 @@ def test_as_another_user_on_the_node_nothing_of_it_can_be_reached(cluster: Clust
     launched = sessions["main"]
     node, port = node_of(launched.job_id), alias_entry(launched.alias)["port"]
     uid = pwd.getpwnam(cluster.user).pw_uid
+    (pid, argv), = [found for found in code_servers(cluster.user) if found[1][-1] == sessions["folder"]]
+    session = tree(parent_of(pid))  # Jupyter's server and all below it: code-server, its hosts
     # No TCP port of code-server's: the session's only listener on the node is Jupyter's.
     listeners = subprocess.run(on(node, ["ss", "-Hltnp"]), capture_output=True, text=True, check=True).stdout
-    ports = set()
-    for line in listeners.splitlines():
-        pids = [int(p) for p in re.findall(r"pid=(\d+)", line)]
-        if any(os.stat(f"/proc/{p}").st_uid == uid for p in pids if os.path.exists(f"/proc/{p}")):
-            ports.add(int(line.split()[3].rsplit(":", 1)[1]))
+    ports = {int(line.split()[3].rsplit(":", 1)[1]) for line in listeners.splitlines()
+             if session & {int(p) for p in re.findall(r"pid=(\d+)", line)}}
     assert ports == {port}, listeners
     # Its unix socket: 0600 in a 0700 folder of the session user's; the neighbour cannot connect.
-    (_, argv), = [found for found in code_servers(cluster.user) if found[1][-1] == sessions["folder"]]
     socket_path = argv[argv.index("--socket") + 1]
     assert os.stat(socket_path).st_mode & 0o777 == 0o600 and os.stat(os.path.dirname(socket_path)).st_uid == uid
     assert os.stat(os.path.dirname(socket_path)).st_mode & 0o777 == 0o700
@@ -225,6 +243,7 @@ def test_an_abandoned_vscode_ends_idle_and_a_connected_one_does_not(cluster: Clu
     cluster.wait_job_gone(abandoned.job_id, timeout=MARGIN)
     text = cluster.output(abandoned)
     assert f"ended: idle for {IDLE_MINUTES} min" in text and "received SIGTERM" not in text, text[-2000:]
+    assert "galyleo_vscode_activity | extension was successfully loaded" in text, text[-3000:]
     deadline = time.time() + 30
     while time.time() < deadline and alias_entry(abandoned.alias):
         time.sleep(0.5)

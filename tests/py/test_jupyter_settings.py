@@ -70,9 +70,13 @@ def with_proxy(node: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(node / "site"))
 
 
-def run(interface: str, node: Path) -> Settings:
+def run(interface: str, node: Path, idle: bool = False) -> Settings:
+    """The settings file run as Jupyter would; with IDLE, the job wrote the activity extension beside it."""
     c = Settings()
     here = node / "conf" / "jupyter_server_config.py"
+    here.parent.mkdir(exist_ok=True)
+    if idle:
+        (here.parent / "galyleo_vscode_activity.py").write_text("")
     path = list(sys.path)
     try:
         exec(compile(settings_file(interface), str(here), "exec"), {"c": c, "__file__": str(here)})  # noqa: S102
@@ -97,7 +101,8 @@ def test_vscode_runs_code_server_on_a_private_socket_with_jupyter_s_token_as_the
     assert command[8] == str(node / "conf" / "code-server.yaml")
     assert server["timeout"] == 77
     assert c.ServerApp.default_url == apps.VSCODE_PATH
-    assert c.ServerApp.jpserver_extensions == {"galyleo_vscode_activity": True}
+    assert "jpserver_extensions" not in c.ServerApp  # the activity extension only with idle culling
+    assert run("vscode", node, idle=True).ServerApp.jpserver_extensions == {"galyleo_vscode_activity": True}
     assert (c.ServerApp.ip, c.ServerApp.port, c.ServerApp.port_retries) == ("10.0.0.5", 8123, 0)
     assert c.ServerApp.allow_origin == "https://x.y"
 

@@ -132,8 +132,10 @@ def test_the_extension_does_nothing_without_idle_shutdown() -> None:
 @pytest.mark.parametrize("interface", ["lab", "notebook", "vscode"])
 def test_the_job_writes_this_file_unchanged(interface: str) -> None:
     conf = Config(account="a")
-    text = render.render(spec.build(cli.make_parser(conf).parse_args(["generate", "-i", interface]), conf, home="/"),
-                         conf)
+    argv = ["generate", "-i", interface, "--idle-timeout", "30"]
+    text = render.render(spec.build(cli.make_parser(conf).parse_args(argv), conf, home="/"), conf)
     found = re.search(r"""cat >"\$1/galyleo_vscode_activity\.py" <<'PY'\n(.*?)\nPY\n""", text, re.S)
     assert found and found.group(1) + "\n" == SOURCE.read_text()
     assert 'jpserver_extensions.update({"galyleo_vscode_activity": True})' in text
+    without = render.render(spec.build(cli.make_parser(conf).parse_args(argv[:3]), conf, home="/"), conf)
+    assert "galyleo_vscode_activity.py\" <<" not in without  # only where idle culling is on

@@ -156,7 +156,7 @@ def python_config(path):
     """Run a traitlets .py config file; the `c` it filled in."""
     c = Section()
     with open(path) as handle:
-        exec(compile(handle.read(), path, "exec"), {"c": c, "get_config": lambda: c})
+        exec(compile(handle.read(), path, "exec"), {"c": c, "get_config": lambda: c, "__file__": path})
     return c
 
 
