@@ -9,6 +9,7 @@ overlap the other checks: the module costs about one idle ending, not the sum.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pwd
@@ -22,6 +23,8 @@ from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 from cluster import Browser, Cluster, Launched, neighbour, on, sat, slurm, vscode_ready, wait_for_page
+from headless import Chromium, open_vscode_terminal
+from test_vscode_activity import load
 
 pytestmark = pytest.mark.cluster
 
@@ -114,7 +117,9 @@ def alias_entry(alias: str):
 def sessions(cluster: Cluster) -> Iterator[Dict[str, object]]:
     """Launched at once: `main` (in a folder whose name has a space, braces and a `$`), `lab` (with
     code-server on PATH: the launcher case), and the idle pair with --idle-timeout 1: `abandoned`
-    (its page loaded once, then nothing) and `connected` (its VS Code connection held open)."""
+    (its page loaded once, then nothing) and `connected` (its VS Code connection held open); and
+    `terminal` (--idle-timeout 1): a real browser opens its workbench and a terminal, runs a
+    command there, and is closed while the command runs."""
     modules = vscode_ready()
     launched: Dict[str, Launched] = {}
     stop = threading.Event()
@@ -129,10 +134,13 @@ def sessions(cluster: Cluster) -> Iterator[Dict[str, object]]:
         launched["connected"] = cluster.launch("--idle-timeout", str(IDLE_MINUTES), interface="vscode",
                                                modules=modules)
         launched["main"] = cluster.launch("-d", folder, interface="vscode", modules=modules)
+        launched["terminal"] = cluster.launch("--idle-timeout", str(IDLE_MINUTES), interface="vscode",
+                                              modules=modules)
         launched["lab"] = cluster.launch(interface="lab", modules=modules)
         browsers = {name: wait_for_page(s.url, "JupyterLab" if name == "lab" else WORKBENCH, timeout=180)
                     for name, s in launched.items()}
         found["connected_seen"] = hold(launched["connected"], browsers["connected"], stop)
+        found["terminal_left"] = leave_a_command_running(cluster, launched["terminal"])
         found["browsers"] = browsers
         found.update(launched)
         yield found
@@ -140,6 +148,30 @@ def sessions(cluster: Cluster) -> Iterator[Dict[str, object]]:
         stop.set()
         for session in launched.values():
             cluster.cancel(session.job_id)
+
+
+def jupyter_of(user: str, launched: Launched) -> int:
+    """The pid of the session's Jupyter server: the parent of its code-server (the one its job started)."""
+    want = f"SLURM_JOB_ID={launched.job_id}".encode()
+    for pid, _ in code_servers(user):
+        with open(f"/proc/{parent_of(pid)}/environ", "rb") as handle:
+            if want in handle.read().split(b"\0"):
+                return parent_of(pid)
+    raise AssertionError(f"no code-server of job {launched.job_id}")
+
+
+def leave_a_command_running(cluster: Cluster, launched: Launched) -> float:
+    """In a real browser: open the session, a VS Code terminal, run a command there; once the
+    command runs (seen the way the job's Jupyter sees it), close the browser. When it closed."""
+    activity = load()
+    jupyter = jupyter_of(cluster.user, launched)
+    with Chromium(cluster.env) as browser:
+        open_vscode_terminal(browser, launched.url, "sleep 900")
+        deadline = time.time() + 60
+        while activity.busy_terminals(jupyter) != 1:
+            assert time.time() < deadline, "the command typed into VS Code's terminal never ran"
+            time.sleep(0.5)
+    return time.time()
 
 
 def test_the_printed_url_opens_vscode_in_its_folder_and_it_connects(cluster: Cluster, sessions) -> None:
@@ -248,11 +280,22 @@ def test_an_abandoned_vscode_ends_idle_and_a_connected_one_does_not(cluster: Clu
     while time.time() < deadline and alias_entry(abandoned.alias):
         time.sleep(0.5)
     assert sat.destroy_count(abandoned.alias) == 1
-    # The connected tab's session outlives the abandoned one by a full check of Jupyter's and more.
+    # The connected tab's session, and the one whose terminal runs a command with its browser
+    # gone, outlive the abandoned one by a full check of Jupyter's and more.
+    terminal, left = sessions["terminal"], sessions["terminal_left"]
     until = time.time() + 75
     while time.time() < until:
-        assert cluster.job_state(connected.job_id) == "RUNNING", cluster.output(connected)[-2000:]
+        for launched in (connected, terminal):
+            assert cluster.job_state(launched.job_id) == "RUNNING", cluster.output(launched)[-2000:]
         time.sleep(5)
+    assert time.time() > left + IDLE_MINUTES * 60 + 60 + 30  # past the timeout and Jupyter's check since
+    # What kept it is the terminal: Jupyter's last activity moved on after the browser was gone.
+    done = cluster.galyleo("status", terminal.job_id, "--json")
+    assert done.returncode == 0, done.stderr
+    ends = datetime.datetime.fromisoformat(json.loads(done.stdout)["idle_ends"].replace("Z", "+00:00"))
+    # idle_ends is Jupyter's last activity + the timeout + its once-a-minute check: that last
+    # activity came at least a minute after the browser was closed.
+    assert ends.timestamp() > left + 60 + IDLE_MINUTES * 60 + 60, (done.stdout, left)
     before = seen[0]
     time.sleep(6)
     assert seen[0] > before, "the held VS Code connection stopped receiving keep-alives"
