@@ -11,6 +11,7 @@ the Satellite stand-in are the real services the harness started.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.cookiejar
 import json
@@ -19,13 +20,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -200,6 +202,21 @@ class Cluster:
 
     def cancel(self, job_id: str) -> None:
         slurm("scancel", job_id)
+
+
+@contextlib.contextmanager
+def launched_together(cluster: "Cluster") -> Iterator[Tuple[Dict[str, Launched], threading.Event]]:
+    """For a module's sessions launched at once: the sessions (filled in by the caller) and an
+    event that the caller's client threads watch. At the end the threads are told to stop and
+    every session is cancelled, whatever happened."""
+    launched: Dict[str, Launched] = {}
+    stop = threading.Event()
+    try:
+        yield launched, stop
+    finally:
+        stop.set()
+        for session in launched.values():
+            cluster.cancel(session.job_id)
 
 
 class Browser:

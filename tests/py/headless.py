@@ -37,7 +37,7 @@ class Chromium:
                 "--disable-sync", "--disable-default-apps", "--disable-extensions", "--no-pings",
                 "--ignore-certificate-errors", f"--host-resolver-rules={rules}", f"--user-data-dir={self.profile}",
                 "--window-size=1280,800", "--remote-debugging-pipe", "about:blank"]
-        shell = 'exec 3<&"$0" 4>&"$1"; exec "$@"'  # the protocol's fds: commands on 3, replies on 4
+        shell = 'exec 3<&"$0" 4>&"$1"; shift; exec "$@"'  # the protocol's fds: commands on 3, replies on 4
         self.proc = subprocess.Popen(on(GATEWAY, ["bash", "-c", shell, str(to_browser), str(from_browser)] + argv),
                                      pass_fds=(to_browser, from_browser), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

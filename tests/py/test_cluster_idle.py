@@ -21,7 +21,7 @@ import uuid
 from typing import Dict, Iterator, Optional
 
 import pytest
-from cluster import Cluster, Launched, execute, run_code, sat, wait_for_page
+from cluster import Cluster, Launched, execute, launched_together, run_code, sat, wait_for_page
 
 pytestmark = pytest.mark.cluster
 
@@ -79,10 +79,8 @@ def idle_sessions(cluster: Cluster) -> Iterator[Dict[str, object]]:
     """Four sessions with --idle-timeout 1, set up at once: lab with no kernel, notebook
     with no kernel, lab with a busy kernel (client gone), lab with an idle kernel whose
     WebSocket stays connected."""
-    launched: Dict[str, Launched] = {}
-    stop = threading.Event()
-    found: Dict[str, object] = {"stop": stop}
-    try:
+    with launched_together(cluster) as (launched, stop):
+        found: Dict[str, object] = {"stop": stop}
         for name, interface in (("bare", "lab"), ("notebook", "notebook"), ("busy", "lab"), ("tab", "lab")):
             launched[name] = cluster.launch("--idle-timeout", "1", interface=interface)
         marker = {"bare": "JupyterLab", "notebook": "Jupyter", "busy": "JupyterLab", "tab": "JupyterLab"}
@@ -94,10 +92,6 @@ def idle_sessions(cluster: Cluster) -> Iterator[Dict[str, object]]:
         found["tab_connected"] = time.time()
         found.update(launched)
         yield found
-    finally:
-        stop.set()
-        for session in launched.values():
-            cluster.cancel(session.job_id)
 
 
 def assert_ended_idle(cluster: Cluster, launched: Launched) -> None:
