@@ -205,13 +205,16 @@ class Browser:
 
 
 # After the page: what else must work before the app is usable (None: nothing), given the
-# session URL and the browser that got the page; returns None when it worked, else why not.
-Then = Callable[[str, Browser], Optional[str]]
+# session URL, the browser that got the page and a dict for its own time marks (epoch);
+# returns None when it worked, else why not.
+Then = Callable[[str, Browser, Dict[str, float]], Optional[str]]
 
 
-def vscode_connects(url: str, browser: Browser) -> Optional[str]:
+def vscode_connects(url: str, browser: Browser, marks: Dict[str, float]) -> Optional[str]:
     """VS Code's connection to its server as the workbench opens it (through Jupyter, the cookie
-    only, with an Origin): usable once the server's first keep-alive arrives."""
+    only, with an Origin): usable once the server's first keep-alive arrives. The server sends
+    that on its keep-alive timer (VS Code's ProtocolConstants.KeepAliveSendTime, 5 s), so the
+    handshake's end is marked too (`ws_open`)."""
     host = urllib.parse.urlsplit(url).hostname
     ws_url = f"wss://{host}/vscode/?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
     try:
@@ -219,6 +222,7 @@ def vscode_connects(url: str, browser: Browser) -> Optional[str]:
                             timeout=30)
     except (OSError, ConnectionError) as exc:
         return f"websocket: {type(exc).__name__}: {str(exc)[:120]}"
+    marks["ws_open"] = time.time()
     try:
         message = ws.recv()
     except (OSError, ConnectionError) as exc:
@@ -244,6 +248,7 @@ class Poller(threading.Thread):
         self.marker, self.then = marker, then
         self.page: Optional[float] = None  # the app's page served
         self.ready: Optional[float] = None  # usable: the page, and THEN worked
+        self.marks: Dict[str, float] = {}  # THEN's own time marks
         self.polls = 0
         self.waiting = 0
         self.anomalies: List[str] = []
@@ -254,8 +259,11 @@ class Poller(threading.Thread):
         while not self.stop.is_set() and time.time() < deadline:
             if self.page is None:
                 self.poll(browser)
-            else:
-                failed = self.then(self.url, browser) if self.then else None
+            if self.page is not None and self.then is None:
+                self.ready = self.page
+                return
+            if self.page is not None and self.then is not None:
+                failed = self.then(self.url, browser, self.marks)
                 if failed is None:
                     self.ready = time.time()
                     return
@@ -311,8 +319,10 @@ def wait_stamp(output: str, name: str, timeout: float = 10) -> Dict[str, float]:
     return found
 
 
-def session_breakdown(launch: dict, ready: Optional[float], calls: List[dict]) -> Dict[str, Optional[float]]:
-    """Launch start -> URL -> job start -> stamps -> redeem -> page served, in seconds."""
+def session_breakdown(launch: dict, ready: Optional[float], calls: List[dict],
+                      page: Optional[float] = None) -> Dict[str, Optional[float]]:
+    """Launch start -> URL -> job start -> stamps -> redeem -> page served (PAGE, else READY: the
+    same for JupyterLab), in seconds."""
     found = wait_stamp(launch["output"], "redeemed")
     end = redeem_end(calls, alias_of(launch["url"]))
     row: Dict[str, Optional[float]] = {"launch": launch["end"] - launch["start"],
@@ -321,7 +331,7 @@ def session_breakdown(launch: dict, ready: Optional[float], calls: List[dict]) -
     if end is not None and "redeemed" in found:
         job_start = end - found["redeemed"]
         row["url_to_job_start"] = job_start - launch["end"]
-        row["redeem_to_page"] = (ready - end) if ready else None
+        row["redeem_to_page"] = ((page or ready) - end) if (page or ready) else None
         if "_jupyter_running_epoch" in found:
             row["jupyter_answering_to_redeemed"] = end - found["_jupyter_running_epoch"]
             row["jupyter_answering_to_ready_stamp"] = (job_start + found.get("jupyter-ready", 0)) \
@@ -395,9 +405,10 @@ def sessions(user: UserSide, ledger: Ledger, n: int, interval: float, settle_tim
     after = standin_mark()
     rows = []
     for item, poller in zip(ok, pollers):
-        row = session_breakdown(item, poller.ready, calls) if poller.ready else {
+        row = session_breakdown(item, poller.ready, calls, poller.page) if poller.ready else {
             "launch": item["end"] - item["start"], "usable": None}
         row["page"] = (poller.page - item["start"]) if poller.page else None
+        row.update({mark: at - item["start"] for mark, at in poller.marks.items()})
         row.update({"job": item["job"], "app": app, "polls": poller.polls, "waiting_pages": poller.waiting,
                     "anomalies": poller.anomalies, "pending_reason": pending_reason.get(item["job"], "")})
         rows.append(row)
