@@ -15,7 +15,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -142,13 +142,9 @@ def section_sessions(user, ledger, reps: Dict[str, int], delay: float, out: dict
             while len(runs[label]) < count:
                 fs += user.run("floor-sbatch", reps=per_round)["rows"]
                 fj += user.run("floor-jupyter", reps=1)["rows"]
-                sat.configure(route_delay=route_delay)  # again each time: another user's /reset clears it
-                result = one_session(user, ledger, route_delay)
-                reason = disturbance(result, route_delay)
-                if reason and retries > 0:
+                result = measured(user, ledger, route_delay, retries > 0, {"route_delay": route_delay}, disturbed)
+                if result is None:
                     retries -= 1
-                    disturbed.append({"route_delay": route_delay, "reason": reason, "result": result})
-                    log(f"  session disturbed ({reason}); measuring again")
                     continue
                 runs[label].append(result)
     finally:
@@ -178,12 +174,22 @@ def section_sessions(user, ledger, reps: Dict[str, int], delay: float, out: dict
     return figures
 
 
-def one_session(user, ledger, route_delay: float) -> dict:
+def measured(user, ledger, route_delay: float, retry: bool, what: Dict[str, object], disturbed: List[dict],
+             settle_timeout: float = 150, **how: Any) -> Optional[dict]:
+    """One session (cluster_bench.sessions with n=1 and HOW) with the stand-in's route delay set
+    again (another user's /reset clears it); None when another user of the shared stand-in
+    disturbed it and RETRY allows measuring again (WHAT and the reason appended to DISTURBED)."""
     import satellite_client as sat
     from cluster_bench import sessions
 
-    result = sessions(user, ledger, 1, interval=0.1, settle_timeout=150)
+    sat.configure(route_delay=route_delay)
+    result = sessions(user, ledger, 1, interval=0.1, settle_timeout=settle_timeout, **how)
     result["route_delay_seen"] = sat.config().get("route_delay")
+    reason = disturbance(result, route_delay)
+    if reason and retry:
+        disturbed.append({**what, "reason": reason, "result": result})
+        log(f"  session disturbed ({reason}); measuring again")
+        return None
     return result
 
 
@@ -204,7 +210,7 @@ def section_apps(user, ledger, reps: int, modules: str, out: dict) -> List[Figur
     with the same -e (the harness's VSCODE_MODULES) so the app is the only difference;
     interleaved lab, vscode, lab, ... so background load hits both alike."""
     import satellite_client as sat
-    from cluster_bench import UserSide, sessions
+    from cluster_bench import UserSide
 
     previous = sat.config().get("route_delay", 0)
     runs: Dict[str, List[dict]] = {app: [] for app in APPS}
@@ -214,15 +220,10 @@ def section_apps(user, ledger, reps: int, modules: str, out: dict) -> List[Figur
     try:
         while any(len(runs[app]) < reps for app in APPS):
             for app in APPS:
-                sat.configure(route_delay=0.0)  # again each time: another user's /reset clears it
-                result = sessions(user, ledger, 1, interval=0.1, settle_timeout=180, app=app,
-                                  launch_args=UserSide.launch_args_for(modules, "-i", app))
-                result["route_delay_seen"] = sat.config().get("route_delay")
-                reason = disturbance(result, 0.0)
-                if reason and retries > 0:
+                result = measured(user, ledger, 0.0, retries > 0, {"app": app}, disturbed, settle_timeout=180,
+                                  app=app, launch_args=UserSide.launch_args_for(modules, "-i", app))
+                if result is None:
                     retries -= 1
-                    disturbed.append({"app": app, "reason": reason, "result": result})
-                    log(f"  {app} session disturbed ({reason}); measuring again")
                     continue
                 runs[app].append(result)
                 row = result["rows"][0] if result["rows"] else {}
