@@ -1,4 +1,5 @@
-"""Sections 3-6 against the real test cluster: launch latency, stamps, usable session, scale.
+"""Sections 3-6 and 8 against the real test cluster: launch latency, stamps, usable session, scale,
+VS Code against JupyterLab.
 
 galyleo runs as the unprivileged test user on the cluster's login host through
 bench/userdriver.py (one tests/harness/on per batch, so its cost is in no figure), and
@@ -21,8 +22,10 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from typing import Dict, List, Optional, Set
+import uuid
+from typing import Callable, Dict, List, Optional, Set
 
 from common import HARNESS_ROOT, PYTHON, PYZ, REPO, SITE_TOML
 
@@ -48,6 +51,8 @@ BASH_ORIGINAL_LAUNCH = 0.18  # seconds: the bash galyleo's launch on this kind o
 JUPYTER_RUNNING = re.compile(r"^\[I (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) ServerApp\] Jupyter Server \S+ is running at",
                              re.M)
 WAITING = ("Phase 1 of 2", "Phase 2 of 2")
+WORKBENCH = "vscode-workbench-web-configuration"  # in code-server's page, and nowhere in Jupyter's
+KEEP_ALIVE = 9  # VS Code's protocol: the server's keep-alive message type (first byte of its 13-byte header)
 TERMINAL = ("COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED")
 
 
@@ -78,7 +83,12 @@ class UserSide:
         for path in (self.shiv_root, self.work):
             os.mkdir(path, 0o700)
             shutil.chown(path, self.user, self.user)
-        self.launch_args = ["-e", self.module, "-t", "00:10:00", "--cpus", "1", "--memory", "1"]
+        self.launch_args = self.launch_args_for(self.module)
+
+    @staticmethod
+    def launch_args_for(modules: str, *extra: str) -> List[str]:
+        """`galyleo launch` arguments of every bench session: -e MODULES, one CPU, 1 GB, 10 minutes."""
+        return [*extra, "-e", modules, "-t", "00:10:00", "--cpus", "1", "--memory", "1"]
 
     def run(self, command: str, **cfg: object) -> dict:
         cfg = {"pyz": self.pyz, "workdir": self.work, "launch_args": self.launch_args, "module": self.module,
@@ -178,9 +188,13 @@ class Browser:
     """Cookie-keeping client through the proxy (as tests/py/cluster.py's)."""
 
     def __init__(self) -> None:
+        self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+            urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self.jar),
             sat._SatelliteHTTPSHandler(context=sat.ssl_context()))
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
 
     def get(self, url: str, timeout: float = 10):
         try:
@@ -190,13 +204,51 @@ class Browser:
             return err.code, err.read().decode("utf-8", "replace")
 
 
-class Poller(threading.Thread):
-    """Polls one session URL until it serves JupyterLab; notes every reply that is not the waiting page."""
+# After the page: what else must work before the app is usable (None: nothing), given the
+# session URL, the browser that got the page and a dict for its own time marks (epoch);
+# returns None when it worked, else why not.
+Then = Callable[[str, Browser, Dict[str, float]], Optional[str]]
 
-    def __init__(self, url: str, interval: float, stop: threading.Event, timeout: float = 180) -> None:
+
+def vscode_connects(url: str, browser: Browser, marks: Dict[str, float]) -> Optional[str]:
+    """VS Code's connection to its server as the workbench opens it (through Jupyter, the cookie
+    only, with an Origin): usable once the server's first keep-alive arrives. The server sends
+    that on its keep-alive timer (VS Code's ProtocolConstants.KeepAliveSendTime, 5 s), so the
+    handshake's end is marked too (`ws_open`)."""
+    host = urllib.parse.urlsplit(url).hostname
+    ws_url = f"wss://{host}/vscode/?reconnectionToken={uuid.uuid4()}&reconnection=false&skipWebSocketFrames=false"
+    try:
+        ws = sat.ws_connect(ws_url, headers={"Origin": f"https://{host}", "Cookie": browser.cookie_header()},
+                            timeout=30)
+    except (OSError, ConnectionError) as exc:
+        return f"websocket: {type(exc).__name__}: {str(exc)[:120]}"
+    marks["ws_open"] = time.time()
+    try:
+        message = ws.recv()
+    except (OSError, ConnectionError) as exc:
+        return f"websocket recv: {type(exc).__name__}: {str(exc)[:120]}"
+    finally:
+        ws.close()
+    if not isinstance(message, bytes) or not message or message[0] != KEEP_ALIVE:
+        return f"websocket: first message is no keep-alive: {message[:20]!r}"
+    return None
+
+
+APPS: Dict[str, tuple] = {"lab": ("JupyterLab", None), "vscode": (WORKBENCH, vscode_connects)}  # marker, then
+
+
+class Poller(threading.Thread):
+    """Polls one session URL until it serves the app's page (then, if the app needs it, until THEN
+    works too); notes every reply that is not the waiting page."""
+
+    def __init__(self, url: str, interval: float, stop: threading.Event, timeout: float = 180,
+                 marker: str = "JupyterLab", then: Optional[Then] = None) -> None:
         super().__init__(daemon=True)
         self.url, self.interval, self.stop, self.timeout = url, interval, stop, timeout
-        self.ready: Optional[float] = None
+        self.marker, self.then = marker, then
+        self.page: Optional[float] = None  # the app's page served
+        self.ready: Optional[float] = None  # usable: the page, and THEN worked
+        self.marks: Dict[str, float] = {}  # THEN's own time marks
         self.polls = 0
         self.waiting = 0
         self.anomalies: List[str] = []
@@ -205,20 +257,32 @@ class Poller(threading.Thread):
         browser = Browser()
         deadline = time.time() + self.timeout
         while not self.stop.is_set() and time.time() < deadline:
-            self.polls += 1
-            try:
-                status, body = browser.get(self.url)
-            except Exception as exc:  # connection reset, empty reply, TLS: all count as anomalies
-                self.anomalies.append(f"{type(exc).__name__}: {str(exc)[:120]}")
-            else:
-                if status == 200 and "JupyterLab" in body:
+            if self.page is None:
+                self.poll(browser)
+            if self.page is not None and self.then is None:
+                self.ready = self.page
+                return
+            if self.page is not None and self.then is not None:
+                failed = self.then(self.url, browser, self.marks)
+                if failed is None:
                     self.ready = time.time()
                     return
-                if status == 200 and any(mark in body for mark in WAITING):
-                    self.waiting += 1
-                else:
-                    self.anomalies.append(f"HTTP {status}: {' '.join(body.split())[:120] or 'empty body'}")
+                self.anomalies.append(failed)
             time.sleep(self.interval)
+
+    def poll(self, browser: Browser) -> None:
+        self.polls += 1
+        try:
+            status, body = browser.get(self.url, timeout=30)  # the proxy's first request starts code-server
+        except Exception as exc:  # connection reset, empty reply, TLS: all count as anomalies
+            self.anomalies.append(f"{type(exc).__name__}: {str(exc)[:120]}")
+            return
+        if status == 200 and self.marker in body:
+            self.page = time.time()
+        elif status == 200 and any(mark in body for mark in WAITING):
+            self.waiting += 1
+        else:
+            self.anomalies.append(f"HTTP {status}: {' '.join(body.split())[:120] or 'empty body'}")
 
 
 def stamps(output: str) -> Dict[str, float]:
@@ -255,8 +319,10 @@ def wait_stamp(output: str, name: str, timeout: float = 10) -> Dict[str, float]:
     return found
 
 
-def session_breakdown(launch: dict, ready: Optional[float], calls: List[dict]) -> Dict[str, Optional[float]]:
-    """Launch start -> URL -> job start -> stamps -> redeem -> page served, in seconds."""
+def session_breakdown(launch: dict, ready: Optional[float], calls: List[dict],
+                      page: Optional[float] = None) -> Dict[str, Optional[float]]:
+    """Launch start -> URL -> job start -> stamps -> redeem -> page served (PAGE, else READY: the
+    same for JupyterLab), in seconds."""
     found = wait_stamp(launch["output"], "redeemed")
     end = redeem_end(calls, alias_of(launch["url"]))
     row: Dict[str, Optional[float]] = {"launch": launch["end"] - launch["start"],
@@ -265,7 +331,7 @@ def session_breakdown(launch: dict, ready: Optional[float], calls: List[dict]) -
     if end is not None and "redeemed" in found:
         job_start = end - found["redeemed"]
         row["url_to_job_start"] = job_start - launch["end"]
-        row["redeem_to_page"] = (ready - end) if ready else None
+        row["redeem_to_page"] = ((page or ready) - end) if (page or ready) else None
         if "_jupyter_running_epoch" in found:
             row["jupyter_answering_to_redeemed"] = end - found["_jupyter_running_epoch"]
             row["jupyter_answering_to_ready_stamp"] = (job_start + found.get("jupyter-ready", 0)) \
@@ -301,18 +367,21 @@ def disturbed(before: Dict[str, object], after: Dict[str, object]) -> str:
     return ""
 
 
-def sessions(user: UserSide, ledger: Ledger, n: int, interval: float, settle_timeout: float = 180) -> dict:
-    """Launch n sessions at once, poll each until usable (those Slurm can run), then cancel all."""
+def sessions(user: UserSide, ledger: Ledger, n: int, interval: float, settle_timeout: float = 180,
+             app: str = "lab", launch_args: Optional[List[str]] = None) -> dict:
+    """Launch n sessions of APP at once (LAUNCH_ARGS, else the user side's), poll each until
+    usable (those Slurm can run), then cancel all."""
     before = wait_standin_clean()
     node_before = node_capacity()
-    launched = user.run("launch-many", n=n)["launches"]
+    launched = user.run("launch-many", n=n, **({"launch_args": launch_args} if launch_args else {}))["launches"]
     for item in launched:
         alias = alias_of(item["url"]) if item.get("url") else ""
         ledger.add(item.get("job", ""), alias, item.get("script", ""))
     failed = [item for item in launched if item["rc"] != 0]
     ok = [item for item in launched if item["rc"] == 0]
     stop = threading.Event()
-    pollers = [Poller(item["url"], interval, stop, timeout=settle_timeout) for item in ok]
+    marker, then = APPS[app]
+    pollers = [Poller(item["url"], interval, stop, timeout=settle_timeout, marker=marker, then=then) for item in ok]
     for poller in pollers:
         poller.start()
     jobs = {item["job"] for item in ok}
@@ -336,9 +405,11 @@ def sessions(user: UserSide, ledger: Ledger, n: int, interval: float, settle_tim
     after = standin_mark()
     rows = []
     for item, poller in zip(ok, pollers):
-        row = session_breakdown(item, poller.ready, calls) if poller.ready else {
+        row = session_breakdown(item, poller.ready, calls, poller.page) if poller.ready else {
             "launch": item["end"] - item["start"], "usable": None}
-        row.update({"job": item["job"], "polls": poller.polls, "waiting_pages": poller.waiting,
+        row["page"] = (poller.page - item["start"]) if poller.page else None
+        row.update({mark: at - item["start"] for mark, at in poller.marks.items()})
+        row.update({"job": item["job"], "app": app, "polls": poller.polls, "waiting_pages": poller.waiting,
                     "anomalies": poller.anomalies, "pending_reason": pending_reason.get(item["job"], "")})
         rows.append(row)
     gone = ledger.cancel(jobs)

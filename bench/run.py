@@ -4,8 +4,8 @@
 Each figure is paired with a baseline measured in the same run. Timings are measured and
 reported, never asserted. Writes bench/results/<UTC stamp>.{md,json} and latest.{md,json}.
 Needs dist/galyleo.pyz (make pyz) and the test cluster (make harness); runs as root,
-galyleo itself as the harness's unprivileged user. About 6-10 minutes; --quick: about 3.
-Usage: bench/run.py [--quick] [--only 1,2,3,4,5,6,7] [--route-delay 3]
+galyleo itself as the harness's unprivileged user. About 8-12 minutes; --quick: about 4.
+Usage: bench/run.py [--quick] [--only 1,2,3,4,5,6,7,8] [--route-delay 3]
 """
 
 from __future__ import annotations
@@ -15,23 +15,24 @@ import os
 import statistics
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import PYZ, WORK, Figure, log, stats  # noqa: E402
 
 REPS_FULL = {"startup": 20, "cold": 10, "launch": 12, "floor_sbatch": 16, "floor_jupyter": 8,
-             "session": 5, "session_delay": 3}
+             "session": 5, "session_delay": 3, "apps": 3}
 REPS_QUICK = {"startup": 10, "cold": 5, "launch": 5, "floor_sbatch": 5, "floor_jupyter": 5,
-              "session": 3, "session_delay": 2}
+              "session": 3, "session_delay": 2, "apps": 1}
 SCALE = (1, 10, 30)
+APPS = ("lab", "vscode")  # section 8, in this order each round
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (about 3 minutes)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="comma list of sections to run")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma list of sections to run")
     parser.add_argument("--route-delay", type=float, default=3.0, help="route delay D for section 5 (s)")
     parser.add_argument("--wait-quiet", type=float, default=120,
                         help="wait up to this many seconds for the load average to drop below 1.5 first")
@@ -141,13 +142,9 @@ def section_sessions(user, ledger, reps: Dict[str, int], delay: float, out: dict
             while len(runs[label]) < count:
                 fs += user.run("floor-sbatch", reps=per_round)["rows"]
                 fj += user.run("floor-jupyter", reps=1)["rows"]
-                sat.configure(route_delay=route_delay)  # again each time: another user's /reset clears it
-                result = one_session(user, ledger, route_delay)
-                reason = disturbance(result, route_delay)
-                if reason and retries > 0:
+                result = measured(user, ledger, route_delay, retries > 0, {"route_delay": route_delay}, disturbed)
+                if result is None:
                     retries -= 1
-                    disturbed.append({"route_delay": route_delay, "reason": reason, "result": result})
-                    log(f"  session disturbed ({reason}); measuring again")
                     continue
                 runs[label].append(result)
     finally:
@@ -177,12 +174,22 @@ def section_sessions(user, ledger, reps: Dict[str, int], delay: float, out: dict
     return figures
 
 
-def one_session(user, ledger, route_delay: float) -> dict:
+def measured(user, ledger, route_delay: float, retry: bool, what: Dict[str, object], disturbed: List[dict],
+             settle_timeout: float = 150, **how: Any) -> Optional[dict]:
+    """One session (cluster_bench.sessions with n=1 and HOW) with the stand-in's route delay set
+    again (another user's /reset clears it); None when another user of the shared stand-in
+    disturbed it and RETRY allows measuring again (WHAT and the reason appended to DISTURBED)."""
     import satellite_client as sat
     from cluster_bench import sessions
 
-    result = sessions(user, ledger, 1, interval=0.1, settle_timeout=150)
+    sat.configure(route_delay=route_delay)
+    result = sessions(user, ledger, 1, interval=0.1, settle_timeout=settle_timeout, **how)
     result["route_delay_seen"] = sat.config().get("route_delay")
+    reason = disturbance(result, route_delay)
+    if reason and retry:
+        disturbed.append({**what, "reason": reason, "result": result})
+        log(f"  session disturbed ({reason}); measuring again")
+        return None
     return result
 
 
@@ -196,6 +203,95 @@ def disturbance(result: dict, route_delay: float) -> str:
         if not row.get("usable") and any("Please see documentation" in a for a in row["anomalies"]):
             return "alias unknown to the stand-in (another test's POST /reset)"
     return ""
+
+
+def section_apps(user, ledger, reps: int, modules: str, out: dict) -> List[Figure]:
+    """Section 8: launch until the app is usable from the laptop, -i vscode against -i lab, both
+    with the same -e (the harness's VSCODE_MODULES) so the app is the only difference;
+    interleaved lab, vscode, lab, ... so background load hits both alike."""
+    import satellite_client as sat
+    from cluster_bench import UserSide
+
+    previous = sat.config().get("route_delay", 0)
+    runs: Dict[str, List[dict]] = {app: [] for app in APPS}
+    disturbed: List[dict] = []
+    retries = 2
+    log(f"VS Code vs JupyterLab: {reps} sessions each, interleaved, -e {modules}")
+    try:
+        while any(len(runs[app]) < reps for app in APPS):
+            for app in APPS:
+                result = measured(user, ledger, 0.0, retries > 0, {"app": app}, disturbed, settle_timeout=180,
+                                  app=app, launch_args=UserSide.launch_args_for(modules, "-i", app))
+                if result is None:
+                    retries -= 1
+                    continue
+                runs[app].append(result)
+                row = result["rows"][0] if result["rows"] else {}
+                log(f"  {app}: usable {fmt_s(row.get('usable'))} after launch started")
+    finally:
+        sat.configure(route_delay=previous)
+    out["apps"] = {"modules": modules, "runs": runs, "disturbed": disturbed}
+    rows = {app: [r["rows"][0] for r in runs[app] if r["rows"]] for app in APPS}
+
+    def col(app: str, key: str) -> List[float]:
+        return [r[key] for r in rows[app] if r.get(key) is not None]
+
+    lab = col("lab", "usable")
+    lab_stats = {"median": med(lab), "min": min(lab), "max": max(lab)} if lab else None
+    failed = {app: sum(1 for r in rows[app] if r.get("usable") is None) for app in APPS}
+    figures = [
+        Figure("8 vscode", "launch -i lab until JupyterLab's page through the proxy", lab,
+               note=f"-e {modules}; not usable: {failed['lab']}"),
+        Figure("8 vscode", "launch -i vscode until the workbench page and VS Code's websocket keep-alive",
+               col("vscode", "usable"), "-i lab, same -e, same run", med(lab) if lab else None, lab_stats,
+               note=f"not usable: {failed['vscode']}"),
+        Figure("8 vscode", "  of which: launch -i vscode until the workbench page", col("vscode", "page")),
+        Figure("8 vscode", "  of which: workbench page -> VS Code's websocket open (101)",
+               [r["ws_open"] - r["page"] for r in rows["vscode"] if r.get("ws_open") and r.get("page")]),
+        Figure("8 vscode", "  of which: websocket open -> first keep-alive",
+               [r["usable"] - r["ws_open"] for r in rows["vscode"] if r.get("usable") and r.get("ws_open")],
+               note="the server's keep-alive timer, VS Code's KeepAliveSendTime of 5 s"),
+        Figure("8 vscode", "launch -i vscode until VS Code's websocket open (without the keep-alive timer)",
+               col("vscode", "ws_open"), "-i lab, same -e, same run", med(lab) if lab else None, lab_stats),
+    ]
+    for app in APPS:
+        figures += [
+            Figure("8 vscode", f"-i {app}: job start -> redeemed", col(app, "stamp:redeemed"),
+                   note="vscode: includes code-server's start, asked for by the job's readiness check through "
+                   "the proxy" if app == "vscode" else ""),
+            Figure("8 vscode", f"-i {app}: redeemed -> page served", col(app, "redeem_to_page")),
+        ]
+    return [f for f in figures if f.samples]
+
+
+def apps_md(out: dict) -> List[str]:
+    apps = out.get("apps")
+    if not apps:
+        return []
+    lines = ["## VS Code vs JupyterLab (section 8)", "",
+             f"One session at a time, `-e {apps['modules']}` for both, interleaved lab, vscode, ...; times from the "
+             "start of `galyleo launch` (as the test user on `login`). Usable: lab = JupyterLab's page through the "
+             "proxy; vscode = the workbench page and VS Code's websocket delivering its first keep-alive.", "",
+             "| app | job | launch | URL -> job start | job start -> redeemed | of which modules loaded -> ready "
+             "(app start) | redeemed -> page | page | websocket open | usable | anomalies |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for app in APPS:
+        for result in apps["runs"][app]:
+            for r in result["rows"]:
+                start = r["stamp:jupyter-ready"] - r["stamp:modules"] \
+                    if r.get("stamp:jupyter-ready") is not None and r.get("stamp:modules") is not None else None
+                times = [fmt_s(r.get(key)) for key in ("launch", "url_to_job_start", "stamp:redeemed")]
+                times += [fmt_s(start)] + [fmt_s(r.get(key)) for key in ("redeem_to_page", "page", "ws_open", "usable")]
+                seen = f"{len(r['anomalies'])}" + (f" ({r['anomalies'][0]})" if r["anomalies"] else "")
+                lines.append(f"| {app} | {r['job']} | {' | '.join(times)} | {seen} |")
+    if apps["disturbed"]:
+        lines += ["", "Measured again (disturbed by another user of the shared stand-in): "
+                  + "; ".join(f"{d['app']}: {d['reason']}" for d in apps["disturbed"])]
+    return lines + [""]
+
+
+def fmt_s(value: Optional[float]) -> str:
+    return f"{value:.2f} s" if value is not None else "-"
 
 
 def fmt_med(values: List[float]) -> str:
@@ -274,6 +370,8 @@ def section_scale(user, ledger, sizes: List[int], out: dict) -> List[Figure]:
 
 
 def scale_md(out: dict) -> List[str]:
+    if not out.get("scale"):
+        return []
     lines = ["## Scale (section 6)", "",
              "| launches | nodes fit (1 CPU, 1 GB) | URLs printed (all) | launch each: median / max | usable | "
              "until all usable | per usable session | marginal per extra session | pending (reason) | "
@@ -333,6 +431,8 @@ def session_md(out: dict) -> List[str]:
                 if row["anomalies"]:
                     lines.append(f"- route delay {label}: job {row['job']}: {len(row['anomalies'])} non-waiting "
                                  f"replies before the page, first: {row['anomalies'][0]}")
+    if "floor" not in out and not lines:
+        return []
     head = ["## Usable session (section 5)", "",
             f"Floor: {out['floor']['floor']:.2f} s. Client polls every 0.1 s; the stand-in's waiting page is "
             "expected, anything else is listed here."] if "floor" in out else []
@@ -349,6 +449,22 @@ def cleanup_md(out: dict) -> List[str]:
             f"destroy itself (their jobs were cancelled while pending, so no job trap ran): "
             f"{len(c['destroyed_by_bench'])}. Session files of the bench removed from the test user's ~/.galyleo: "
             f"{c.get('files_removed', '-')}. Other users' jobs at the end: {len(c['foreign_jobs'])}.", ""]
+
+
+def vscode_modules(env: Dict[str, str]) -> str:
+    """The harness's -e value with Jupyter and code-server (tests/harness/vscode-up: idempotent, about
+    2 s when installed; waits for a build still running in the background)."""
+    import subprocess
+
+    from common import REPO
+
+    done = subprocess.run(["bash", os.path.join(REPO, "tests", "harness", "vscode-up")], capture_output=True,
+                          text=True, timeout=1200)
+    if done.returncode != 0:
+        raise RuntimeError(f"tests/harness/vscode-up failed: {(done.stderr or done.stdout)[-1500:]}")
+    from cluster_bench import harness_env
+
+    return harness_env()["VSCODE_MODULES"]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -371,7 +487,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_note(out, "start")
     figures = section_startup(reps, only, env["JUPYTER_MODULE"], out)
     load_note(out, "after start-up sections")
-    cluster_sections = only & {"3", "4", "5", "6"}
+    cluster_sections = only & {"3", "4", "5", "6", "8"}
     if cluster_sections:
         ledger = Ledger()
         user = UserSide(env)
@@ -388,6 +504,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             if "6" in only:
                 figures += section_scale(user, ledger, [int(n) for n in args.scale.split(",")], out)
                 load_note(out, "after scale")
+            if "8" in only:
+                figures += section_apps(user, ledger, reps["apps"], vscode_modules(env), out)
+                load_note(out, "after vscode")
             figures += section_stamps(out)
         finally:
             ledger.cancel(set(ledger.jobs))
@@ -403,7 +522,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     out["total_seconds"] = time.time() - started
     out["machine"] = report.machine(str(out.get("shiv", "")), env["JUPYTER_MODULE"])
     out["figures"] = [f.as_dict() for f in figures]
-    sections = session_md(out) + scale_md(out) + imports_md(out) + cleanup_md(out)
+    sections = session_md(out) + scale_md(out) + apps_md(out) + imports_md(out) + cleanup_md(out)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started)) + ("-quick" if args.quick else "")
     path = report.write(out, figures, sections, stamp)
     log(f"wrote {path} and latest.md/latest.json ({out['total_seconds']:.0f} s)")
