@@ -115,12 +115,16 @@ class Chromium:
         self.key("Enter", "Enter", 13, text="\r")
 
 
-def open_vscode_terminal(browser: Chromium, url: str, command: str) -> None:
-    """Open URL (a -i vscode session's), wait for the workbench, open a terminal (Ctrl+`) and run COMMAND."""
+def open_vscode_terminal(browser: Chromium, url: str) -> None:
+    """Open URL (a -i vscode session's), wait for the workbench, and open a terminal (Ctrl+`)."""
     browser.page("Page.navigate", url=url)
     browser.wait_for("!!document.querySelector('.monaco-workbench .part.editor')", "VS Code's workbench")
     browser.wait_for("document.readyState === 'complete'", "the page loaded")
     browser.key("`", "Backquote", 192, modifiers=2)  # Ctrl+`: View: Toggle Terminal
     browser.wait_for("!!document.querySelector('.xterm-helper-textarea')", "a terminal")
+
+
+def run_in_terminal(browser: Chromium, command: str) -> None:
+    """Type COMMAND and Enter into the terminal (the one open_vscode_terminal opened)."""
     browser.js("document.querySelector('.xterm-helper-textarea').focus()")
     browser.type(command)

@@ -34,7 +34,7 @@ from cluster import (
     vscode_ready,
     wait_for_page,
 )
-from headless import Chromium, open_vscode_terminal
+from headless import Chromium, open_vscode_terminal, run_in_terminal
 from test_cluster_idle import assert_ended_idle
 from test_vscode_activity import load
 
@@ -152,13 +152,19 @@ def sessions(cluster: Cluster) -> Iterator[Dict[str, object]]:
         yield found
 
 
+def of_job(pid: int, job_id: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return f"SLURM_JOB_ID={job_id}".encode() in handle.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def jupyter_of(user: str, launched: Launched) -> int:
     """The pid of the session's Jupyter server: the parent of its code-server (the one its job started)."""
-    want = f"SLURM_JOB_ID={launched.job_id}".encode()
     for pid, _ in code_servers(user):
-        with open(f"/proc/{parent_of(pid)}/environ", "rb") as handle:
-            if want in handle.read().split(b"\0"):
-                return parent_of(pid)
+        if of_job(parent_of(pid), launched.job_id):
+            return parent_of(pid)
     raise AssertionError(f"no code-server of job {launched.job_id}")
 
 
@@ -168,11 +174,16 @@ def leave_a_command_running(cluster: Cluster, launched: Launched) -> float:
     activity = load()
     jupyter = jupyter_of(cluster.user, launched)
     with Chromium(cluster.env) as browser:
-        open_vscode_terminal(browser, launched.url, "sleep 900")
-        deadline = time.time() + 60
+        open_vscode_terminal(browser, launched.url)
+        # VS Code may start a new terminal's shell again once its extensions have set up their
+        # environment, and what was typed goes with the first: type until the command runs.
+        deadline = time.time() + 120
         while activity.busy_terminals(jupyter) != 1:
             assert time.time() < deadline, "the command typed into VS Code's terminal never ran"
-            time.sleep(0.5)
+            run_in_terminal(browser, "sleep 900")
+            typed = time.time()
+            while activity.busy_terminals(jupyter) != 1 and time.time() < typed + 10:
+                time.sleep(0.5)
     return time.time()
 
 
@@ -278,6 +289,8 @@ def test_an_abandoned_vscode_ends_idle_and_a_connected_one_does_not(cluster: Clu
     assert_ended_idle(cluster, abandoned)  # its own line, no SIGTERM, the alias released once
     text = cluster.output(abandoned)
     assert "galyleo_vscode_activity | extension was successfully loaded" in text, text[-3000:]
+    # Jupyter's server shut itself down, and what it ran ended with the job (the job's process group).
+    assert not [pid for pid, _ in code_servers(cluster.user) if of_job(pid, abandoned.job_id)]
     # The connected tab's session, and the one whose terminal runs a command with its browser
     # gone, outlive the abandoned one by a full check of Jupyter's and more.
     terminal, left = sessions["terminal"], sessions["terminal_left"]

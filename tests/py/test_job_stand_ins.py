@@ -111,3 +111,28 @@ def test_launch_mode_token_file_is_gone_once_the_job_read_it(box: Sandbox, fails
     else:
         assert job.returncode == 0, job.stderr[-2000:]
         assert box.calls("jupyter")[0]["token_sha256"] == hashlib.sha256(TOKEN.encode()).hexdigest()
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie (whoever adopted it has not reaped it yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_what_the_app_leaves_behind_in_its_process_group_ends_with_the_job(box: Sandbox) -> None:
+    """Jupyter's server may exit and leave a child (code-server after an idle shutdown); Slurm's
+    process tracking may not find it once it is adopted by init. The job ends it."""
+    done = box.generate(f"--notebook-dir={box.root / 'home'}")
+    assert done.returncode == 0, done.stderr
+    pidfile = box.root / "orphan.pid"
+    job = box.run_job(done.stdout, STUB_JUPYTER_ORPHAN=str(pidfile))
+    assert job.returncode == 0, job.stderr[-2000:]
+    pid = int(pidfile.read_text())
+    try:
+        assert gone(pid), f"the app's leftover {pid} outlived the job"
+    finally:
+        if not gone(pid):
+            os.kill(pid, 9)

@@ -89,6 +89,7 @@ def test_vscode_runs_code_server_on_a_private_socket_with_jupyter_s_token_as_the
         node: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with_code_server(node)
     with_proxy(node, monkeypatch)
+    monkeypatch.setenv("VSCODE_IPC_HOOK_CLI", "/tmp/vscode-ipc-login-node.sock")
     c = run("vscode", node)
     server = c.ServerProxy.servers[apps.VSCODE_NAME]
     command = server["command"]
@@ -99,6 +100,8 @@ def test_vscode_runs_code_server_on_a_private_socket_with_jupyter_s_token_as_the
     assert command[-1] == os.getcwd().replace("{", "{{").replace("}", "}}")  # the notebook dir, format-safe
     assert command[-1].format(unix_socket="s") == os.getcwd()
     assert command[8] == str(node / "conf" / "code-server.yaml")
+    assert command[9:11] == ["--session-socket", str(node / "conf" / "code-server-ipc.sock")]
+    assert "VSCODE_IPC_HOOK_CLI" not in os.environ  # it would hand the folder to that editor and exit
     assert server["timeout"] == 77
     assert c.ServerApp.default_url == apps.VSCODE_PATH
     assert "jpserver_extensions" not in c.ServerApp  # the activity extension only with idle culling

@@ -306,6 +306,12 @@ def main(cmd, argv):
     if mode == "idle" and option(argv, "--ServerApp.shutdown_no_activity_timeout"):
         seconds = option(argv, "--ServerApp.shutdown_no_activity_timeout")
         sys.stderr.write(f"[I 2026-12-02 10:50:27.689 ServerApp] No kernels for {seconds} seconds; shutting down.\n")
+    orphan = os.environ.get("STUB_JUPYTER_ORPHAN")  # a file: leave a child behind, as a server whose
+    if orphan:  # proxied process outlives it (code-server after Jupyter's idle shutdown); its pid goes there
+        child = subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        with open(orphan, "w") as handle:
+            handle.write(str(child.pid))
     status = int(os.environ.get("STUB_JUPYTER_EXIT_STATUS", "0"))
     record(cmd, "exited", status=status)
     sys.exit(status)
