@@ -3,11 +3,11 @@
 Input: a LaunchSpec and the Config. Checks: the time limit is within the partition's
 maximum (when sinfo answers; a job above it would pend for ever); the --conda-yml parses and names an
 env; conda can be found the way the job finds it; the --conda-env exists and
-(when nothing else provides Jupyter) has the interface's command; each module
+(when no module is loaded) has the interface's commands (apps.py; vscode has two); each module
 loads, in order, after the site's reset and the --append-modulepath paths, as
 the module system on this node sees it; and, unless a --sif image or a --conda-yml
-env (both checked in the job) brings it, the interface's command is there: in the
---conda-env, else on PATH after the modules. A failure raises UsageError (one line,
+env (both checked in the job) brings them, each of the interface's commands is there: in
+the --conda-env, else on PATH after the modules. A failure raises UsageError (one line,
 exit 2) before any Satellite call, file or job. A tool that does not answer
 within `preflight_timeout` seconds is a warning, never a failure.
 """
