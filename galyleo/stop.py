@@ -10,7 +10,7 @@ import calendar
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from galyleo import cancel, connect, contract, endings, records, sessions
 from galyleo.config import Config
@@ -39,13 +39,14 @@ def stop(config: Config, idents: Sequence[str], stop_all: bool, assume_yes: bool
         wanted: List[Optional[str]] = list(idents) or [None]
         chosen = [sessions.resolve(found, ident, infos) for ident in wanted]
     status = 0
+    mode = connect.modes(config)
     for session in chosen:
         with Held() as held:  # scancel, then destroytoken: a signal in between must not leak the alias
             if infos[session.job_id].live:
-                status = max(status, stop_one(connect.of(session.connect, config), session, infos[session.job_id]))
+                status = max(status, stop_one(mode(session.connect), session, infos[session.job_id]))
             else:
                 print(f"job {session.job_id}: already ended")
-                release_aliases(config, [session])
+                release_aliases(mode, [session])
         held.deliver()  # the session is done: a signal that came meanwhile ends the command here
     if not chosen:
         print("no live sessions to stop")
@@ -101,7 +102,7 @@ def clean(config: Config, assume_yes: bool, idents: Sequence[str] = (), older_th
         print("nothing removed")
         return 1
     with Held() as held:  # an alias released goes with its record, or neither
-        release_aliases(config, ended)
+        release_aliases(connect.modes(config), ended)
         records.remove(*files)
         print(f"removed {len(files)} file(s)")
     held.deliver()
@@ -128,10 +129,11 @@ def old_enough(created: str, days: Optional[int], now: Optional[float] = None) -
     return (now if now is not None else time.time()) - then > days * 86400
 
 
-def release_aliases(config: Config, ended: Sequence[Record]) -> None:
-    """What ended sessions still hold (an alias of a pending job cancelled by a plain scancel)."""
+def release_aliases(mode: Callable[[str], Any], ended: Sequence[Record]) -> None:
+    """What ended sessions still hold (an alias of a pending job cancelled by a plain scancel);
+    MODE gives each session's connection mode (connect.modes)."""
     for session in ended:
-        if connect.of(session.connect, config).release_ended(session):
+        if mode(session.connect).release_ended(session):
             print(f"released alias {session.alias} of ended job {session.job_id}")
 
 

@@ -9,7 +9,7 @@ added to MODES.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Optional
+from typing import Any, Callable, Dict, Optional
 
 MODES = ("satellite", "ssh")  # in the order help lists them; the first is the default
 
@@ -38,3 +38,16 @@ def of(name: str, config: Any) -> Any:
         raise ValueError(f"unknown connection mode {name!r}")
     module = importlib.import_module(f"{__name__}.{name}")
     return module.MODE(config)
+
+
+def modes(config: Any) -> Callable[[str], Any]:
+    """`of` for one command over many sessions: each mode is made once, so one Satellite client
+    (one TLS set-up, one connection pool) serves every session it stops or releases."""
+    made: Dict[str, Any] = {}
+
+    def mode(name: str) -> Any:
+        if name not in made:
+            made[name] = of(name, config)
+        return made[name]
+
+    return mode

@@ -11,7 +11,7 @@ import json
 import stat
 import subprocess
 from pathlib import Path
-from typing import List, Tuple
+from typing import Any, Callable, List, Tuple
 
 import pytest
 
@@ -57,9 +57,10 @@ class FakeSatellite:
     """Stands in for satellite.Client: logs each call; known() says whether an alias is still held."""
 
     log: List[Tuple[str, str]] = []
+    made: List[object] = []  # one entry per client made (a command should make one)
 
     def __init__(self, config: object) -> None:
-        pass
+        self.made.append(config)
 
     def destroy(self, alias: str) -> None:
         self.log.append(("destroy", alias))
@@ -80,6 +81,7 @@ def satellite(monkeypatch: pytest.MonkeyPatch) -> List[Tuple[str, str]]:
 
     monkeypatch.setattr(real, "Client", FakeSatellite)
     monkeypatch.setattr(FakeSatellite, "log", [])
+    monkeypatch.setattr(FakeSatellite, "made", [])
     return FakeSatellite.log
 
 
@@ -137,3 +139,27 @@ def user_file(test_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     path.parent.mkdir(parents=True)
     path.write_text("# my defaults\ncpus = 2\n")
     return path
+
+
+def proxy_answers(url: str, config: Any) -> bool:
+    """Satellite mode's readiness probe, for a Jupyter app (apps.REDIRECTS)."""
+    from galyleo import apps
+    from galyleo.connect import satellite as satellite_mode
+
+    return satellite_mode.answers(url, config, apps.REDIRECTS)
+
+
+def proxy_ready(url: str, config: Any) -> Callable[[], bool]:
+    """What launch --wait asks in Satellite mode, less the job's own word (routed_by_job)."""
+    return lambda: proxy_answers(url, config)
+
+
+def withdraw(client: Any, alias: str, job_id: str, keep_unsure: bool = False) -> bool:
+    """Satellite mode's withdraw with CLIENT as its proxy client."""
+    from galyleo.config import Config
+    from galyleo.connect import satellite as satellite_mode
+    from galyleo.connect.base import Handoff
+
+    mode = satellite_mode.Satellite(Config())
+    mode._client = client
+    return bool(mode.withdraw(Handoff(alias, "", ""), job_id, "", keep_unsure))

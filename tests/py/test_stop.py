@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import sessionkit
-from sessionkit import FakeSatellite, calls, fake_slurm, record, run
+from sessionkit import FakeSatellite, calls, fake_slurm, record, run, withdraw
 
 from galyleo.connect import satellite as satellite_mode
 
@@ -69,6 +69,17 @@ def test_controller_lost_right_after_scancel_keeps_the_alias(env: Path, tmp_path
     assert status == 1 and len(err.splitlines()) == 1
     assert "job 101: Slurm did not answer after scancel" in err and "alias aa-bb-cc and the record are kept" in err
     assert satellite == [] and path.exists()
+
+
+def test_stop_all_destroys_each_alias_once_through_one_client(env: Path, tmp_path: Path, capsys, satellite) -> None:
+    log = fake_slurm(tmp_path / "bin", PENDING + PENDING.replace("101", "102") + PENDING.replace("101", "103"))
+    for job_id, alias in (("101", "aa-bb-cc"), ("102", "dd-ee-ff"), ("103", "gg-hh-ii")):
+        record(env / ".galyleo", job_id, alias)
+    status, out, err = run(capsys, "stop", "--all", "--yes")
+    assert (status, err) == (0, "")
+    assert sorted(alias for call, alias in satellite if call == "destroy") == ["aa-bb-cc", "dd-ee-ff", "gg-hh-ii"]
+    assert len(calls(log, "scancel")) == 3
+    assert len(FakeSatellite.made) == 1  # one TLS set-up for the whole command, not one per session
 
 
 def test_stop_a_pending_job_destroys_its_alias_once(env: Path, tmp_path: Path, capsys, satellite) -> None:
@@ -279,13 +290,3 @@ def test_clean_a_signal_while_releasing_still_removes_what_it_released(env: Path
     assert satellite == [("known", "dd-ee-ff"), ("destroy", "dd-ee-ff")]
     assert "removed 2 file(s)" in out and live.exists() and not ended.exists() and not output.exists()
 
-
-def withdraw(client, alias: str, job_id, keep_unsure: bool = False) -> bool:  # type: ignore[no-untyped-def]
-    """Satellite mode's withdraw with CLIENT as its proxy client."""
-    from galyleo.config import Config
-    from galyleo.connect import satellite as satellite_mode
-    from galyleo.connect.base import Handoff
-
-    mode = satellite_mode.Satellite(Config())
-    mode._client = client
-    return mode.withdraw(Handoff(alias, "", ""), job_id, "", keep_unsure)

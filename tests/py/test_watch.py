@@ -16,11 +16,10 @@ from typing import Callable, Iterator, List, Sequence
 import pytest
 import sessionkit
 from fakeproxy import CA_BUNDLE, FakeProxy
-from sessionkit import calls, fake_slurm, record, run
+from sessionkit import calls, fake_slurm, proxy_answers, proxy_ready, record, run
 
 from galyleo import session_commands, slurm, watch
 from galyleo.config import Config
-from galyleo.connect import satellite as satellite_mode
 
 env = sessionkit.env  # the shared fixture
 
@@ -190,13 +189,4 @@ def test_wait_never_says_ready_when_the_proxy_never_answers(monkeypatch: pytest.
     assert len(server.requests) == 1 and not queue.rows
 
 
-def proxy_answers(url: str, config: Config) -> bool:
-    """Satellite mode's readiness probe, for a Jupyter app (apps.REDIRECTS)."""
-    from galyleo import apps
 
-    return satellite_mode.answers(url, config, apps.REDIRECTS)
-
-
-def proxy_ready(url: str, config: Config):  # type: ignore[no-untyped-def]
-    """What launch --wait asks in Satellite mode, less the job's own word (routed_by_job)."""
-    return lambda: proxy_answers(url, config)

@@ -12,10 +12,10 @@ from typing import Iterator, List, Optional
 
 import pytest
 from conftest import Clock
+from sessionkit import proxy_ready, withdraw
 
 from galyleo import cancel, watch
 from galyleo.config import Config
-from galyleo.connect import satellite as satellite_mode
 from galyleo.interrupts import ending_raises
 from galyleo.slurm import JobInfo
 
@@ -125,24 +125,6 @@ def test_waits_give_up_keeps_the_alias_of_a_job_slurm_cannot_vouch_for(monkeypat
     assert proxy.destroyed == ["aa-bb-cc"]
 
 
-def proxy_answers(url: str, config: Config) -> bool:
-    """Satellite mode's readiness probe, for a Jupyter app (apps.REDIRECTS)."""
-    from galyleo import apps
-
-    return satellite_mode.answers(url, config, apps.REDIRECTS)
 
 
-def proxy_ready(url: str, config: Config):  # type: ignore[no-untyped-def]
-    """What launch --wait asks in Satellite mode, less the job's own word (routed_by_job)."""
-    return lambda: proxy_answers(url, config)
 
-
-def withdraw(client, alias: str, job_id, keep_unsure: bool = False) -> bool:  # type: ignore[no-untyped-def]
-    """Satellite mode's withdraw with CLIENT as its proxy client."""
-    from galyleo.config import Config
-    from galyleo.connect import satellite as satellite_mode
-    from galyleo.connect.base import Handoff
-
-    mode = satellite_mode.Satellite(Config())
-    mode._client = client
-    return mode.withdraw(Handoff(alias, "", ""), job_id, "", keep_unsure)
