@@ -36,7 +36,7 @@ from cluster import (
 )
 from headless import Chromium, open_vscode_terminal, run_in_terminal
 from test_cluster_idle import assert_ended_idle
-from test_vscode_activity import load
+from test_vscode_extension import load
 
 pytestmark = pytest.mark.cluster
 
@@ -192,6 +192,7 @@ def test_the_printed_url_opens_vscode_in_its_folder_and_it_connects(cluster: Clu
     # One click: the printed URL (`/?token=`) led through Jupyter's login cookie to the workbench.
     status, body, final = browser.get(launched.url)
     assert status == 200 and WORKBENCH in body and "/vscode/" in final, (status, final)
+    assert "token" not in final  # the landing page took it; VS Code's address bar never shows it
     # From here on only the cookie, as a browser: VS Code's connection opens and the server talks.
     ws = sat.ws_connect(ws_url(launched), headers={"Origin": launched.origin, "Cookie": browser.cookie_header()},
                         timeout=30)
@@ -288,7 +289,7 @@ def test_an_abandoned_vscode_ends_idle_and_a_connected_one_does_not(cluster: Clu
     cluster.wait_job_gone(abandoned.job_id, timeout=MARGIN)
     assert_ended_idle(cluster, abandoned)  # its own line, no SIGTERM, the alias released once
     text = cluster.output(abandoned)
-    assert "galyleo_vscode_activity | extension was successfully loaded" in text, text[-3000:]
+    assert "galyleo_vscode | extension was successfully loaded" in text, text[-3000:]
     # Jupyter's server shut itself down, and what it ran ended with the job (the job's process group).
     assert not [pid for pid, _ in code_servers(cluster.user) if of_job(pid, abandoned.job_id)]
     # The connected tab's session, and the one whose terminal runs a command with its browser

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Dict, Iterator
@@ -17,6 +18,8 @@ import pytest
 
 from galyleo import apps, cli, render, spec
 from galyleo.config import Config
+
+EXTENSION = Path(__file__).resolve().parents[2] / "galyleo" / "snippets" / "vscode_extension.py"
 
 
 class Section(Dict[str, Any]):
@@ -70,13 +73,13 @@ def with_proxy(node: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(node / "site"))
 
 
-def run(interface: str, node: Path, idle: bool = False) -> Settings:
-    """The settings file run as Jupyter would; with IDLE, the job wrote the activity extension beside it."""
+def run(interface: str, node: Path) -> Settings:
+    """The settings file run as Jupyter would, with the job's extension beside it."""
     c = Settings()
     here = node / "conf" / "jupyter_server_config.py"
     here.parent.mkdir(exist_ok=True)
-    if idle:
-        (here.parent / "galyleo_vscode_activity.py").write_text("")
+    shutil.copyfile(EXTENSION, here.parent / "galyleo_vscode.py")
+    sys.modules.pop("galyleo_vscode", None)
     path = list(sys.path)
     try:
         exec(compile(settings_file(interface), str(here), "exec"), {"c": c, "__file__": str(here)})  # noqa: S102
@@ -103,9 +106,8 @@ def test_vscode_runs_code_server_on_a_private_socket_with_jupyter_s_token_as_the
     assert command[9:11] == ["--session-socket", str(node / "conf" / "code-server-ipc.sock")]
     assert "VSCODE_IPC_HOOK_CLI" not in os.environ  # it would hand the folder to that editor and exit
     assert server["timeout"] == 77
-    assert c.ServerApp.default_url == apps.VSCODE_PATH
-    assert "jpserver_extensions" not in c.ServerApp  # the activity extension only with idle culling
-    assert run("vscode", node, idle=True).ServerApp.jpserver_extensions == {"galyleo_vscode_activity": True}
+    assert c.ServerApp.default_url == f"/galyleo/{apps.VSCODE_NAME}"  # the landing page: on to /vscode/
+    assert c.ServerApp.jpserver_extensions == {"galyleo_vscode": True}
     assert (c.ServerApp.ip, c.ServerApp.port, c.ServerApp.port_retries) == ("10.0.0.5", 8123, 0)
     assert c.ServerApp.allow_origin == "https://x.y"
 

@@ -1,4 +1,4 @@
-"""snippets/vscode_activity.py: a VS Code terminal busy with a command is activity.
+"""snippets/vscode_extension.py: a VS Code terminal busy with a command is activity; the landing page.
 
 Real processes on a real pseudo-terminal: a stand-in for VS Code's pty host (a process
 whose argv carries code-server's `--type=ptyHost`) runs an interactive bash on a pty, as
@@ -15,15 +15,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Callable, Iterator
 
 import pytest
 
-from galyleo import cli, render, spec
+from galyleo import apps, cli, render, spec
 from galyleo.config import Config
 
-SOURCE = Path(__file__).resolve().parents[2] / "galyleo" / "snippets" / "vscode_activity.py"
+SOURCE = Path(__file__).resolve().parents[2] / "galyleo" / "snippets" / "vscode_extension.py"
 
 # A pty host: starts bash on a pty (job control on, as in a terminal) and types what it reads on stdin.
 HOST = r"""
@@ -44,7 +44,7 @@ for line in sys.stdin:
 
 
 def load() -> ModuleType:
-    loaded = importlib.util.spec_from_file_location("galyleo_vscode_activity", SOURCE)
+    loaded = importlib.util.spec_from_file_location("galyleo_vscode", SOURCE)
     assert loaded and loaded.loader
     module = importlib.util.module_from_spec(loaded)
     loaded.loader.exec_module(module)
@@ -124,18 +124,16 @@ def test_only_terminals_below_the_server_count(host: subprocess.Popen) -> None:
         other.wait()
 
 
-def test_the_extension_does_nothing_without_idle_shutdown() -> None:
-    assert activity._load_jupyter_server_extension(SimpleNamespace(shutdown_no_activity_timeout=0)) is None
-    assert activity._jupyter_server_extension_points() == [{"module": "galyleo_vscode_activity"}]
+def test_the_extension_names_itself_and_its_landing_page() -> None:
+    assert activity._jupyter_server_extension_points() == [{"module": "galyleo_vscode"}]
+    assert activity.landing(apps.VSCODE_NAME) == f"galyleo/{apps.VSCODE_NAME}"
 
 
 @pytest.mark.parametrize("interface", ["lab", "notebook", "vscode"])
 def test_the_job_writes_this_file_unchanged(interface: str) -> None:
     conf = Config(account="a")
-    argv = ["generate", "-i", interface, "--idle-timeout", "30"]
-    text = render.render(spec.build(cli.make_parser(conf).parse_args(argv), conf, home="/"), conf)
-    found = re.search(r"""cat >"\$1/galyleo_vscode_activity\.py" <<'PY'\n(.*?)\nPY\n""", text, re.S)
+    text = render.render(spec.build(cli.make_parser(conf).parse_args(["generate", "-i", interface]), conf, home="/"),
+                         conf)
+    found = re.search(r"""cat >"\$1/galyleo_vscode\.py" <<'PY'\n(.*?)\nPY\n""", text, re.S)
     assert found and found.group(1) + "\n" == SOURCE.read_text()
-    assert 'jpserver_extensions.update({"galyleo_vscode_activity": True})' in text
-    without = render.render(spec.build(cli.make_parser(conf).parse_args(argv[:3]), conf, home="/"), conf)
-    assert "galyleo_vscode_activity.py\" <<" not in without  # only where idle culling is on
+    assert 'jpserver_extensions.update({"galyleo_vscode": True})' in text
