@@ -42,11 +42,6 @@ class App:
         self.provides = provides  # in messages: "load the module that provides ..."
         self.values = values  # what its snippet reads, bound with the script's other values
 
-    @property
-    def command(self) -> str:
-        """The command that names the app in messages (the first the session needs)."""
-        return self.commands[0]
-
     def __setattr__(self, name: str, value: object) -> None:
         if hasattr(self, name):
             raise AttributeError(f"App.{name} is read-only")
@@ -55,7 +50,7 @@ class App:
 
 REDIRECTS = (301, 302, 303, 307)  # Jupyter sends a browser without a token on to its login page
 JUPYTER_ARGS = ("--no-browser", "--KernelManager.transport=ipc")
-VSCODE_NAME = "vscode"  # the name Jupyter's server proxies code-server under (jupyter_config.sh.j2), and its path
+VSCODE_NAME = "vscode"  # the name Jupyter's server proxies code-server under (app_jupyter_server.sh.j2), and its path
 VSCODE_PATH = f"/{VSCODE_NAME}/"
 JUPYTER_VALUES = (("GALYLEO_VSCODE_NAME", VSCODE_NAME),)  # a Jupyter server offers VS Code where it can
 
@@ -68,7 +63,8 @@ APPS: Dict[str, App] = {app.name: app for app in (
         "/", False, "/", False, REDIRECTS),  # no /api/status; no server-level idle shutdown
     # code-server under Jupyter's own server, proxied by jupyter-server-proxy from a unix socket
     # in a private folder: Jupyter's token is the only key, and no TCP port of code-server's exists.
-    # The session URL's `/` leads to it (default_url); readiness is code-server's own health check.
+    # The session URL's `/` leads to it (default_url: galyleo's landing page, which drops the token);
+    # readiness is code-server's own health check.
     App("vscode", "VS Code in the browser (code-server, behind Jupyter's server)", ("code-server", "jupyter-server"),
         ("jupyter", "server") + JUPYTER_ARGS, "app_vscode.sh.j2", VSCODE_PATH + "healthz", True, "/api/status", True,
         REDIRECTS, "code-server and a Jupyter server with jupyter-server-proxy", JUPYTER_VALUES),

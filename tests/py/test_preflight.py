@@ -313,7 +313,7 @@ def without_jupyter(world: World) -> None:
         (world.bin / command).unlink()
 
 
-@pytest.mark.parametrize(("interface", "command"), sorted((name, app.command) for name, app in apps.APPS.items()))
+@pytest.mark.parametrize(("interface", "command"), sorted((name, app.commands[0]) for name, app in apps.APPS.items()))
 def test_no_jupyter_anywhere_is_refused_with_what_to_load(world: World, interface: str, command: str) -> None:
     without_jupyter(world)
     message = refused(world, ["-i", interface])
