@@ -96,25 +96,16 @@ def code_servers(user: str) -> List[Tuple[int, List[str]]]:
     return found
 
 
+PROCESSES = load()  # the job's own extension: its reading of /proc (processes, children, descendants)
+
+
 def parent_of(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as handle:
-        return int(handle.read().rpartition(")")[2].split()[1])
+    return PROCESSES.processes()[pid][0]
 
 
 def tree(root: int) -> Set[int]:
     """ROOT and every process below it."""
-    below: Dict[int, List[int]] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            below.setdefault(parent_of(int(entry)), []).append(int(entry))
-        except OSError:
-            continue
-    found, todo = {root}, [root]
-    while todo:
-        for child in below.get(todo.pop(), ()):
-            found.add(child)
-            todo.append(child)
-    return found
+    return {root, *PROCESSES.descendants(root, PROCESSES.children(PROCESSES.processes()))}
 
 
 def node_of(job_id: str) -> str:
@@ -171,18 +162,17 @@ def jupyter_of(user: str, launched: Launched) -> int:
 def leave_a_command_running(cluster: Cluster, launched: Launched) -> float:
     """In a real browser: open the session, a VS Code terminal, run a command there; once the
     command runs (seen the way the job's Jupyter sees it), close the browser. When it closed."""
-    activity = load()
     jupyter = jupyter_of(cluster.user, launched)
     with Chromium(cluster.env) as browser:
         open_vscode_terminal(browser, launched.url)
         # VS Code may start a new terminal's shell again once its extensions have set up their
         # environment, and what was typed goes with the first: type until the command runs.
         deadline = time.time() + 120
-        while activity.busy_terminals(jupyter) != 1:
+        while PROCESSES.busy_terminals(jupyter) != 1:
             assert time.time() < deadline, "the command typed into VS Code's terminal never ran"
             run_in_terminal(browser, "sleep 900")
             typed = time.time()
-            while activity.busy_terminals(jupyter) != 1 and time.time() < typed + 10:
+            while PROCESSES.busy_terminals(jupyter) != 1 and time.time() < typed + 10:
                 time.sleep(0.5)
     return time.time()
 
